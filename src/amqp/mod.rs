@@ -1,0 +1,10 @@
+//! RabbitMQ: the topology every process declares, connecting with backoff, and publishing
+//! with confirms.
+
+pub mod connection;
+pub mod publisher;
+pub mod topology;
+
+pub use connection::{AmqpHealth, connect_with_backoff};
+pub use publisher::{ConfirmedPublisher, Outgoing, PublishOutcome};
+pub use topology::Topology;

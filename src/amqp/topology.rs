@@ -1,0 +1,119 @@
+//! Exchange, queues and bindings, all named from one prefix (`accredito` in production, a
+//! unique one per test). Declaring is idempotent, so every process does it at start.
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, ExchangeKind};
+
+#[derive(Debug, Clone)]
+pub struct Topology {
+    prefix: String,
+    /// Tests set this so their queues vanish once unused (`x-expires`, milliseconds), and the
+    /// exchange is then auto-deleted with its last binding.
+    pub ephemeral_after_ms: Option<u32>,
+}
+
+/// A worker queue and the routing keys it takes.
+pub struct QueueSpec {
+    pub suffix: &'static str,
+    pub bindings: &'static [&'static str],
+}
+
+pub const WORK_QUEUES: &[QueueSpec] = &[
+    QueueSpec {
+        suffix: "orders",
+        bindings: &[
+            "stripe.payment_intent.#",
+            "stripe.charge.#",
+            "stripe.refund.#",
+        ],
+    },
+    QueueSpec {
+        suffix: "payouts",
+        bindings: &["stripe.payout.#", "stripe.balance.#"],
+    },
+    QueueSpec {
+        suffix: "accounts",
+        bindings: &["stripe.account.#"],
+    },
+];
+
+impl Topology {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Topology {
+            prefix: prefix.into(),
+            ephemeral_after_ms: None,
+        }
+    }
+
+    pub fn exchange(&self) -> String {
+        format!("{}.events", self.prefix)
+    }
+
+    pub fn queue(&self, suffix: &str) -> String {
+        format!("{}.{suffix}", self.prefix)
+    }
+
+    pub fn dead_letter_queue(&self) -> String {
+        self.queue("dead")
+    }
+
+    /// The routing key of a Stripe event type.
+    pub fn routing_key(event_type: &str) -> String {
+        format!("stripe.{event_type}")
+    }
+
+    pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
+        channel
+            .exchange_declare(
+                self.exchange().as_str().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    auto_delete: self.ephemeral_after_ms.is_some(),
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        for spec in WORK_QUEUES {
+            let queue = self.queue(spec.suffix);
+            self.declare_queue(channel, &queue).await?;
+            for key in spec.bindings {
+                channel
+                    .queue_bind(
+                        queue.as_str().into(),
+                        self.exchange().as_str().into(),
+                        (*key).into(),
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+            }
+        }
+        self.declare_queue(channel, &self.dead_letter_queue()).await
+    }
+
+    async fn declare_queue(&self, channel: &Channel, name: &str) -> Result<(), lapin::Error> {
+        let mut args = FieldTable::default();
+        // Quorum queues replicate through Raft: a broker restart or node loss keeps messages.
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        if let Some(ms) = self.ephemeral_after_ms {
+            args.insert("x-expires".into(), AMQPValue::LongUInt(ms));
+        }
+        channel
+            .queue_declare(
+                name.into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                args,
+            )
+            .await
+            .map(|_| ())
+    }
+}

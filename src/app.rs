@@ -1,0 +1,189 @@
+//! Building and running the service: pool, RabbitMQ, inbox writers, relay, HTTP server, and
+//! an orderly shutdown (stop accepting, finish requests, commit, publish, exit).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::amqp::{AmqpHealth, Topology};
+use crate::config::{Role, Settings};
+use crate::crypto::SecretBox;
+use crate::db;
+use crate::http::{self, AppState};
+use crate::intake::InboxWriter;
+use crate::metrics::Metrics;
+use crate::profiles::Profiles;
+use crate::profiles::directory::ProfileDirectory;
+use crate::relay::Relay;
+
+/// How long background work may take to finish after the HTTP server has stopped.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything `serve` needs; tests build one with their own topology and timings.
+pub struct ServiceConfig {
+    pub settings: Settings,
+    pub roles: Vec<Role>,
+    pub topology: Topology,
+    /// How long a cached profile is trusted.
+    pub profile_cache_ttl: Duration,
+    /// How often the relay looks for rows the hot path missed.
+    pub catch_up_every: Duration,
+    pub inbox_writers: usize,
+}
+
+impl ServiceConfig {
+    pub fn new(settings: Settings, roles: Vec<Role>) -> Self {
+        let topology = Topology::new(settings.amqp_prefix.clone());
+        ServiceConfig {
+            settings,
+            roles,
+            topology,
+            profile_cache_ttl: Duration::from_secs(10),
+            catch_up_every: Duration::from_secs(2),
+            inbox_writers: 2,
+        }
+    }
+}
+
+/// A started service. Dropping it does not stop it; call `shutdown` and `wait`.
+pub struct RunningService {
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningService {
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.handle.await.context("service task panicked")?
+    }
+}
+
+/// Starts the service on `listener`; it runs until `shutdown` fires.
+pub async fn start(
+    config: ServiceConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunningService> {
+    let settings = &config.settings;
+    settings.validate().map_err(anyhow::Error::msg)?;
+    let secret_box = Arc::new(SecretBox::from_master_key(settings.master_key.as_ref())?);
+    let ingest = config.roles.contains(&Role::Ingest);
+    let relay_role = config.roles.contains(&Role::Relay);
+    if ingest && settings.admin_token.is_none() {
+        tracing::warn!("ACCREDITO_ADMIN_TOKEN is not set: the /v1 API refuses every request");
+    }
+
+    let pool = db::connect_lazy(&settings.database_url, settings.db_max_connections)?;
+    let (metrics, registry) = Metrics::new();
+    let tracker = TaskTracker::new();
+
+    let amqp_health = relay_role.then(AmqpHealth::default);
+    let hot = match &amqp_health {
+        Some(health) => {
+            let (relay, hot) = Relay::new(
+                pool.clone(),
+                settings.amqp_url.clone(),
+                config.topology.clone(),
+                metrics.clone(),
+                health.clone(),
+                config.catch_up_every,
+                shutdown.clone(),
+            );
+            tracker.spawn(relay.run());
+            Some(hot)
+        }
+        None => None,
+    };
+    // The writers hold the hot queue; once they stop, the relay knows nothing more is coming.
+    let inbox = InboxWriter::spawn(
+        pool.clone(),
+        hot,
+        metrics.clone(),
+        config.inbox_writers,
+        &tracker,
+    );
+
+    let profiles = Profiles::new(
+        pool.clone(),
+        secret_box.clone(),
+        settings.stripe_mode,
+        settings.public_base_url(),
+    );
+    let state = AppState {
+        pool: pool.clone(),
+        inbox,
+        directory: Arc::new(ProfileDirectory::new(
+            pool.clone(),
+            secret_box,
+            config.profile_cache_ttl,
+        )),
+        profiles,
+        admin_token: settings.admin_token.clone().map(Arc::new),
+        signature_tolerance: settings.signature_tolerance(),
+        metrics,
+        registry: Arc::new(registry),
+        amqp_health,
+    };
+    let router = http::router(state, ingest);
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, roles = ?config.roles, "accredito listening");
+
+    let server_shutdown = shutdown.clone();
+    let handle = tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
+            .await;
+        // The router (and with it the last inbox handle) is gone: writers finish their
+        // batches, then the relay publishes what they handed over.
+        tracker.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "background tasks did not finish in time; unpublished rows wait in the inbox"
+            );
+        }
+        pool.close().await;
+        tracing::info!("accredito stopped");
+        served.context("HTTP server failed")
+    });
+    Ok(RunningService {
+        addr,
+        shutdown,
+        handle,
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn termination_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received; finishing in-flight work");
+}

@@ -1,0 +1,96 @@
+//! The commands other than `serve`: each opens what it needs, does one thing, prints JSON.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use anyhow::Context;
+use secrecy::SecretString;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use crate::config::{ProfileCommand, Settings};
+use crate::crypto::SecretBox;
+use crate::db;
+use crate::profiles::{NewProfile, Profiles};
+
+pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
+    let pool = db::connect_lazy(&settings.database_url, 2)?;
+    db::ping(&pool)
+        .await
+        .context("cannot reach PostgreSQL (check DATABASE_URL)")?;
+    Ok(pool)
+}
+
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let pool = connect(settings).await?;
+    db::migrate(&pool).await.context("migration failed")?;
+    println!("{}", serde_json::json!({ "migrated": true }));
+    Ok(())
+}
+
+pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Result<()> {
+    let secret_box = Arc::new(SecretBox::from_master_key(settings.master_key.as_ref())?);
+    let pool = connect(settings).await?;
+    let profiles = Profiles::new(
+        pool,
+        secret_box,
+        settings.stripe_mode,
+        settings.public_base_url(),
+    );
+    let output = match command {
+        ProfileCommand::Create {
+            merchant,
+            name,
+            webhook_secret,
+        } => {
+            let view = profiles
+                .create(NewProfile {
+                    merchant_id: merchant,
+                    name,
+                    webhook_secret: read_secret(webhook_secret)?,
+                })
+                .await?;
+            serde_json::to_value(view)?
+        }
+        ProfileCommand::AddSecret {
+            profile,
+            webhook_secret,
+            expires_at,
+        } => serde_json::to_value(
+            profiles
+                .add_secret(&profile, &read_secret(webhook_secret)?, expires_at)
+                .await?,
+        )?,
+        ProfileCommand::ExpireSecret {
+            profile,
+            secret_id,
+            at,
+        } => serde_json::to_value(
+            profiles
+                .expire_secret(
+                    &profile,
+                    secret_id,
+                    at.unwrap_or_else(OffsetDateTime::now_utc),
+                )
+                .await?,
+        )?,
+        ProfileCommand::Show { profile } => serde_json::to_value(profiles.show(&profile).await?)?,
+        ProfileCommand::List { merchant } => {
+            serde_json::to_value(profiles.list(merchant.as_deref()).await?)?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&output)?);
+    Ok(())
+}
+
+/// `-` reads the secret from standard input, keeping it out of shell history and `ps`.
+fn read_secret(arg: String) -> anyhow::Result<SecretString> {
+    if arg != "-" {
+        return Ok(SecretString::from(arg));
+    }
+    let mut value = String::new();
+    std::io::stdin()
+        .read_to_string(&mut value)
+        .context("reading the secret from standard input")?;
+    Ok(SecretString::from(value.trim().to_owned()))
+}

@@ -1,0 +1,241 @@
+//! Command line and environment: every setting is a flag and an environment variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+use time::OffsetDateTime;
+
+use crate::domain::StripeMode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "accredito",
+    version,
+    about = "Stripe webhooks in; verified, stored, published to RabbitMQ"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// PostgreSQL connection URL.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        global = true,
+        hide_env_values = true,
+        default_value = "postgres://postgres@127.0.0.1:5432/accredito"
+    )]
+    pub database_url: String,
+
+    /// RabbitMQ connection URL.
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        global = true,
+        hide_env_values = true,
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    pub amqp_url: String,
+
+    /// Address the HTTP server listens on.
+    #[arg(
+        long,
+        env = "ACCREDITO_LISTEN",
+        global = true,
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: SocketAddr,
+
+    /// Bearer token for the `/v1` admin and back-office API.
+    #[arg(
+        long,
+        env = "ACCREDITO_ADMIN_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub admin_token: Option<SecretString>,
+
+    /// 32 random bytes, base64: encrypts webhook secrets and Stripe keys at rest.
+    #[arg(
+        long,
+        env = "ACCREDITO_MASTER_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub master_key: Option<SecretString>,
+
+    /// Which Stripe keys and events this deployment accepts.
+    #[arg(long, env = "ACCREDITO_STRIPE_MODE", global = true, value_enum, default_value_t = StripeMode::Live)]
+    pub stripe_mode: StripeMode,
+
+    /// Base URL of the Stripe REST API (a local fake in tests).
+    #[arg(
+        long,
+        env = "STRIPE_API_BASE",
+        global = true,
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api_base: String,
+
+    /// Where alerts are POSTed (Slack-compatible JSON).
+    #[arg(long, env = "ACCREDITO_ALERT_WEBHOOK_URL", global = true)]
+    pub alert_webhook_url: Option<String>,
+
+    /// Public base URL Stripe reaches this service at; webhook URLs are built from it.
+    /// Defaults to `http://` + the listen address.
+    #[arg(long, env = "ACCREDITO_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Log format.
+    #[arg(long, env = "ACCREDITO_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+
+    /// Accepted age of a Stripe-Signature timestamp, in seconds (0, no check, only in test mode).
+    #[arg(
+        long,
+        env = "ACCREDITO_SIGNATURE_TOLERANCE_SECS",
+        global = true,
+        default_value_t = 300
+    )]
+    pub signature_tolerance_secs: u64,
+
+    /// Prefix of every RabbitMQ exchange and queue name.
+    #[arg(
+        long,
+        env = "ACCREDITO_AMQP_PREFIX",
+        global = true,
+        default_value = "accredito"
+    )]
+    pub amqp_prefix: String,
+
+    /// Most PostgreSQL connections this process opens.
+    #[arg(
+        long,
+        env = "ACCREDITO_DB_MAX_CONNECTIONS",
+        global = true,
+        default_value_t = 16
+    )]
+    pub db_max_connections: u32,
+}
+
+impl Settings {
+    /// The base URL webhook URLs are built from, without a trailing slash.
+    pub fn public_base_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// Refuses combinations that would weaken verification in production.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.signature_tolerance_secs == 0 && self.stripe_mode == StripeMode::Live {
+            return Err("ACCREDITO_SIGNATURE_TOLERANCE_SECS=0 turns off replay protection and is refused in live mode".into());
+        }
+        if self.amqp_prefix.is_empty()
+            || !self
+                .amqp_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        {
+            return Err("ACCREDITO_AMQP_PREFIX must be non-empty and use only letters, digits, '_', '-', '.'".into());
+        }
+        Ok(())
+    }
+
+    pub fn signature_tolerance(&self) -> Duration {
+        Duration::from_secs(self.signature_tolerance_secs)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the database migrations.
+    Migrate,
+    /// Run the service: HTTP intake and the relay to RabbitMQ (all roles by default).
+    Serve(ServeArgs),
+    /// Manage Stripe profiles and their webhook signing secrets.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Print a fresh random value for ACCREDITO_MASTER_KEY.
+    GenerateMasterKey,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Roles this process runs; several processes can split them to scale each on its own.
+    #[arg(long, env = "ACCREDITO_ROLES", value_enum, value_delimiter = ',', default_values_t = Role::all())]
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// `POST /webhooks/stripe/{profile_id}` and the `/v1` API.
+    Ingest,
+    /// Publishes stored events to RabbitMQ.
+    Relay,
+}
+
+impl Role {
+    pub fn all() -> Vec<Role> {
+        vec![Role::Ingest, Role::Relay]
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Create a profile; prints its id and webhook URL.
+    Create {
+        #[arg(long)]
+        merchant: String,
+        #[arg(long)]
+        name: String,
+        /// The `whsec_...` signing secret; `-` reads it from standard input.
+        #[arg(long)]
+        webhook_secret: String,
+    },
+    /// Add a signing secret (a rotation: old and new both verify until the old one expires).
+    AddSecret {
+        profile: String,
+        #[arg(long)]
+        webhook_secret: String,
+        /// When the new secret stops verifying (RFC 3339); never by default.
+        #[arg(long, value_parser = parse_rfc3339)]
+        expires_at: Option<OffsetDateTime>,
+    },
+    /// Expire a signing secret, now or at a given time.
+    ExpireSecret {
+        profile: String,
+        #[arg(long)]
+        secret_id: i64,
+        /// RFC 3339 time; now by default.
+        #[arg(long, value_parser = parse_rfc3339)]
+        at: Option<OffsetDateTime>,
+    },
+    /// Show a profile and its secrets' ids and expiries (never their values).
+    Show { profile: String },
+    /// List profiles.
+    List {
+        #[arg(long)]
+        merchant: Option<String>,
+    },
+}
+
+pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("expected an RFC 3339 time such as 2026-01-31T12:00:00Z: {e}"))
+}

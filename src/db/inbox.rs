@@ -1,0 +1,121 @@
+//! The inbox: every verified Stripe event, stored before Stripe is answered.
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+/// One verified event, ready to be stored.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub profile_id: String,
+    pub merchant_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub livemode: bool,
+    pub livemode_mismatch: bool,
+    pub event_created_at: OffsetDateTime,
+    pub raw_body: bytes::Bytes,
+}
+
+/// A row the insert created (rows it skipped as duplicates are not returned).
+pub struct Inserted {
+    pub id: i64,
+    pub profile_id: String,
+    pub event_id: String,
+}
+
+/// A stored event as the relay publishes it.
+pub struct Unpublished {
+    pub id: i64,
+    pub profile_id: String,
+    pub merchant_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub raw_body: Vec<u8>,
+}
+
+/// Inserts many events in one statement; an event already stored for its profile is skipped.
+/// Returns only the rows that were new.
+pub async fn insert_batch(
+    conn: &mut PgConnection,
+    events: &[&NewEvent],
+) -> Result<Vec<Inserted>, sqlx::Error> {
+    let mut profile_ids = Vec::with_capacity(events.len());
+    let mut merchant_ids = Vec::with_capacity(events.len());
+    let mut event_ids = Vec::with_capacity(events.len());
+    let mut event_types = Vec::with_capacity(events.len());
+    let mut livemodes = Vec::with_capacity(events.len());
+    let mut mismatches = Vec::with_capacity(events.len());
+    let mut created = Vec::with_capacity(events.len());
+    let mut bodies = Vec::with_capacity(events.len());
+    for e in events {
+        profile_ids.push(e.profile_id.clone());
+        merchant_ids.push(e.merchant_id.clone());
+        event_ids.push(e.event_id.clone());
+        event_types.push(e.event_type.clone());
+        livemodes.push(e.livemode);
+        mismatches.push(e.livemode_mismatch);
+        created.push(e.event_created_at);
+        bodies.push(e.raw_body.to_vec());
+    }
+    sqlx::query_as!(
+        Inserted,
+        "insert into inbox_events
+            (profile_id, merchant_id, event_id, event_type, livemode, livemode_mismatch,
+             event_created_at, raw_body)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::bool[],
+                              $7::timestamptz[], $8::bytea[])
+         on conflict (profile_id, event_id) do nothing
+         returning id, profile_id, event_id",
+        &profile_ids,
+        &merchant_ids,
+        &event_ids,
+        &event_types,
+        &livemodes,
+        &mismatches,
+        &created,
+        &bodies
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn mark_published(conn: &mut PgConnection, ids: &[i64]) -> Result<u64, sqlx::Error> {
+    sqlx::query!(
+        "update inbox_events set published_at = now() where id = any($1) and published_at is null",
+        ids
+    )
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())
+}
+
+/// The oldest events still waiting for the broker, locked so that two relays never publish
+/// the same rows at once. Rows younger than `min_age_secs` are left to the hot path.
+pub async fn lock_unpublished(
+    conn: &mut PgConnection,
+    min_age_secs: f64,
+    limit: i64,
+) -> Result<Vec<Unpublished>, sqlx::Error> {
+    sqlx::query_as!(
+        Unpublished,
+        "select id, profile_id, merchant_id, event_id, event_type, raw_body
+         from inbox_events
+         where published_at is null and not livemode_mismatch
+           and received_at < now() - make_interval(secs => $1)
+         order by id
+         limit $2
+         for update skip locked",
+        min_age_secs,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn count_unpublished(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "count!" from inbox_events where published_at is null and not livemode_mismatch"#
+    )
+    .fetch_one(conn)
+    .await
+}

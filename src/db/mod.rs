@@ -1,0 +1,32 @@
+//! Every SQL query lives here. Functions take `&mut PgConnection` so that callers choose the
+//! transaction they run in.
+
+pub mod inbox;
+pub mod profiles;
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+/// Opens the pool lazily: the service starts (and answers 503) while PostgreSQL is down.
+pub fn connect_lazy(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        // A webhook waits at most this long for a connection before it is told 503, so Stripe
+        // retries instead of timing out on us.
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_lazy(database_url)
+}
+
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    sqlx::migrate!().run(pool).await
+}
+
+/// Cheap liveness query for `/readyz`.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query!("select 1 as one")
+        .fetch_one(pool)
+        .await
+        .map(|_| ())
+}

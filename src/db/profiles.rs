@@ -1,0 +1,134 @@
+//! Merchants, Stripe profiles and their sealed webhook signing secrets.
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+pub struct ProfileRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub name: String,
+    pub mode: String,
+    pub created_at: OffsetDateTime,
+}
+
+pub struct SecretRow {
+    pub id: i64,
+    pub secret_ciphertext: Vec<u8>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// Creates the merchant row if this is the first time we hear of it.
+pub async fn ensure_merchant(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into merchants (id) values ($1) on conflict (id) do nothing",
+        merchant_id
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+pub async fn insert_profile(
+    conn: &mut PgConnection,
+    id: &str,
+    merchant_id: &str,
+    name: &str,
+    mode: &str,
+) -> Result<ProfileRow, sqlx::Error> {
+    sqlx::query_as!(
+        ProfileRow,
+        "insert into stripe_profiles (id, merchant_id, name, mode) values ($1, $2, $3, $4)
+         returning id, merchant_id, name, mode, created_at",
+        id,
+        merchant_id,
+        name,
+        mode
+    )
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn find_profile(
+    conn: &mut PgConnection,
+    id: &str,
+) -> Result<Option<ProfileRow>, sqlx::Error> {
+    sqlx::query_as!(
+        ProfileRow,
+        "select id, merchant_id, name, mode, created_at from stripe_profiles where id = $1",
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn list_profiles(
+    conn: &mut PgConnection,
+    merchant_id: Option<&str>,
+) -> Result<Vec<ProfileRow>, sqlx::Error> {
+    sqlx::query_as!(
+        ProfileRow,
+        "select id, merchant_id, name, mode, created_at from stripe_profiles
+         where $1::text is null or merchant_id = $1
+         order by created_at, id",
+        merchant_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn insert_secret(
+    conn: &mut PgConnection,
+    profile_id: &str,
+    secret_ciphertext: &[u8],
+    expires_at: Option<OffsetDateTime>,
+) -> Result<SecretRow, sqlx::Error> {
+    sqlx::query_as!(
+        SecretRow,
+        "insert into webhook_secrets (profile_id, secret_ciphertext, expires_at) values ($1, $2, $3)
+         returning id, secret_ciphertext, created_at, expires_at",
+        profile_id,
+        secret_ciphertext,
+        expires_at
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Every secret of the profile, newest first, expired ones included (callers filter by time).
+pub async fn secrets_of(
+    conn: &mut PgConnection,
+    profile_id: &str,
+) -> Result<Vec<SecretRow>, sqlx::Error> {
+    sqlx::query_as!(
+        SecretRow,
+        "select id, secret_ciphertext, created_at, expires_at from webhook_secrets
+         where profile_id = $1 order by id desc",
+        profile_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Sets when a secret stops verifying; `None` when the profile has no such secret.
+pub async fn expire_secret(
+    conn: &mut PgConnection,
+    profile_id: &str,
+    secret_id: i64,
+    at: OffsetDateTime,
+) -> Result<Option<SecretRow>, sqlx::Error> {
+    sqlx::query_as!(
+        SecretRow,
+        "update webhook_secrets set expires_at = $3
+         where profile_id = $1 and id = $2
+         returning id, secret_ciphertext, created_at, expires_at",
+        profile_id,
+        secret_id,
+        at
+    )
+    .fetch_optional(conn)
+    .await
+}

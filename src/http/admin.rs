@@ -1,0 +1,158 @@
+//! The `/v1` admin API, behind `Authorization: Bearer $ACCREDITO_ADMIN_TOKEN`.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+
+use super::{ApiError, AppState};
+use crate::domain::ProfileId;
+use crate::profiles::{NewProfile, ProfileView, SecretView};
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/profiles", post(create_profile).get(list_profiles))
+        .route("/profiles/{profile_id}", get(show_profile))
+        .route("/profiles/{profile_id}/webhook-secrets", post(add_secret))
+        .route(
+            "/profiles/{profile_id}/webhook-secrets/{secret_id}/expire",
+            post(expire_secret),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            require_admin_token,
+        ))
+}
+
+async fn require_admin_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some(expected) = &state.admin_token else {
+        return Err(ApiError::Unauthorized);
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::Unauthorized)?;
+    // Hashing first makes the comparison constant-time in the length too.
+    let matches: bool = Sha256::digest(presented.as_bytes())
+        .ct_eq(&Sha256::digest(expected.expose_secret().as_bytes()))
+        .into();
+    if !matches {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(next.run(request).await)
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(v)| v)
+        .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateProfileRequest {
+    merchant_id: String,
+    name: String,
+    webhook_secret: SecretString,
+}
+
+async fn create_profile(
+    State(state): State<AppState>,
+    body: Result<Json<CreateProfileRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<ProfileView>), ApiError> {
+    let req = json_body(body)?;
+    let view = state
+        .profiles
+        .create(NewProfile {
+            merchant_id: req.merchant_id,
+            name: req.name,
+            webhook_secret: req.webhook_secret,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    merchant_id: Option<String>,
+}
+
+async fn list_profiles(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let profiles = state.profiles.list(query.merchant_id.as_deref()).await?;
+    Ok(Json(serde_json::json!({ "data": profiles })))
+}
+
+async fn show_profile(
+    State(state): State<AppState>,
+    Path(profile_id): Path<String>,
+) -> Result<Json<ProfileView>, ApiError> {
+    Ok(Json(state.profiles.show(&profile_id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddSecretRequest {
+    webhook_secret: SecretString,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+}
+
+async fn add_secret(
+    State(state): State<AppState>,
+    Path(profile_id): Path<String>,
+    body: Result<Json<AddSecretRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<SecretView>), ApiError> {
+    let req = json_body(body)?;
+    let view = state
+        .profiles
+        .add_secret(&profile_id, &req.webhook_secret, req.expires_at)
+        .await?;
+    forget_cached(&state, &profile_id);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ExpireSecretRequest {
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    at: Option<OffsetDateTime>,
+}
+
+async fn expire_secret(
+    State(state): State<AppState>,
+    Path((profile_id, secret_id)): Path<(String, i64)>,
+    body: Option<Json<ExpireSecretRequest>>,
+) -> Result<Json<SecretView>, ApiError> {
+    let at = body
+        .and_then(|Json(b)| b.at)
+        .unwrap_or_else(OffsetDateTime::now_utc);
+    let view = state
+        .profiles
+        .expire_secret(&profile_id, secret_id, at)
+        .await?;
+    forget_cached(&state, &profile_id);
+    Ok(Json(view))
+}
+
+/// Secret changes made here take effect at once for this process's webhooks.
+fn forget_cached(state: &AppState, profile_id: &str) {
+    if let Some(id) = ProfileId::parse(profile_id) {
+        state.directory.invalidate(&id);
+    }
+}

@@ -1,0 +1,56 @@
+//! The HTTP surface: Stripe's webhook endpoint, the `/v1` admin API, probes and metrics.
+
+pub mod admin;
+pub mod error;
+pub mod health;
+pub mod observability;
+pub mod stripe_webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use prometheus_client::registry::Registry;
+use secrecy::SecretString;
+use sqlx::PgPool;
+
+use crate::amqp::AmqpHealth;
+use crate::intake::InboxWriter;
+use crate::metrics::Metrics;
+use crate::profiles::Profiles;
+use crate::profiles::directory::ProfileDirectory;
+
+pub use error::ApiError;
+
+/// Everything a request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    /// Verified events go here to be stored (group commit).
+    pub inbox: InboxWriter,
+    /// Profiles with their opened secrets, for verification.
+    pub directory: Arc<ProfileDirectory>,
+    pub profiles: Profiles,
+    pub admin_token: Option<Arc<SecretString>>,
+    pub signature_tolerance: Duration,
+    pub metrics: Metrics,
+    pub registry: Arc<Registry>,
+    /// `None` when this process uses no RabbitMQ connection (ingest-only role).
+    pub amqp_health: Option<AmqpHealth>,
+}
+
+/// `ingest` adds the webhook endpoint and the `/v1` API; probes and metrics are always there.
+pub fn router(state: AppState, ingest: bool) -> Router {
+    let mut router = Router::new().merge(health::routes());
+    if ingest {
+        router = router
+            .merge(stripe_webhook::routes())
+            .nest("/v1", admin::routes(state.clone()));
+    }
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observability::count_requests,
+        ))
+        .with_state(state)
+}

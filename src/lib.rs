@@ -1,0 +1,33 @@
+//! accredito: Stripe webhooks in, reconciled orders and payouts out.
+//!
+//! The data flow, module by module:
+//!
+//! 1. [`http::stripe_webhook`] receives `POST /webhooks/stripe/{profile_id}`, finds the
+//!    profile in [`profiles::directory`] and checks the `Stripe-Signature` header over the raw
+//!    bytes with [`stripe::signature`]; nothing unverified goes further (G6).
+//! 2. [`stripe::event`] reads the envelope (id, type, created, livemode); [`intake`] stores
+//!    the untouched body in the inbox ([`db::inbox`]) with group commit, and the webhook is
+//!    answered 200 only after its row is committed (G1).
+//! 3. [`relay`] publishes new rows to RabbitMQ at once (the hot path) and catches up on any
+//!    row left unpublished after a crash or outage, marking rows published only after the
+//!    broker's confirm (G2). [`amqp`] owns the topology and the confirmed publisher.
+//! 4. Profiles and their webhook secrets, sealed at rest by [`crypto`] (G7), are managed
+//!    through [`profiles`], from the CLI ([`cli`]) and the `/v1` API ([`http::admin`]).
+//!
+//! [`app`] wires these together and shuts them down in order; [`config`] holds every
+//! setting, each a flag and an environment variable.
+
+pub mod amqp;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod intake;
+pub mod metrics;
+pub mod profiles;
+pub mod relay;
+pub mod stripe;
+pub mod telemetry;

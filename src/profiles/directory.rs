@@ -1,0 +1,138 @@
+//! The profiles the webhook endpoint verifies against, cached in memory with their secrets
+//! opened, so a webhook costs no database read and no decryption in the normal case.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use crate::crypto::{OpenError, SecretBox};
+use crate::db;
+use crate::domain::{ProfileId, StripeMode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Secret(#[from] OpenError),
+    #[error("profile has an unknown mode {0:?}")]
+    BadMode(String),
+}
+
+/// What verification needs of a profile.
+pub struct SigningProfile {
+    pub id: ProfileId,
+    pub merchant_id: String,
+    pub mode: StripeMode,
+    secrets: Vec<SigningSecret>,
+    loaded_at: Instant,
+}
+
+struct SigningSecret {
+    value: SecretString,
+    expires_at: Option<OffsetDateTime>,
+}
+
+impl SigningProfile {
+    /// The secrets that verify at `now` (several during a rotation).
+    pub fn active_secrets(&self, now: OffsetDateTime) -> Vec<&str> {
+        self.secrets
+            .iter()
+            .filter(|s| s.expires_at.is_none_or(|at| at > now))
+            .map(|s| s.value.expose_secret())
+            .collect()
+    }
+
+    /// Old enough that a failed verification is worth a reload (a secret may have been added).
+    pub fn may_be_stale(&self) -> bool {
+        self.loaded_at.elapsed() >= RELOAD_ON_FAILURE_AFTER
+    }
+}
+
+/// A verification failure reloads a profile at most this often, so a flood of bad
+/// signatures cannot turn into a flood of database reads.
+const RELOAD_ON_FAILURE_AFTER: Duration = Duration::from_secs(1);
+
+pub struct ProfileDirectory {
+    pool: PgPool,
+    secret_box: Arc<SecretBox>,
+    /// How long a cached profile is trusted; bounds how long an expired-by-hand secret or a
+    /// change made by another process can go unnoticed.
+    ttl: Duration,
+    cache: RwLock<HashMap<ProfileId, Arc<SigningProfile>>>,
+}
+
+impl ProfileDirectory {
+    pub fn new(pool: PgPool, secret_box: Arc<SecretBox>, ttl: Duration) -> Self {
+        ProfileDirectory {
+            pool,
+            secret_box,
+            ttl,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub async fn get(&self, id: &ProfileId) -> Result<Option<Arc<SigningProfile>>, DirectoryError> {
+        let cached = self
+            .cache
+            .read()
+            .expect("profile cache lock poisoned")
+            .get(id)
+            .cloned();
+        match cached {
+            Some(p) if p.loaded_at.elapsed() < self.ttl => Ok(Some(p)),
+            _ => self.reload(id).await,
+        }
+    }
+
+    /// Reads the profile from the database, replacing (or dropping) the cached copy.
+    pub async fn reload(
+        &self,
+        id: &ProfileId,
+    ) -> Result<Option<Arc<SigningProfile>>, DirectoryError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(row) = db::profiles::find_profile(&mut conn, id.as_str()).await? else {
+            self.invalidate(id);
+            return Ok(None);
+        };
+        let rows = db::profiles::secrets_of(&mut conn, id.as_str()).await?;
+        drop(conn);
+        let mode = row
+            .mode
+            .parse::<StripeMode>()
+            .map_err(|_| DirectoryError::BadMode(row.mode.clone()))?;
+        let secrets = rows
+            .iter()
+            .map(|s| {
+                Ok(SigningSecret {
+                    value: self.secret_box.open(&s.secret_ciphertext, id.as_str())?,
+                    expires_at: s.expires_at,
+                })
+            })
+            .collect::<Result<Vec<_>, OpenError>>()?;
+        let profile = Arc::new(SigningProfile {
+            id: id.clone(),
+            merchant_id: row.merchant_id,
+            mode,
+            secrets,
+            loaded_at: Instant::now(),
+        });
+        self.cache
+            .write()
+            .expect("profile cache lock poisoned")
+            .insert(id.clone(), profile.clone());
+        Ok(Some(profile))
+    }
+
+    /// Forgets a profile, so the next webhook sees changes made in this process at once.
+    pub fn invalidate(&self, id: &ProfileId) {
+        self.cache
+            .write()
+            .expect("profile cache lock poisoned")
+            .remove(id);
+    }
+}

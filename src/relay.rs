@@ -1,0 +1,297 @@
+//! The relay: stored events to RabbitMQ (G2). New rows arrive straight from the inbox writers
+//! (the hot path, published within milliseconds of their commit); a catch-up pass publishes
+//! whatever the hot path missed (a crash, a broker outage, a full hot queue), oldest first. A
+//! row is marked published only after the broker confirmed it, so every stored event is
+//! published at least once; consumers make redeliveries harmless (G3).
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::amqp::{
+    AmqpHealth, ConfirmedPublisher, Outgoing, PublishOutcome, Topology, connect_with_backoff,
+};
+use crate::db;
+use crate::metrics::{Metrics, OutcomeLabels};
+
+/// Rows the hot path may hold before new ones are left to the catch-up pass.
+const HOT_CAPACITY: usize = 16_384;
+/// Most messages in flight (published, confirm pending) at once.
+const PUBLISH_BATCH: usize = 512;
+/// The periodic catch-up pass leaves younger rows to the hot path, so the two rarely publish
+/// the same row (which would be harmless, only wasteful).
+const CATCH_UP_MIN_AGE: Duration = Duration::from_secs(5);
+
+/// A committed inbox row on its way to the broker.
+#[derive(Debug, Clone)]
+pub struct PublishJob {
+    pub inbox_id: i64,
+    pub profile_id: String,
+    pub merchant_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub body: Bytes,
+    pub committed_at: Instant,
+}
+
+/// The writers' side of the hot path.
+#[derive(Clone)]
+pub struct HotQueue {
+    tx: mpsc::Sender<PublishJob>,
+}
+
+impl HotQueue {
+    /// Never waits: when the relay is behind, the row stays unpublished in the inbox and the
+    /// catch-up pass takes it.
+    pub fn offer(&self, job: PublishJob) {
+        let _ = self.tx.try_send(job);
+    }
+}
+
+pub struct Relay {
+    pool: PgPool,
+    amqp_url: String,
+    topology: Topology,
+    /// Closed when every inbox writer has stopped; the relay stops once it is closed and
+    /// `shutdown` has fired, so everything handed over is published first.
+    hot: mpsc::Receiver<PublishJob>,
+    metrics: Metrics,
+    health: AmqpHealth,
+    catch_up_every: Duration,
+    /// Stops reconnecting and catching up; publishing what the hot path holds still finishes.
+    shutdown: CancellationToken,
+}
+
+impl Relay {
+    pub fn new(
+        pool: PgPool,
+        amqp_url: String,
+        topology: Topology,
+        metrics: Metrics,
+        health: AmqpHealth,
+        catch_up_every: Duration,
+        shutdown: CancellationToken,
+    ) -> (Self, HotQueue) {
+        let (tx, hot) = mpsc::channel(HOT_CAPACITY);
+        let relay = Relay {
+            pool,
+            amqp_url,
+            topology,
+            hot,
+            metrics,
+            health,
+            catch_up_every,
+            shutdown,
+        };
+        (relay, HotQueue { tx })
+    }
+
+    pub async fn run(mut self) {
+        let mut publisher: Option<ConfirmedPublisher> = None;
+        let mut tick = tokio::time::interval(self.catch_up_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+        let mut hot_open = true;
+        loop {
+            let current = match publisher.take() {
+                Some(p) if p.is_connected() => p,
+                stale => {
+                    if let Some(p) = stale {
+                        p.close().await;
+                    }
+                    self.health.set_connected(false);
+                    let Some(p) = self.connect().await else {
+                        tracing::info!(
+                            "relay stopped while RabbitMQ was unreachable; unpublished rows wait in the inbox"
+                        );
+                        return;
+                    };
+                    self.health.set_connected(true);
+                    // After an outage or a restart, publish everything left, however young.
+                    if let Err(error) = self.catch_up(&p, Duration::ZERO).await {
+                        tracing::warn!(%error, "catch-up after connecting failed");
+                        continue;
+                    }
+                    p
+                }
+            };
+            tokio::select! {
+                received = self.hot.recv_many(&mut batch, PUBLISH_BATCH), if hot_open => {
+                    if received == 0 {
+                        // No writer will hand over anything more (they stopped, or this
+                        // process runs no ingest): only the catch-up pass remains.
+                        hot_open = false;
+                        publisher = Some(current);
+                        continue;
+                    }
+                    let published = self.publish_jobs(&current, &batch).await;
+                    batch.clear();
+                    match published {
+                        Ok(()) => publisher = Some(current),
+                        Err(error) => tracing::warn!(%error, "publish failed; the catch-up pass will retry"),
+                    }
+                }
+                _ = tick.tick(), if !self.shutdown.is_cancelled() => {
+                    match self.catch_up(&current, CATCH_UP_MIN_AGE).await {
+                        Ok(()) => publisher = Some(current),
+                        Err(error) => tracing::warn!(%error, "catch-up failed; reconnecting"),
+                    }
+                }
+                () = self.shutdown.cancelled(), if !hot_open => {
+                    tracing::info!("relay drained");
+                    self.health.set_connected(false);
+                    current.close().await;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn connect(&self) -> Option<ConfirmedPublisher> {
+        loop {
+            let connection = connect_with_backoff(&self.amqp_url, &self.shutdown).await?;
+            match ConfirmedPublisher::open(connection, &self.topology).await {
+                Ok(p) => {
+                    tracing::info!(exchange = %self.topology.exchange(), "relay connected to RabbitMQ");
+                    return Some(p);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "declaring the RabbitMQ topology failed");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = self.shutdown.cancelled() => return None,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn publish_jobs(
+        &self,
+        publisher: &ConfirmedPublisher,
+        jobs: &[PublishJob],
+    ) -> Result<(), RelayError> {
+        let headers: Vec<[(&'static str, &str); 3]> = jobs
+            .iter()
+            .map(|j| headers(&j.profile_id, &j.merchant_id, &j.event_type))
+            .collect();
+        let messages: Vec<Outgoing<'_>> = jobs
+            .iter()
+            .zip(&headers)
+            .map(|(j, h)| Outgoing {
+                routing_key: Topology::routing_key(&j.event_type),
+                message_id: &j.event_id,
+                headers: h,
+                body: &j.body,
+            })
+            .collect();
+        let outcomes = publisher.publish_all(&messages).await?;
+        let confirmed_at = Instant::now();
+        for job in jobs {
+            self.metrics
+                .publish_latency
+                .observe(confirmed_at.duration_since(job.committed_at).as_secs_f64());
+        }
+        let ids = self.count_and_collect(jobs.iter().map(|j| j.inbox_id), &outcomes);
+        let mut conn = self.pool.acquire().await?;
+        db::inbox::mark_published(&mut conn, &ids).await?;
+        Ok(())
+    }
+
+    /// Publishes every unpublished row older than `min_age`, in id order, batch by batch.
+    async fn catch_up(
+        &mut self,
+        publisher: &ConfirmedPublisher,
+        min_age: Duration,
+    ) -> Result<(), RelayError> {
+        // What the hot path already holds goes first, so the pass below does not repeat it.
+        let mut held = Vec::new();
+        while let Ok(job) = self.hot.try_recv() {
+            held.push(job);
+        }
+        for chunk in held.chunks(PUBLISH_BATCH) {
+            self.publish_jobs(publisher, chunk).await?;
+        }
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let rows =
+                db::inbox::lock_unpublished(&mut tx, min_age.as_secs_f64(), PUBLISH_BATCH as i64)
+                    .await?;
+            let headers: Vec<[(&'static str, &str); 3]> = rows
+                .iter()
+                .map(|r| headers(&r.profile_id, &r.merchant_id, &r.event_type))
+                .collect();
+            let messages: Vec<Outgoing<'_>> = rows
+                .iter()
+                .zip(&headers)
+                .map(|(r, h)| Outgoing {
+                    routing_key: Topology::routing_key(&r.event_type),
+                    message_id: &r.event_id,
+                    headers: h,
+                    body: &r.raw_body,
+                })
+                .collect();
+            let outcomes = publisher.publish_all(&messages).await?;
+            let ids = self.count_and_collect(rows.iter().map(|r| r.id), &outcomes);
+            db::inbox::mark_published(&mut tx, &ids).await?;
+            tx.commit().await?;
+            if !ids.is_empty() {
+                tracing::info!(published = ids.len(), "catch-up published stored events");
+            }
+            if rows.len() < PUBLISH_BATCH {
+                break;
+            }
+        }
+        let mut conn = self.pool.acquire().await?;
+        let unpublished = db::inbox::count_unpublished(&mut conn).await?;
+        self.metrics.inbox_unpublished.set(unpublished);
+        Ok(())
+    }
+
+    /// Counts outcomes and returns the ids the broker took (confirmed or unroutable).
+    fn count_and_collect(
+        &self,
+        ids: impl Iterator<Item = i64>,
+        outcomes: &[PublishOutcome],
+    ) -> Vec<i64> {
+        let mut taken = Vec::with_capacity(outcomes.len());
+        for (id, outcome) in ids.zip(outcomes) {
+            let label = match outcome {
+                PublishOutcome::Confirmed => "confirmed",
+                PublishOutcome::Unroutable => "unroutable",
+                PublishOutcome::Nacked => "nacked",
+            };
+            self.metrics
+                .published
+                .get_or_create(&OutcomeLabels { outcome: label })
+                .inc();
+            if *outcome != PublishOutcome::Nacked {
+                taken.push(id);
+            }
+        }
+        taken
+    }
+}
+
+fn headers<'a>(
+    profile_id: &'a str,
+    merchant_id: &'a str,
+    event_type: &'a str,
+) -> [(&'static str, &'a str); 3] {
+    [
+        ("profile_id", profile_id),
+        ("merchant_id", merchant_id),
+        ("event_type", event_type),
+    ]
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("RabbitMQ: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
