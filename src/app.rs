@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -14,7 +15,6 @@ use tokio_util::task::TaskTracker;
 use crate::amqp::{AmqpHealth, Topology};
 use crate::config::{Role, Settings};
 use crate::crypto::SecretBox;
-use crate::db;
 use crate::http::{self, AppState};
 use crate::intake::InboxWriter;
 use crate::metrics::Metrics;
@@ -68,9 +68,10 @@ impl RunningService {
     }
 }
 
-/// Starts the service on `listener`; it runs until `shutdown` fires.
+/// Starts the service on `listener` with `pool`; it runs until `shutdown` fires.
 pub async fn start(
     config: ServiceConfig,
+    pool: PgPool,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunningService> {
@@ -83,7 +84,6 @@ pub async fn start(
         tracing::warn!("ACCREDITO_ADMIN_TOKEN is not set: the /v1 API refuses every request");
     }
 
-    let pool = db::connect_lazy(&settings.database_url, settings.db_max_connections)?;
     let (metrics, registry) = Metrics::new();
     let tracker = TaskTracker::new();
 
@@ -154,7 +154,6 @@ pub async fn start(
                 "background tasks did not finish in time; unpublished rows wait in the inbox"
             );
         }
-        pool.close().await;
         tracing::info!("accredito stopped");
         served.context("HTTP server failed")
     });

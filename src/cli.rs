@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use secrecy::SecretString;
 use sqlx::PgPool;
+use sqlx::migrate::MigrateDatabase;
 use time::OffsetDateTime;
 
 use crate::config::{ProfileCommand, Settings};
@@ -21,7 +22,18 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
+/// Creates the database if it does not exist yet, then applies the migrations.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let url = &settings.database_url;
+    if !sqlx::Postgres::database_exists(url)
+        .await
+        .context("cannot reach PostgreSQL (check DATABASE_URL)")?
+    {
+        sqlx::Postgres::create_database(url)
+            .await
+            .context("creating the database")?;
+        tracing::info!("database created");
+    }
     let pool = connect(settings).await?;
     db::migrate(&pool).await.context("migration failed")?;
     println!("{}", serde_json::json!({ "migrated": true }));

@@ -3,7 +3,7 @@ use tokio_util::sync::CancellationToken;
 
 use accredito::app::{self, ServiceConfig};
 use accredito::config::{Cli, Command};
-use accredito::{cli, crypto, telemetry};
+use accredito::{cli, crypto, db, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -18,16 +18,15 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             let listener = tokio::net::TcpListener::bind(settings.listen).await?;
+            let pool = db::connect_lazy(&settings.database_url, settings.db_max_connections)?;
             let shutdown = CancellationToken::new();
-            let service = app::start(
-                ServiceConfig::new(settings, args.roles),
-                listener,
-                shutdown.clone(),
-            )
-            .await?;
+            let config = ServiceConfig::new(settings, args.roles);
+            let service = app::start(config, pool.clone(), listener, shutdown.clone()).await?;
             app::termination_signal().await;
             shutdown.cancel();
-            service.wait().await
+            let stopped = service.wait().await;
+            pool.close().await;
+            stopped
         }
     }
 }

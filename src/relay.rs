@@ -12,7 +12,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::amqp::{
-    AmqpHealth, ConfirmedPublisher, Outgoing, PublishOutcome, Topology, connect_with_backoff,
+    AmqpHealth, ConfirmedPublisher, Outgoing, PublishError, PublishOutcome, Topology,
+    connect_with_backoff,
 };
 use crate::db;
 use crate::metrics::{Metrics, OutcomeLabels};
@@ -24,6 +25,9 @@ const PUBLISH_BATCH: usize = 512;
 /// The periodic catch-up pass leaves younger rows to the hot path, so the two rarely publish
 /// the same row (which would be harmless, only wasteful).
 const CATCH_UP_MIN_AGE: Duration = Duration::from_secs(5);
+
+/// How long a relay that is not connected keeps trying once shutdown is requested.
+const SHUTDOWN_CONNECT_GRACE: Duration = Duration::from_secs(5);
 
 /// A committed inbox row on its way to the broker.
 #[derive(Debug, Clone)]
@@ -150,9 +154,16 @@ impl Relay {
         }
     }
 
+    /// Connects and declares the topology. After shutdown is requested it keeps trying only
+    /// for a short grace period, so a relay that was still connecting can flush its rows.
     async fn connect(&self) -> Option<ConfirmedPublisher> {
+        let give_up = async {
+            self.shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_CONNECT_GRACE).await;
+        };
+        tokio::pin!(give_up);
         loop {
-            let connection = connect_with_backoff(&self.amqp_url, &self.shutdown).await?;
+            let connection = connect_with_backoff(&self.amqp_url, &mut give_up).await?;
             match ConfirmedPublisher::open(connection, &self.topology).await {
                 Ok(p) => {
                     tracing::info!(exchange = %self.topology.exchange(), "relay connected to RabbitMQ");
@@ -162,7 +173,7 @@ impl Relay {
                     tracing::warn!(%error, "declaring the RabbitMQ topology failed");
                     tokio::select! {
                         () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        () = self.shutdown.cancelled() => return None,
+                        () = &mut give_up => return None,
                     }
                 }
             }
@@ -291,7 +302,7 @@ fn headers<'a>(
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
     #[error("RabbitMQ: {0}")]
-    Broker(#[from] lapin::Error),
+    Broker(#[from] PublishError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use lapin::{Connection, ConnectionProperties};
-use tokio_util::sync::CancellationToken;
 
 /// Whether the process's RabbitMQ connection is up; `None` inside when it uses none.
 #[derive(Clone, Default)]
@@ -25,19 +24,41 @@ impl AmqpHealth {
     }
 }
 
-/// Connects, retrying forever with backoff; `None` once `cancel` fires first.
-pub async fn connect_with_backoff(url: &str, cancel: &CancellationToken) -> Option<Connection> {
+/// A connection attempt that hangs (a half-open socket, a stalled handshake) is abandoned.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    #[error(transparent)]
+    Amqp(#[from] lapin::Error),
+    #[error("timed out")]
+    TimedOut,
+}
+
+/// Connects, retrying forever with backoff; `None` once `give_up` resolves first.
+pub async fn connect_with_backoff(
+    url: &str,
+    give_up: impl Future<Output = ()>,
+) -> Option<Connection> {
     let backoff = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(100))
         .with_max_delay(Duration::from_secs(5))
         .with_jitter()
         .without_max_times();
-    let attempt = || async { Connection::connect(url, ConnectionProperties::default()).await };
+    let attempt = || async {
+        tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Connection::connect(url, ConnectionProperties::default()),
+        )
+        .await
+        .map_err(|_| ConnectError::TimedOut)?
+        .map_err(ConnectError::from)
+    };
     let connect = attempt.retry(backoff).notify(|error, delay| {
         tracing::warn!(%error, retry_in = ?delay, "RabbitMQ unreachable");
     });
     tokio::select! {
         conn = connect => conn.ok(),
-        () = cancel.cancelled() => None,
+        () = give_up => None,
     }
 }

@@ -2,6 +2,8 @@
 //! confirmed it, which for persistent messages on quorum queues means it is replicated.
 
 use lapin::Confirmation;
+use std::time::Duration;
+
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
@@ -24,6 +26,18 @@ pub enum PublishOutcome {
     Unroutable,
     /// The broker refused it; it must be published again.
     Nacked,
+}
+
+/// Confirms that have not arrived by then are given up on: the connection is presumed dead
+/// and the rows stay unpublished for the next attempt.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Amqp(#[from] lapin::Error),
+    #[error("no publisher confirm within {}s", CONFIRM_TIMEOUT.as_secs())]
+    ConfirmTimeout,
 }
 
 /// A confirm-mode channel on the events exchange.
@@ -57,7 +71,7 @@ impl ConfirmedPublisher {
     pub async fn publish_all(
         &self,
         messages: &[Outgoing<'_>],
-    ) -> Result<Vec<PublishOutcome>, lapin::Error> {
+    ) -> Result<Vec<PublishOutcome>, PublishError> {
         let mut pending = Vec::with_capacity(messages.len());
         for m in messages {
             let mut headers = FieldTable::default();
@@ -86,8 +100,12 @@ impl ConfirmedPublisher {
             pending.push(confirm);
         }
         let mut outcomes = Vec::with_capacity(pending.len());
+        let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
         for confirm in pending {
-            outcomes.push(match confirm.await? {
+            let confirmation = tokio::time::timeout_at(deadline, confirm)
+                .await
+                .map_err(|_| PublishError::ConfirmTimeout)??;
+            outcomes.push(match confirmation {
                 Confirmation::Ack(None) => PublishOutcome::Confirmed,
                 Confirmation::Ack(Some(_returned)) => PublishOutcome::Unroutable,
                 Confirmation::Nack(_) | Confirmation::NotRequested => PublishOutcome::Nacked,

@@ -11,6 +11,25 @@ pub struct Topology {
     /// Tests set this so their queues vanish once unused (`x-expires`, milliseconds), and the
     /// exchange is then auto-deleted with its last binding.
     pub ephemeral_after_ms: Option<u32>,
+    pub queue_type: QueueType,
+}
+
+/// Quorum queues in production. Tests that create and drop a topology each use classic
+/// queues: every quorum queue is a Raft group, and creating hundreds a minute stalls a
+/// single-node broker for seconds at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueType {
+    Quorum,
+    Classic,
+}
+
+impl QueueType {
+    fn as_str(self) -> &'static str {
+        match self {
+            QueueType::Quorum => "quorum",
+            QueueType::Classic => "classic",
+        }
+    }
 }
 
 /// A worker queue and the routing keys it takes.
@@ -43,6 +62,7 @@ impl Topology {
         Topology {
             prefix: prefix.into(),
             ephemeral_after_ms: None,
+            queue_type: QueueType::Quorum,
         }
     }
 
@@ -99,7 +119,7 @@ impl Topology {
         // Quorum queues replicate through Raft: a broker restart or node loss keeps messages.
         args.insert(
             "x-queue-type".into(),
-            AMQPValue::LongString("quorum".into()),
+            AMQPValue::LongString(self.queue_type.as_str().into()),
         );
         if let Some(ms) = self.ephemeral_after_ms {
             args.insert("x-expires".into(), AMQPValue::LongUInt(ms));

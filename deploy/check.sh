@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Second command of the README, and what CI runs: format, lints, and every test against real
+# PostgreSQL and RabbitMQ (started or installed as needed, like up.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source deploy/services.sh
+
+ensure_services
+
+# Build from the committed query cache; tests get their own databases from this server.
+export SQLX_OFFLINE=true
+export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
+export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "== tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast --retries 0
+else
+  cargo test --no-fail-fast
+fi

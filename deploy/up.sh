@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# First command of the README: everything a new machine needs, then `accredito serve`.
+#   - PostgreSQL and RabbitMQ made reachable (running ones used; else started; else installed)
+#   - a master key and admin token generated once into .local/accredito.env (git-ignored)
+#   - the release build, the database created and migrated, a demo Stripe profile
+#   - the webhook URL and signing secret printed, then the service runs in the foreground
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source deploy/services.sh
+
+ensure_services
+
+mkdir -p .local
+env_file=.local/accredito.env
+if [ ! -f "$env_file" ]; then
+  umask 077
+  {
+    echo "ACCREDITO_MASTER_KEY=$(head -c 32 /dev/urandom | base64)"
+    echo "ACCREDITO_ADMIN_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+  } >"$env_file"
+  echo "generated a master key and an admin token in $env_file (keep it; it is git-ignored)"
+fi
+set -a
+# shellcheck disable=SC1090
+source "$env_file"
+set +a
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/accredito}"
+export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+export ACCREDITO_LISTEN="${ACCREDITO_LISTEN:-127.0.0.1:8080}"
+
+echo "building accredito (release)"
+SQLX_OFFLINE=true cargo build --release --quiet --bin accredito
+bin=target/release/accredito
+
+"$bin" migrate >/dev/null # creates the database on first run
+echo "database migrated"
+
+if ! grep -q '^DEMO_PROFILE_ID=' "$env_file"; then
+  secret="whsec_$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+  created=$(printf '%s' "$secret" | "$bin" profile create --merchant demo_merchant --name "Demo bar" --webhook-secret -)
+  profile_id=$(printf '%s' "$created" | sed -n 's/.*"id": "\(prof_[A-Za-z0-9]*\)".*/\1/p' | head -n 1)
+  { echo "DEMO_PROFILE_ID=$profile_id"; echo "DEMO_WEBHOOK_SECRET=$secret"; } >>"$env_file"
+  source "$env_file"
+fi
+
+cat <<MSG
+
+accredito is starting on http://$ACCREDITO_LISTEN
+  webhook URL   http://$ACCREDITO_LISTEN/webhooks/stripe/$DEMO_PROFILE_ID
+  signing secret (demo profile): in $env_file as DEMO_WEBHOOK_SECRET
+  admin API     curl -H "Authorization: Bearer \$ACCREDITO_ADMIN_TOKEN" http://$ACCREDITO_LISTEN/v1/profiles
+With the Stripe CLI, forward a real account's test events here:
+  stripe listen --forward-to http://$ACCREDITO_LISTEN/webhooks/stripe/$DEMO_PROFILE_ID
+  then add the whsec_ secret it prints:  target/release/accredito profile add-secret $DEMO_PROFILE_ID --webhook-secret whsec_...
+  (events from a test-mode account are stored but flagged unless ACCREDITO_STRIPE_MODE=test)
+Stop with Ctrl-C.
+
+MSG
+exec "$bin" serve

@@ -1,0 +1,459 @@
+//! Test harness: the app on 127.0.0.1:0 against real PostgreSQL (a database per test, from
+//! `#[sqlx::test]`) and real RabbitMQ (a name prefix per test, queues that expire).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use accredito::amqp::{QueueType, Topology};
+use accredito::app::{self, RunningService, ServiceConfig};
+use accredito::config::{LogFormat, Role, Settings};
+use accredito::crypto::SecretBox;
+use accredito::domain::StripeMode;
+use accredito::stripe::signature;
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions};
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
+use rand::Rng;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+pub fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| RABBITMQ_URL.to_owned())
+}
+
+/// A unique prefix, so parallel tests never share an exchange or queue.
+pub fn unique_prefix() -> String {
+    let suffix: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(10)
+        .map(char::from)
+        .collect();
+    format!("t_{}", suffix.to_lowercase())
+}
+
+pub fn random_secret() -> String {
+    let s: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect();
+    format!("whsec_{s}")
+}
+
+pub struct AppOptions {
+    pub mode: StripeMode,
+    pub amqp_url: String,
+    pub roles: Vec<Role>,
+    pub prefix: String,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        AppOptions {
+            mode: StripeMode::Live,
+            amqp_url: amqp_url(),
+            roles: Role::all(),
+            prefix: unique_prefix(),
+        }
+    }
+}
+
+pub fn test_settings(mode: StripeMode, amqp_url: String, prefix: String) -> Settings {
+    Settings {
+        database_url: "unused: tests pass their own pool".into(),
+        amqp_url,
+        listen: "127.0.0.1:0".parse().expect("valid address"),
+        admin_token: Some(SecretString::from(ADMIN_TOKEN)),
+        master_key: Some(SecretString::from(SecretBox::generate_master_key())),
+        stripe_mode: mode,
+        stripe_api_base: "http://127.0.0.1:9".into(),
+        alert_webhook_url: None,
+        public_url: Some("https://accredito.example".into()),
+        log_format: LogFormat::Pretty,
+        signature_tolerance_secs: 300,
+        amqp_prefix: prefix,
+        db_max_connections: 8,
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub pool: PgPool,
+    pub topology: Topology,
+    pub client: reqwest::Client,
+    pub mode: StripeMode,
+    service: Option<RunningService>,
+}
+
+pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_app_with(pool, AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(pool: PgPool, options: AppOptions) -> TestApp {
+    accredito::telemetry::init(LogFormat::Pretty);
+    let settings = test_settings(options.mode, options.amqp_url, options.prefix);
+    let mut config = ServiceConfig::new(settings, options.roles);
+    config.topology.ephemeral_after_ms = Some(60_000);
+    config.topology.queue_type = QueueType::Classic;
+    config.catch_up_every = Duration::from_millis(200);
+    let topology = config.topology.clone();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let service = app::start(config, pool.clone(), listener, CancellationToken::new())
+        .await
+        .expect("app starts");
+    TestApp {
+        addr: service.addr,
+        pool,
+        topology,
+        client: reqwest::Client::new(),
+        mode: options.mode,
+        service: Some(service),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Graceful shutdown, as on SIGTERM; returns once every task has finished.
+    pub async fn stop(mut self) {
+        if let Some(service) = self.service.take() {
+            service.shutdown();
+            service.wait().await.expect("service stops cleanly");
+        }
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Creates a profile through the API and returns its id.
+    pub async fn create_profile(&self, merchant_id: &str, secret: &str) -> String {
+        let response = self
+            .admin_post("/v1/profiles", json!({ "merchant_id": merchant_id, "name": "Bar Centrale", "webhook_secret": secret }))
+            .await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.expect("json");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// POSTs `body` to the profile's webhook URL with the given `Stripe-Signature` header.
+    pub async fn deliver_raw(
+        &self,
+        profile_id: &str,
+        body: impl Into<reqwest::Body>,
+        header: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url(&format!("/webhooks/stripe/{profile_id}")))
+            .body(body);
+        if let Some(header) = header {
+            request = request.header("Stripe-Signature", header);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// Signs `body` with `secret` now and delivers it.
+    pub async fn deliver(&self, profile_id: &str, secret: &str, body: &str) -> reqwest::Response {
+        let header = signature::sign(body.as_bytes(), secret, now());
+        self.deliver_raw(profile_id, body.to_owned(), Some(&header))
+            .await
+    }
+
+    pub async fn inbox_count(&self) -> i64 {
+        sqlx::query_scalar::<_, i64>("select count(*) from inbox_events")
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
+    }
+
+    pub async fn is_published(&self, event_id: &str) -> bool {
+        sqlx::query_scalar::<_, bool>(
+            "select published_at is not null from inbox_events where event_id = $1",
+        )
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await
+        .expect("query")
+        .unwrap_or(false)
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
+    /// A consumer on one of this app's queues (`orders`, `payouts`, `accounts`, `dead`).
+    pub async fn queue(&self, suffix: &str) -> QueueProbe {
+        QueueProbe::open(&self.topology.queue(suffix)).await
+    }
+}
+
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A Stripe-shaped event with `object` as `data.object`.
+pub fn stripe_event(id: &str, event_type: &str, livemode: bool, object: Value) -> String {
+    json!({
+        "id": id,
+        "object": "event",
+        "api_version": "2026-07-29.basil",
+        "created": now(),
+        "livemode": livemode,
+        "pending_webhooks": 1,
+        "request": { "id": null, "idempotency_key": null },
+        "type": event_type,
+        "data": { "object": object, "previous_attributes": null }
+    })
+    .to_string()
+}
+
+pub fn payment_intent(id: &str, status: &str, amount: i64, order_id: &str) -> Value {
+    json!({
+        "id": id,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_received": if status == "succeeded" { amount } else { 0 },
+        "currency": "eur",
+        "status": status,
+        "created": now(),
+        "metadata": { "order_id": order_id },
+        "latest_charge": null,
+        "livemode": true
+    })
+}
+
+/// Polls `check` until it yields `Some`, failing the test after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Reads messages from a queue, acking each.
+pub struct QueueProbe {
+    _connection: Connection,
+    consumer: lapin::Consumer,
+}
+
+pub struct Received {
+    pub message_id: String,
+    pub routing_key: String,
+    pub headers: Value,
+    pub body: Vec<u8>,
+    pub persistent: bool,
+}
+
+impl QueueProbe {
+    /// Waits (up to 10 s) for the queue to be declared: the relay declares it once connected.
+    pub async fn open(queue: &str) -> Self {
+        eventually(
+            &format!("queue {queue} declared"),
+            Duration::from_secs(10),
+            || async {
+                // A failed consume closes its channel; start each attempt afresh.
+                let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+                    .await
+                    .ok()?;
+                let channel = connection.create_channel().await.ok()?;
+                let consumer = channel
+                    .basic_consume(
+                        queue.into(),
+                        "".into(),
+                        BasicConsumeOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+                    .ok()?;
+                Some(QueueProbe {
+                    _connection: connection,
+                    consumer,
+                })
+            },
+        )
+        .await
+    }
+
+    pub async fn next(&mut self, timeout: Duration) -> Option<Received> {
+        let delivery = tokio::time::timeout(timeout, self.consumer.next())
+            .await
+            .ok()??
+            .ok()?;
+        delivery.ack(BasicAckOptions::default()).await.expect("ack");
+        let props = &delivery.properties;
+        let headers = props
+            .headers()
+            .as_ref()
+            .map(|h| {
+                h.inner()
+                    .iter()
+                    .map(|(k, v)| {
+                        let value = match v {
+                            lapin::types::AMQPValue::LongString(s) => Value::String(s.to_string()),
+                            other => Value::String(format!("{other:?}")),
+                        };
+                        (k.to_string(), value)
+                    })
+                    .collect::<serde_json::Map<_, _>>()
+            })
+            .unwrap_or_default();
+        Some(Received {
+            message_id: props
+                .message_id()
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            routing_key: delivery.routing_key.to_string(),
+            headers: Value::Object(headers),
+            body: delivery.data.clone(),
+            persistent: *props.delivery_mode() == Some(2),
+        })
+    }
+
+    /// Message ids received until `sentinel` arrives (inclusive).
+    pub async fn ids_until(&mut self, sentinel: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        loop {
+            let message = self
+                .next(Duration::from_secs(10))
+                .await
+                .unwrap_or_else(|| panic!("{sentinel} never arrived; got {ids:?}"));
+            ids.push(message.message_id.clone());
+            if message.message_id == sentinel {
+                return ids;
+            }
+        }
+    }
+}
+
+/// A TCP proxy in front of a real server that a test can cut and restore, to make an
+/// outage of PostgreSQL or RabbitMQ without stopping the shared server.
+pub struct CuttableProxy {
+    pub addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    cut: Arc<Notify>,
+}
+
+impl CuttableProxy {
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("addr");
+        let up = Arc::new(AtomicBool::new(true));
+        let cut = Arc::new(Notify::new());
+        let (up2, cut2) = (up.clone(), cut.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: connection refused in effect
+                }
+                let cut = cut2.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        () = cut.notified() => {}
+                    }
+                });
+            }
+        });
+        CuttableProxy { addr, up, cut }
+    }
+
+    /// Closes every open connection and refuses new ones.
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.cut.notify_waiters();
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The URL of a `#[sqlx::test]` database, for running the binary against it.
+pub fn database_url_of(pool: &PgPool) -> String {
+    let options = pool.connect_options();
+    format!(
+        "postgres://{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().expect("test databases are named")
+    )
+}
+
+/// A pool to the same test database through `proxy`, failing fast when it is cut.
+pub fn pool_through(pool: &PgPool, proxy: &CuttableProxy) -> PgPool {
+    let options = pool
+        .connect_options()
+        .as_ref()
+        .clone()
+        .host("127.0.0.1")
+        .port(proxy.addr.port());
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_lazy_with(options)
+}
+
+/// Deletes what a test that ran the binary (with durable, non-expiring names) declared.
+pub async fn delete_topology(prefix: &str) {
+    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        .await
+        .expect("RabbitMQ");
+    let channel = connection.create_channel().await.expect("channel");
+    for suffix in ["orders", "payouts", "accounts", "dead"] {
+        let _ = channel
+            .queue_delete(
+                format!("{prefix}.{suffix}").as_str().into(),
+                Default::default(),
+            )
+            .await;
+    }
+    let _ = channel
+        .exchange_delete(
+            format!("{prefix}.events").as_str().into(),
+            Default::default(),
+        )
+        .await;
+}

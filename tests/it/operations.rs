@@ -1,0 +1,74 @@
+//! Probes and metrics.
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::helpers::*;
+
+#[sqlx::test]
+async fn healthz_and_readyz_answer_when_dependencies_are_up(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let health = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+    let ready = eventually("ready", std::time::Duration::from_secs(10), || async {
+        let r = app
+            .client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz");
+        (r.status() == 200).then_some(r)
+    })
+    .await;
+    assert_eq!(
+        ready.json::<Value>().await.expect("json"),
+        json!({ "status": "ready", "postgresql": "up", "rabbitmq": "up" })
+    );
+    app.stop().await;
+}
+
+#[sqlx::test]
+async fn metrics_count_requests_failures_and_publishes(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let secret = random_secret();
+    let profile = app.create_profile("m_1", &secret).await;
+    let body = stripe_event(
+        "evt_m",
+        "charge.succeeded",
+        true,
+        json!({"id": "ch_1", "object": "charge"}),
+    );
+    app.deliver(&profile, &secret, &body).await;
+    app.deliver_raw(&profile, body.clone(), Some("garbage"))
+        .await;
+    eventually("published", std::time::Duration::from_secs(10), || async {
+        app.is_published("evt_m").await.then_some(())
+    })
+    .await;
+
+    let metrics = app.metrics().await;
+    for expected in [
+        r#"accredito_http_requests_total{route="/webhooks/stripe/{profile_id}",status="200"} 1"#,
+        r#"accredito_http_requests_total{route="/webhooks/stripe/{profile_id}",status="400"} 1"#,
+        r#"accredito_webhook_verification_failures_total{reason="malformed_header"} 1"#,
+        r#"accredito_webhook_events_total{outcome="stored"} 1"#,
+        r#"accredito_relay_publishes_total{outcome="confirmed"} 1"#,
+        "accredito_publish_latency_seconds_count 1",
+        "accredito_inbox_unpublished",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing {expected} in\n{metrics}"
+        );
+    }
+    assert!(
+        !metrics.contains(&profile),
+        "profile ids do not become labels"
+    );
+    app.stop().await;
+}
