@@ -15,6 +15,8 @@ env_file=.local/accredito.env
 if [ ! -f "$env_file" ]; then
   umask 077
   {
+    echo "DATABASE_URL=${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/accredito}"
+    echo "AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
     echo "ACCREDITO_MASTER_KEY=$(head -c 32 /dev/urandom | base64)"
     echo "ACCREDITO_ADMIN_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
   } >"$env_file"
@@ -24,8 +26,6 @@ set -a
 # shellcheck disable=SC1090
 source "$env_file"
 set +a
-export DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/accredito}"
-export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export ACCREDITO_LISTEN="${ACCREDITO_LISTEN:-127.0.0.1:8080}"
 
 echo "building accredito (release)"
@@ -51,7 +51,9 @@ accredito is starting on http://$ACCREDITO_LISTEN
   admin API     curl -H "Authorization: Bearer \$ACCREDITO_ADMIN_TOKEN" http://$ACCREDITO_LISTEN/v1/profiles
 With the Stripe CLI, forward a real account's test events here:
   stripe listen --forward-to http://$ACCREDITO_LISTEN/webhooks/stripe/$DEMO_PROFILE_ID
-  then add the whsec_ secret it prints:  target/release/accredito profile add-secret $DEMO_PROFILE_ID --webhook-secret whsec_...
+  then add the whsec_ secret it prints (the CLI reads its settings from the same file):
+    set -a; source $env_file; set +a
+    target/release/accredito profile add-secret $DEMO_PROFILE_ID --webhook-secret whsec_...
   (events from a test-mode account are stored but flagged unless ACCREDITO_STRIPE_MODE=test)
 Stop with Ctrl-C.
 
