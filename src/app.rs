@@ -21,6 +21,8 @@ use crate::metrics::Metrics;
 use crate::profiles::Profiles;
 use crate::profiles::directory::ProfileDirectory;
 use crate::relay::Relay;
+use crate::worker::Handler;
+use crate::worker::consumer::{Consumer, WorkerSettings};
 
 /// How long background work may take to finish after the HTTP server has stopped.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,6 +37,7 @@ pub struct ServiceConfig {
     /// How often the relay looks for rows the hot path missed.
     pub catch_up_every: Duration,
     pub inbox_writers: usize,
+    pub worker: WorkerSettings,
 }
 
 impl ServiceConfig {
@@ -47,6 +50,7 @@ impl ServiceConfig {
             profile_cache_ttl: Duration::from_secs(10),
             catch_up_every: Duration::from_secs(2),
             inbox_writers: 2,
+            worker: WorkerSettings::default(),
         }
     }
 }
@@ -104,6 +108,20 @@ pub async fn start(
         }
         None => None,
     };
+    if config.roles.contains(&Role::Workers) {
+        for handler in Handler::ALL {
+            let consumer = Consumer {
+                pool: pool.clone(),
+                amqp_url: settings.amqp_url.clone(),
+                topology: config.topology.clone(),
+                handler,
+                settings: config.worker.clone(),
+                metrics: metrics.clone(),
+                shutdown: shutdown.clone(),
+            };
+            tracker.spawn(consumer.run());
+        }
+    }
     // The writers hold the hot queue; once they stop, the relay knows nothing more is coming.
     let inbox = InboxWriter::spawn(
         pool.clone(),

@@ -9,10 +9,12 @@ use sqlx::PgPool;
 use sqlx::migrate::MigrateDatabase;
 use time::OffsetDateTime;
 
-use crate::config::{ProfileCommand, Settings};
+use crate::amqp::Topology;
+use crate::config::{DlqCommand, ProfileCommand, Settings};
 use crate::crypto::SecretBox;
 use crate::db;
 use crate::profiles::{NewProfile, Profiles};
+use crate::worker::dead_letters;
 
 pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
     let pool = db::connect_lazy(&settings.database_url, 2)?;
@@ -89,6 +91,24 @@ pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Re
         ProfileCommand::Show { profile } => serde_json::to_value(profiles.show(&profile).await?)?,
         ProfileCommand::List { merchant } => {
             serde_json::to_value(profiles.list(merchant.as_deref()).await?)?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&output)?);
+    Ok(())
+}
+
+pub async fn dlq(settings: &Settings, command: DlqCommand) -> anyhow::Result<()> {
+    let pool = connect(settings).await?;
+    let output = match command {
+        DlqCommand::List { event } => {
+            serde_json::to_value(dead_letters::list(&pool, event.as_deref()).await?)?
+        }
+        DlqCommand::Redrive { event, all: _ } => {
+            let topology = Topology::new(settings.amqp_prefix.clone());
+            let redriven =
+                dead_letters::redrive(&pool, &settings.amqp_url, &topology, event.as_deref())
+                    .await?;
+            serde_json::json!({ "redriven": redriven.len(), "events": redriven })
         }
     };
     println!("{}", serde_json::to_string_pretty(&output)?);

@@ -171,8 +171,27 @@ pub enum Command {
     /// Manage Stripe profiles and their webhook signing secrets.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// List or redrive events parked in the dead-letter queue.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
     /// Print a fresh random value for ACCREDITO_MASTER_KEY.
     GenerateMasterKey,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Parked events not yet redriven, with their error and attempt count.
+    List {
+        #[arg(long)]
+        event: Option<String>,
+    },
+    /// Put parked events back on their work queue.
+    Redrive {
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        event: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -180,6 +199,18 @@ pub struct ServeArgs {
     /// Roles this process runs; several processes can split them to scale each on its own.
     #[arg(long, env = "ACCREDITO_ROLES", value_enum, value_delimiter = ',', default_values_t = Role::all())]
     pub roles: Vec<Role>,
+
+    /// Deliveries each worker holds unacknowledged (and applies concurrently).
+    #[arg(long, env = "ACCREDITO_WORKER_PREFETCH", default_value_t = 32)]
+    pub worker_prefetch: u16,
+
+    /// Attempts before a failing event is parked in the dead-letter queue.
+    #[arg(long, env = "ACCREDITO_WORKER_MAX_ATTEMPTS", default_value_t = 5)]
+    pub worker_max_attempts: u32,
+
+    /// First retry delay in milliseconds; each later retry waits four times longer.
+    #[arg(long, env = "ACCREDITO_WORKER_RETRY_BASE_MS", default_value_t = 1000)]
+    pub worker_retry_base_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -188,11 +219,13 @@ pub enum Role {
     Ingest,
     /// Publishes stored events to RabbitMQ.
     Relay,
+    /// Consumes the work queues and applies events to the reconciliation tables.
+    Workers,
 }
 
 impl Role {
     pub fn all() -> Vec<Role> {
-        vec![Role::Ingest, Role::Relay]
+        vec![Role::Ingest, Role::Relay, Role::Workers]
     }
 }
 

@@ -3,7 +3,9 @@ use tokio_util::sync::CancellationToken;
 
 use accredito::app::{self, ServiceConfig};
 use accredito::config::{Cli, Command};
+use accredito::worker::consumer::WorkerSettings;
 use accredito::{cli, crypto, db, telemetry};
+use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -12,6 +14,7 @@ async fn main() -> anyhow::Result<()> {
     match command {
         Command::Migrate => cli::migrate(&settings).await,
         Command::Profile(command) => cli::profile(&settings, command).await,
+        Command::Dlq(command) => cli::dlq(&settings, command).await,
         Command::GenerateMasterKey => {
             println!("{}", crypto::SecretBox::generate_master_key());
             Ok(())
@@ -20,7 +23,12 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(settings.listen).await?;
             let pool = db::connect_lazy(&settings.database_url, settings.db_max_connections)?;
             let shutdown = CancellationToken::new();
-            let config = ServiceConfig::new(settings, args.roles);
+            let mut config = ServiceConfig::new(settings, args.roles.clone());
+            config.worker = WorkerSettings {
+                prefetch: args.worker_prefetch,
+                max_attempts: args.worker_max_attempts.max(1),
+                retry_base: Duration::from_millis(args.worker_retry_base_ms),
+            };
             let service = app::start(config, pool.clone(), listener, shutdown.clone()).await?;
             app::termination_signal().await;
             shutdown.cancel();

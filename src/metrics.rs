@@ -25,6 +25,13 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkerLabels {
+    pub handler: &'static str,
+    /// applied, duplicate, retried, dead_lettered
+    pub outcome: &'static str,
+}
+
 /// Every metric the service exports. Cloning shares the underlying values.
 #[derive(Clone)]
 pub struct Metrics {
@@ -37,6 +44,7 @@ pub struct Metrics {
     pub publish_latency: Histogram,
     /// Publishes by result: confirmed, unroutable (confirmed, no queue bound), nacked.
     pub published: Family<OutcomeLabels, Counter>,
+    pub worker_events: Family<WorkerLabels, Counter>,
 }
 
 impl Metrics {
@@ -48,6 +56,7 @@ impl Metrics {
             inbox_unpublished: Gauge::default(),
             publish_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             published: Family::default(),
+            worker_events: Family::default(),
         };
         let mut registry = Registry::with_prefix("accredito");
         registry.register(
@@ -79,6 +88,11 @@ impl Metrics {
             "relay_publishes",
             "Relay publishes by result",
             metrics.published.clone(),
+        );
+        registry.register(
+            "worker_events",
+            "Deliveries by handler and outcome",
+            metrics.worker_events.clone(),
         );
         (metrics, registry)
     }

@@ -38,6 +38,9 @@ pub struct QueueSpec {
     pub bindings: &'static [&'static str],
 }
 
+/// Retry queues per work queue; later attempts than this many reuse the last one.
+pub const RETRY_LEVELS: u32 = 4;
+
 pub const WORK_QUEUES: &[QueueSpec] = &[
     QueueSpec {
         suffix: "orders",
@@ -78,6 +81,11 @@ impl Topology {
         self.queue("dead")
     }
 
+    /// Where a message waits before its `level`-th retry; it expires back into `work_queue`.
+    pub fn retry_queue(&self, work_queue_suffix: &str, level: u32) -> String {
+        format!("{}.{work_queue_suffix}.retry.{level}", self.prefix)
+    }
+
     /// The routing key of a Stripe event type.
     pub fn routing_key(event_type: &str) -> String {
         format!("stripe.{event_type}")
@@ -98,7 +106,34 @@ impl Topology {
             .await?;
         for spec in WORK_QUEUES {
             let queue = self.queue(spec.suffix);
-            self.declare_queue(channel, &queue).await?;
+            self.declare_queue(channel, &queue, FieldTable::default())
+                .await?;
+            for level in 1..=RETRY_LEVELS {
+                // Retry delays are per-message TTLs (RabbitMQ 3.10 has no delayed-message
+                // plugin); an expired message dead-letters straight back to its work queue.
+                let mut args = FieldTable::default();
+                args.insert(
+                    "x-dead-letter-exchange".into(),
+                    AMQPValue::LongString("".into()),
+                );
+                args.insert(
+                    "x-dead-letter-routing-key".into(),
+                    AMQPValue::LongString(queue.as_str().into()),
+                );
+                if self.queue_type == QueueType::Quorum {
+                    // Quorum queues dead-letter at most once unless told otherwise.
+                    args.insert(
+                        "x-dead-letter-strategy".into(),
+                        AMQPValue::LongString("at-least-once".into()),
+                    );
+                    args.insert(
+                        "x-overflow".into(),
+                        AMQPValue::LongString("reject-publish".into()),
+                    );
+                }
+                self.declare_queue(channel, &self.retry_queue(spec.suffix, level), args)
+                    .await?;
+            }
             for key in spec.bindings {
                 channel
                     .queue_bind(
@@ -111,11 +146,16 @@ impl Topology {
                     .await?;
             }
         }
-        self.declare_queue(channel, &self.dead_letter_queue()).await
+        self.declare_queue(channel, &self.dead_letter_queue(), FieldTable::default())
+            .await
     }
 
-    async fn declare_queue(&self, channel: &Channel, name: &str) -> Result<(), lapin::Error> {
-        let mut args = FieldTable::default();
+    async fn declare_queue(
+        &self,
+        channel: &Channel,
+        name: &str,
+        mut args: FieldTable,
+    ) -> Result<(), lapin::Error> {
         // Quorum queues replicate through Raft: a broker restart or node loss keeps messages.
         args.insert(
             "x-queue-type".into(),

@@ -119,3 +119,20 @@ pub async fn count_unpublished(conn: &mut PgConnection) -> Result<i64, sqlx::Err
     .fetch_one(conn)
     .await
 }
+
+/// One stored event.
+pub async fn find(
+    conn: &mut PgConnection,
+    profile_id: &str,
+    event_id: &str,
+) -> Result<Option<Unpublished>, sqlx::Error> {
+    sqlx::query_as!(
+        Unpublished,
+        "select id, profile_id, merchant_id, event_id, event_type, raw_body
+         from inbox_events where profile_id = $1 and event_id = $2",
+        profile_id,
+        event_id
+    )
+    .fetch_optional(conn)
+    .await
+}

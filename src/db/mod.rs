@@ -2,7 +2,10 @@
 //! transaction they run in.
 
 pub mod inbox;
+pub mod orders;
+pub mod payments;
 pub mod profiles;
+pub mod work;
 
 use std::time::Duration;
 

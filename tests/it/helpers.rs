@@ -63,7 +63,8 @@ impl Default for AppOptions {
         AppOptions {
             mode: StripeMode::Live,
             amqp_url: amqp_url(),
-            roles: Role::all(),
+            // Intake tests read the work queues themselves: no worker competes for messages.
+            roles: vec![Role::Ingest, Role::Relay],
             prefix: unique_prefix(),
         }
     }
@@ -442,12 +443,19 @@ pub async fn delete_topology(prefix: &str) {
         .await
         .expect("RabbitMQ");
     let channel = connection.create_channel().await.expect("channel");
-    for suffix in ["orders", "payouts", "accounts", "dead"] {
+    let mut queues: Vec<String> = ["orders", "payouts", "accounts", "dead"]
+        .iter()
+        .map(|s| format!("{prefix}.{s}"))
+        .collect();
+    for work in ["orders", "payouts", "accounts"] {
+        queues.extend(
+            (1..=accredito::amqp::topology::RETRY_LEVELS)
+                .map(|level| format!("{prefix}.{work}.retry.{level}")),
+        );
+    }
+    for queue in queues {
         let _ = channel
-            .queue_delete(
-                format!("{prefix}.{suffix}").as_str().into(),
-                Default::default(),
-            )
+            .queue_delete(queue.as_str().into(), Default::default())
             .await;
     }
     let _ = channel

@@ -214,7 +214,13 @@ async fn sigterm_during_load_loses_no_acknowledged_event(pool: PgPool) {
     };
     let base = format!("http://127.0.0.1:{port}");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_accredito"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "serve"])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "serve",
+            "--roles",
+            "ingest,relay",
+        ])
         .env("DATABASE_URL", database_url_of(&pool))
         .env("AMQP_URL", amqp_url())
         .env(

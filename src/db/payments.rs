@@ -1,0 +1,487 @@
+//! Stripe payment objects (PaymentIntents, charges, refunds, disputes) at their latest state.
+//!
+//! Each upsert inserts a first sighting, or locks the stored row and lets
+//! [`crate::reconciliation::supersedes`] decide whether the event's state replaces it. Amounts
+//! that only grow (received, captured, refunded) keep their maximum either way.
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use crate::reconciliation::{
+    ChargeFacts, DisputeFacts, PaymentIntentFacts, RefundFacts, Stage, charge_stage, dispute_stage,
+    payment_intent_stage, refund_stage, supersedes,
+};
+
+/// Who saw the object, and when the event that carried it was created.
+pub struct Sighting<'a> {
+    pub merchant_id: &'a str,
+    pub event_id: &'a str,
+    pub event_created: OffsetDateTime,
+}
+
+pub struct PaymentIntentRow<'a> {
+    pub id: &'a str,
+    pub order_id: Option<&'a str>,
+    pub amount: i64,
+    pub amount_received: i64,
+    pub currency: &'a str,
+    pub status: &'a str,
+    pub failed: bool,
+    pub latest_charge: Option<&'a str>,
+}
+
+struct StoredState {
+    status: String,
+    last_event_created: OffsetDateTime,
+}
+
+fn replaces(
+    stored: &StoredState,
+    stage_of: fn(&str) -> Stage,
+    status: &str,
+    created: OffsetDateTime,
+) -> bool {
+    supersedes(
+        stage_of(&stored.status),
+        stored.last_event_created.unix_timestamp(),
+        stage_of(status),
+        created.unix_timestamp(),
+    )
+}
+
+pub async fn upsert_payment_intent(
+    conn: &mut PgConnection,
+    pi: &PaymentIntentRow<'_>,
+    seen: &Sighting<'_>,
+) -> Result<(), sqlx::Error> {
+    let rank = payment_intent_stage(pi.status).rank;
+    let inserted = sqlx::query_scalar!(
+        "insert into stripe_payment_intents
+            (id, merchant_id, order_id, amount, amount_received, currency, status, status_rank,
+             failed, latest_charge, last_event_id, last_event_created)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         on conflict (id) do nothing
+         returning id",
+        pi.id,
+        seen.merchant_id,
+        pi.order_id,
+        pi.amount,
+        pi.amount_received,
+        pi.currency,
+        pi.status,
+        rank,
+        pi.failed,
+        pi.latest_charge,
+        seen.event_id,
+        seen.event_created
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_some() {
+        return Ok(());
+    }
+    let stored = sqlx::query_as!(
+        StoredState,
+        "select status, last_event_created from stripe_payment_intents where id = $1 for update",
+        pi.id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let newer = replaces(&stored, payment_intent_stage, pi.status, seen.event_created);
+    sqlx::query!(
+        "update stripe_payment_intents set
+            amount_received = greatest(amount_received, $2),
+            order_id = coalesce(order_id, $3),
+            latest_charge = coalesce($4, latest_charge),
+            amount = case when $5 then $6 else amount end,
+            currency = case when $5 then $7 else currency end,
+            status = case when $5 then $8 else status end,
+            status_rank = case when $5 then $9 else status_rank end,
+            failed = case when $5 then $10 else failed end,
+            last_event_id = case when $5 then $11 else last_event_id end,
+            last_event_created = case when $5 then $12 else last_event_created end,
+            updated_at = now()
+         where id = $1",
+        pi.id,
+        pi.amount_received,
+        pi.order_id,
+        pi.latest_charge,
+        newer,
+        pi.amount,
+        pi.currency,
+        pi.status,
+        rank,
+        pi.failed,
+        seen.event_id,
+        seen.event_created
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub struct ChargeRow<'a> {
+    pub id: &'a str,
+    pub payment_intent_id: Option<&'a str>,
+    pub amount: i64,
+    pub amount_captured: i64,
+    pub amount_refunded: i64,
+    pub currency: &'a str,
+    pub status: &'a str,
+}
+
+pub async fn upsert_charge(
+    conn: &mut PgConnection,
+    c: &ChargeRow<'_>,
+    seen: &Sighting<'_>,
+) -> Result<(), sqlx::Error> {
+    let inserted = sqlx::query_scalar!(
+        "insert into stripe_charges
+            (id, merchant_id, payment_intent_id, amount, amount_captured, amount_refunded, currency,
+             status, last_event_id, last_event_created)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         on conflict (id) do nothing
+         returning id",
+        c.id,
+        seen.merchant_id,
+        c.payment_intent_id,
+        c.amount,
+        c.amount_captured,
+        c.amount_refunded,
+        c.currency,
+        c.status,
+        seen.event_id,
+        seen.event_created
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_some() {
+        return Ok(());
+    }
+    let stored = sqlx::query_as!(
+        StoredState,
+        "select status, last_event_created from stripe_charges where id = $1 for update",
+        c.id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let newer = replaces(&stored, charge_stage, c.status, seen.event_created);
+    sqlx::query!(
+        "update stripe_charges set
+            amount_captured = greatest(amount_captured, $2),
+            amount_refunded = greatest(amount_refunded, $3),
+            payment_intent_id = coalesce(payment_intent_id, $4),
+            status = case when $5 then $6 else status end,
+            last_event_id = case when $5 then $7 else last_event_id end,
+            last_event_created = case when $5 then $8 else last_event_created end,
+            updated_at = now()
+         where id = $1",
+        c.id,
+        c.amount_captured,
+        c.amount_refunded,
+        c.payment_intent_id,
+        newer,
+        c.status,
+        seen.event_id,
+        seen.event_created
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A refund or a dispute: both belong to a charge (and through it to a PaymentIntent).
+pub struct ChargeChildRow<'a> {
+    pub id: &'a str,
+    pub charge_id: Option<&'a str>,
+    pub payment_intent_id: Option<&'a str>,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub status: &'a str,
+}
+
+pub async fn upsert_refund(
+    conn: &mut PgConnection,
+    r: &ChargeChildRow<'_>,
+    seen: &Sighting<'_>,
+) -> Result<(), sqlx::Error> {
+    let inserted = sqlx::query_scalar!(
+        "insert into stripe_refunds
+            (id, merchant_id, charge_id, payment_intent_id, amount, currency, status, last_event_id,
+             last_event_created)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         on conflict (id) do nothing
+         returning id",
+        r.id,
+        seen.merchant_id,
+        r.charge_id,
+        r.payment_intent_id,
+        r.amount,
+        r.currency,
+        r.status,
+        seen.event_id,
+        seen.event_created
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_some() {
+        return Ok(());
+    }
+    let stored = sqlx::query_as!(
+        StoredState,
+        "select status, last_event_created from stripe_refunds where id = $1 for update",
+        r.id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let newer = replaces(&stored, refund_stage, r.status, seen.event_created);
+    sqlx::query!(
+        "update stripe_refunds set
+            charge_id = coalesce(charge_id, $2),
+            payment_intent_id = coalesce(payment_intent_id, $3),
+            status = case when $4 then $5 else status end,
+            last_event_id = case when $4 then $6 else last_event_id end,
+            last_event_created = case when $4 then $7 else last_event_created end,
+            updated_at = now()
+         where id = $1",
+        r.id,
+        r.charge_id,
+        r.payment_intent_id,
+        newer,
+        r.status,
+        seen.event_id,
+        seen.event_created
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn upsert_dispute(
+    conn: &mut PgConnection,
+    d: &ChargeChildRow<'_>,
+    seen: &Sighting<'_>,
+) -> Result<(), sqlx::Error> {
+    let inserted = sqlx::query_scalar!(
+        "insert into stripe_disputes
+            (id, merchant_id, charge_id, payment_intent_id, amount, currency, status, last_event_id,
+             last_event_created)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         on conflict (id) do nothing
+         returning id",
+        d.id,
+        seen.merchant_id,
+        d.charge_id,
+        d.payment_intent_id,
+        d.amount,
+        d.currency,
+        d.status,
+        seen.event_id,
+        seen.event_created
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_some() {
+        return Ok(());
+    }
+    let stored = sqlx::query_as!(
+        StoredState,
+        "select status, last_event_created from stripe_disputes where id = $1 for update",
+        d.id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let newer = replaces(&stored, dispute_stage, d.status, seen.event_created);
+    sqlx::query!(
+        "update stripe_disputes set
+            charge_id = coalesce(charge_id, $2),
+            payment_intent_id = coalesce(payment_intent_id, $3),
+            amount = case when $4 then $5 else amount end,
+            status = case when $4 then $6 else status end,
+            last_event_id = case when $4 then $7 else last_event_id end,
+            last_event_created = case when $4 then $8 else last_event_created end,
+            updated_at = now()
+         where id = $1",
+        d.id,
+        d.charge_id,
+        d.payment_intent_id,
+        newer,
+        d.amount,
+        d.status,
+        seen.event_id,
+        seen.event_created
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The PaymentIntent a charge belongs to, when we have seen the charge.
+pub async fn payment_intent_of_charge(
+    conn: &mut PgConnection,
+    charge_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select payment_intent_id from stripe_charges where id = $1",
+        charge_id
+    )
+    .fetch_optional(conn)
+    .await
+    .map(Option::flatten)
+}
+
+/// Orders a PaymentIntent concerns: the one its metadata names, and any that names it.
+pub async fn orders_of_payment_intent(
+    conn: &mut PgConnection,
+    payment_intent_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select order_id as "order_id!" from stripe_payment_intents where id = $1 and order_id is not null
+           union
+           select order_id from orders where payment_intent_id = $1"#,
+        payment_intent_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// PaymentIntents of one order: by `metadata.order_id` from the order's own merchant, or the
+/// one the order names.
+pub async fn payment_intents_of_order(
+    conn: &mut PgConnection,
+    order_id: &str,
+    merchant_id: &str,
+    named: Option<&str>,
+) -> Result<Vec<PaymentIntentFacts>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "select id, amount_received, currency, status, failed, latest_charge, last_event_created
+         from stripe_payment_intents
+         where (order_id = $1 and merchant_id = $2) or id = $3
+         order by last_event_created, id",
+        order_id,
+        merchant_id,
+        named
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| PaymentIntentFacts {
+            id: r.id,
+            amount_received: r.amount_received,
+            currency: r.currency,
+            status: r.status,
+            failed: r.failed,
+            latest_charge: r.latest_charge,
+            last_event_created: r.last_event_created.unix_timestamp(),
+        })
+        .collect())
+}
+
+pub async fn charges_of(
+    conn: &mut PgConnection,
+    payment_intent_ids: &[String],
+) -> Result<Vec<ChargeFacts>, sqlx::Error> {
+    sqlx::query_as!(
+        ChargeFacts,
+        "select id, payment_intent_id, amount_refunded, status from stripe_charges
+         where payment_intent_id = any($1) order by id",
+        payment_intent_ids
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn refunds_of(
+    conn: &mut PgConnection,
+    payment_intent_ids: &[String],
+    charge_ids: &[String],
+) -> Result<Vec<RefundFacts>, sqlx::Error> {
+    sqlx::query_as!(
+        RefundFacts,
+        "select id, amount, status from stripe_refunds
+         where payment_intent_id = any($1) or charge_id = any($2) order by id",
+        payment_intent_ids,
+        charge_ids
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn disputes_of(
+    conn: &mut PgConnection,
+    payment_intent_ids: &[String],
+    charge_ids: &[String],
+) -> Result<Vec<DisputeFacts>, sqlx::Error> {
+    sqlx::query_as!(
+        DisputeFacts,
+        "select id, amount, status from stripe_disputes
+         where payment_intent_id = any($1) or charge_id = any($2) order by id",
+        payment_intent_ids,
+        charge_ids
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// When the latest event about any of these objects was created.
+pub async fn last_event_at(
+    conn: &mut PgConnection,
+    payment_intent_ids: &[String],
+    charge_ids: &[String],
+) -> Result<Option<OffsetDateTime>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select max(t) from (
+            select last_event_created as t from stripe_payment_intents where id = any($1)
+            union all select last_event_created from stripe_charges where id = any($2)
+            union all select last_event_created from stripe_refunds where payment_intent_id = any($1) or charge_id = any($2)
+            union all select last_event_created from stripe_disputes where payment_intent_id = any($1) or charge_id = any($2)
+         ) times",
+        payment_intent_ids,
+        charge_ids
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Facts for the unknown-order check of one PaymentIntent.
+pub struct PaymentIntentOwnership {
+    pub merchant_id: String,
+    pub order_id: Option<String>,
+    pub status: String,
+    /// The named order exists and belongs to the PaymentIntent's merchant, or an order of
+    /// that merchant names this PaymentIntent.
+    pub matched: bool,
+}
+
+pub async fn ownership_of(
+    conn: &mut PgConnection,
+    payment_intent_id: &str,
+) -> Result<Option<PaymentIntentOwnership>, sqlx::Error> {
+    sqlx::query_as!(
+        PaymentIntentOwnership,
+        r#"select pi.merchant_id, pi.order_id, pi.status,
+                  exists (select 1 from orders o
+                          where o.merchant_id = pi.merchant_id
+                            and (o.order_id = pi.order_id or o.payment_intent_id = pi.id)) as "matched!"
+           from stripe_payment_intents pi where pi.id = $1"#,
+        payment_intent_id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// PaymentIntents that name `order_id` (of any merchant) or that the order names.
+pub async fn payment_intents_naming(
+    conn: &mut PgConnection,
+    order_id: &str,
+    named: Option<&str>,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select id from stripe_payment_intents where order_id = $1 or id = $2",
+        order_id,
+        named
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -1,0 +1,180 @@
+//! The Stripe objects the workers read, with only the fields they use. Real objects carry many
+//! more; unknown fields are ignored and optional ones default, so an API version change that
+//! adds fields never breaks parsing.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+/// A full event as the workers read it from the stored body.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub created: i64,
+    pub livemode: bool,
+    pub data: EventData,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventData {
+    pub object: serde_json::Value,
+}
+
+/// A reference that Stripe sends as an id, or as the object when expanded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Expandable {
+    Id(String),
+    Object { id: String },
+}
+
+impl Expandable {
+    pub fn id(&self) -> &str {
+        match self {
+            Expandable::Id(id) | Expandable::Object { id } => id,
+        }
+    }
+}
+
+pub fn id_of(reference: &Option<Expandable>) -> Option<String> {
+    reference.as_ref().map(|r| r.id().to_owned())
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentIntent {
+    pub id: String,
+    pub amount: i64,
+    #[serde(default)]
+    pub amount_received: i64,
+    pub currency: String,
+    pub status: String,
+    #[serde(default)]
+    pub metadata: HashMap<String, String>,
+    #[serde(default)]
+    pub last_payment_error: Option<serde_json::Value>,
+    #[serde(default)]
+    pub latest_charge: Option<Expandable>,
+}
+
+impl PaymentIntent {
+    /// The Mobile Commerce app sets `metadata.order_id` on every PaymentIntent it creates.
+    pub fn order_id(&self) -> Option<&str> {
+        self.metadata
+            .get("order_id")
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// A failed attempt leaves the intent waiting for a new payment method, with the error.
+    pub fn failed(&self) -> bool {
+        self.status == "requires_payment_method"
+            && self
+                .last_payment_error
+                .as_ref()
+                .is_some_and(|e| !e.is_null())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct List<T> {
+    pub data: Vec<T>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Charge {
+    pub id: String,
+    pub amount: i64,
+    #[serde(default)]
+    pub amount_captured: i64,
+    #[serde(default)]
+    pub amount_refunded: i64,
+    pub currency: String,
+    pub status: String,
+    #[serde(default)]
+    pub payment_intent: Option<Expandable>,
+    /// Present in older API versions and when expanded.
+    #[serde(default)]
+    pub refunds: Option<List<Refund>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    #[serde(default = "pending")]
+    pub status: String,
+    #[serde(default)]
+    pub charge: Option<Expandable>,
+    #[serde(default)]
+    pub payment_intent: Option<Expandable>,
+}
+
+fn pending() -> String {
+    "pending".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Dispute {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    #[serde(default)]
+    pub charge: Option<Expandable>,
+    #[serde(default)]
+    pub payment_intent: Option<Expandable>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> serde_json::Value {
+        let objects: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/stripe-objects.json"))
+                .expect("fixture");
+        objects[name].clone()
+    }
+
+    #[test]
+    fn stripe_api_fixtures_parse() {
+        let pi: PaymentIntent =
+            serde_json::from_value(fixture("payment_intent")).expect("payment_intent");
+        assert!(pi.id.starts_with("pi_"));
+        let charge: Charge = serde_json::from_value(fixture("charge")).expect("charge");
+        assert!(charge.id.starts_with("ch_") || charge.id.starts_with("py_"));
+        let refund: Refund = serde_json::from_value(fixture("refund")).expect("refund");
+        assert!(refund.id.starts_with("re_"));
+        let dispute: Dispute = serde_json::from_value(fixture("dispute")).expect("dispute");
+        assert!(dispute.id.starts_with("dp_") || dispute.id.starts_with("du_"));
+        let event: Event = serde_json::from_value(fixture("event")).expect("event");
+        assert!(event.id.starts_with("evt_"));
+    }
+
+    #[test]
+    fn expanded_and_plain_references_give_the_id() {
+        let plain: Refund = serde_json::from_str(
+            r#"{"id":"re_1","amount":5,"currency":"eur","status":"succeeded","charge":"ch_1"}"#,
+        )
+        .expect("refund");
+        assert_eq!(id_of(&plain.charge).as_deref(), Some("ch_1"));
+        let expanded: Refund = serde_json::from_str(
+            r#"{"id":"re_1","amount":5,"currency":"eur","charge":{"id":"ch_2","object":"charge"}}"#,
+        )
+        .expect("refund");
+        assert_eq!(id_of(&expanded.charge).as_deref(), Some("ch_2"));
+        assert_eq!(expanded.status, "pending");
+    }
+
+    #[test]
+    fn a_failed_payment_is_told_from_a_new_one() {
+        let failed: PaymentIntent = serde_json::from_str(r#"{"id":"pi_1","amount":5,"currency":"eur","status":"requires_payment_method","last_payment_error":{"code":"card_declined"}}"#).expect("pi");
+        assert!(failed.failed());
+        let fresh: PaymentIntent = serde_json::from_str(r#"{"id":"pi_1","amount":5,"currency":"eur","status":"requires_payment_method","last_payment_error":null,"metadata":{"order_id":""}}"#).expect("pi");
+        assert!(!fresh.failed());
+        assert_eq!(fresh.order_id(), None);
+    }
+}

@@ -1,0 +1,381 @@
+//! The consumer loop every handler shares: manual acks after the database commit, retries with
+//! exponential backoff and jitter through TTL retry queues, and dead letters (G5).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection};
+use rand::Rng;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{Applied, EventMessage, Handler, HandlerError, apply_once};
+use crate::amqp::topology::RETRY_LEVELS;
+use crate::amqp::{Topology, connect_with_backoff};
+use crate::db;
+use crate::metrics::{Metrics, WorkerLabels};
+
+const ATTEMPT_HEADER: &str = "x-accredito-attempt";
+const FIRST_FAILED_HEADER: &str = "x-accredito-first-failed-at";
+const ERROR_HEADER: &str = "x-accredito-error";
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Unacknowledged deliveries per consumer, which is also how many are applied at once.
+    pub prefetch: u16,
+    /// Attempts before an event is parked in the dead-letter queue.
+    pub max_attempts: u32,
+    /// Delay before the first retry; each further retry waits four times longer (±25%).
+    pub retry_base: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            prefetch: 32,
+            max_attempts: 5,
+            retry_base: Duration::from_secs(1),
+        }
+    }
+}
+
+/// How long to wait before retry number `attempt` (the first retry is attempt 2).
+pub fn retry_delay(base: Duration, failed_attempt: u32, jitter: f64) -> Duration {
+    let exponent = failed_attempt.saturating_sub(1).min(10);
+    base.mul_f64(4f64.powi(exponent as i32) * jitter)
+}
+
+pub struct Consumer {
+    pub pool: PgPool,
+    pub amqp_url: String,
+    pub topology: Topology,
+    pub handler: Handler,
+    pub settings: WorkerSettings,
+    pub metrics: Metrics,
+    /// Stops taking deliveries; the ones in hand are finished and acknowledged first.
+    pub shutdown: CancellationToken,
+}
+
+/// What the per-delivery tasks share.
+struct Context {
+    pool: PgPool,
+    topology: Topology,
+    handler: Handler,
+    settings: WorkerSettings,
+    metrics: Metrics,
+    /// Confirm-mode channel for retry and dead-letter publishes.
+    publisher: Channel,
+}
+
+impl Consumer {
+    pub async fn run(self) {
+        loop {
+            let Some(connection) =
+                connect_with_backoff(&self.amqp_url, self.shutdown.cancelled()).await
+            else {
+                return;
+            };
+            match self.consume(connection).await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(handler = self.handler.name(), %error, "consumer lost its connection; reconnecting");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+
+    async fn consume(&self, connection: Connection) -> Result<(), lapin::Error> {
+        let channel = connection.create_channel().await?;
+        self.topology.declare(&channel).await?;
+        channel
+            .basic_qos(self.settings.prefetch, BasicQosOptions::default())
+            .await?;
+        let publisher = connection.create_channel().await?;
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        let queue = self.topology.queue(self.handler.queue_suffix());
+        let mut deliveries = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tracing::info!(%queue, "consuming");
+        let context = Arc::new(Context {
+            pool: self.pool.clone(),
+            topology: self.topology.clone(),
+            handler: self.handler,
+            settings: self.settings.clone(),
+            metrics: self.metrics.clone(),
+            publisher,
+        });
+        let in_flight = TaskTracker::new();
+        let outcome = loop {
+            tokio::select! {
+                next = deliveries.next() => match next {
+                    Some(Ok(delivery)) => {
+                        in_flight.spawn(process(context.clone(), delivery));
+                    }
+                    Some(Err(error)) => break Err(error),
+                    None => break Err(lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
+                        lapin::ConnectionState::Closed,
+                    ))),
+                },
+                () = self.shutdown.cancelled() => break Ok(()),
+            }
+        };
+        // Deliveries in hand finish and are acknowledged before the channel goes away; any
+        // not acknowledged are redelivered to the next consumer.
+        in_flight.close();
+        in_flight.wait().await;
+        let _ = channel.close(200, "bye".into()).await;
+        let _ = connection.close(200, "bye".into()).await;
+        outcome
+    }
+}
+
+async fn process(context: Arc<Context>, delivery: Delivery) {
+    let handler = context.handler.name();
+    let attempt = header_u32(&delivery, ATTEMPT_HEADER).unwrap_or(1);
+    let outcome = match message_of(&delivery) {
+        Err(reason) => Err(HandlerError::Permanent(reason)),
+        Ok(message) => apply_once(&context.pool, context.handler, &message)
+            .await
+            .map(|applied| (message, applied)),
+    };
+    let label = match outcome {
+        Ok((_, Applied::Now)) => "applied",
+        Ok((_, Applied::Before)) => "duplicate",
+        Err(HandlerError::Retryable(_)) if attempt < context.settings.max_attempts => "retried",
+        Err(_) => "dead_lettered",
+    };
+    let settled = match &outcome {
+        Ok(_) => Ok(()),
+        Err(HandlerError::Retryable(error)) if attempt < context.settings.max_attempts => {
+            tracing::warn!(handler, event_id = message_id(&delivery), attempt, %error, "handler failed; retrying later");
+            schedule_retry(&context, &delivery, attempt, error).await
+        }
+        Err(error) => {
+            tracing::error!(handler, event_id = message_id(&delivery), attempt, %error, "handler failed for good; parking the event");
+            park(&context, &delivery, attempt, &error.to_string()).await
+        }
+    };
+    match settled {
+        Ok(()) => {
+            context
+                .metrics
+                .worker_events
+                .get_or_create(&WorkerLabels {
+                    handler,
+                    outcome: label,
+                })
+                .inc();
+            if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
+                // The broker will redeliver; the claim makes that harmless.
+                tracing::warn!(handler, %error, "ack failed");
+            }
+        }
+        Err(error) => {
+            tracing::error!(handler, %error, "could not schedule a retry or park the event; requeueing it");
+            let _ = delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await;
+        }
+    }
+}
+
+fn message_id(delivery: &Delivery) -> String {
+    delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
+fn header_str(delivery: &Delivery, name: &str) -> Option<String> {
+    let headers = delivery.properties.headers().as_ref()?;
+    match headers.inner().get(name)? {
+        AMQPValue::LongString(s) => Some(s.to_string()),
+        AMQPValue::ShortString(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+fn header_u32(delivery: &Delivery, name: &str) -> Option<u32> {
+    header_str(delivery, name)?.parse().ok()
+}
+
+fn message_of(delivery: &Delivery) -> Result<EventMessage, String> {
+    let required = |name: &str| {
+        header_str(delivery, name).ok_or_else(|| format!("message has no {name} header"))
+    };
+    let event_id = message_id(delivery);
+    if event_id.is_empty() {
+        return Err("message has no message_id (the Stripe event id)".into());
+    }
+    Ok(EventMessage {
+        event_id,
+        profile_id: required("profile_id")?,
+        merchant_id: required("merchant_id")?,
+        event_type: required("event_type")?,
+        body: delivery.data.clone(),
+    })
+}
+
+/// The delivery's properties with the given extra headers.
+fn republished_properties(delivery: &Delivery, extra: &[(&str, String)]) -> BasicProperties {
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    for (name, value) in extra {
+        headers.insert((*name).into(), AMQPValue::LongString(value.as_str().into()));
+    }
+    let mut properties = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+        .with_headers(headers);
+    if let Some(id) = delivery.properties.message_id() {
+        properties = properties.with_message_id(id.clone());
+    }
+    properties
+}
+
+async fn publish_confirmed(
+    channel: &Channel,
+    queue: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<(), String> {
+    let confirm = channel
+        .basic_publish(
+            ShortString::from(""),
+            queue.into(),
+            BasicPublishOptions::default(),
+            body,
+            properties,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(Duration::from_secs(30), confirm).await {
+        Ok(Ok(c)) if c.is_ack() => Ok(()),
+        Ok(Ok(_)) => Err("the broker refused the message".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no publisher confirm in time".into()),
+    }
+}
+
+async fn schedule_retry(
+    context: &Context,
+    delivery: &Delivery,
+    attempt: u32,
+    error: &str,
+) -> Result<(), String> {
+    let jitter = rand::rng().random_range(0.75..1.25);
+    let delay = retry_delay(context.settings.retry_base, attempt, jitter);
+    let level = attempt.clamp(1, RETRY_LEVELS);
+    let queue = context
+        .topology
+        .retry_queue(context.handler.queue_suffix(), level);
+    let first_failed = header_str(delivery, FIRST_FAILED_HEADER).unwrap_or_else(now_rfc3339);
+    let properties = republished_properties(
+        delivery,
+        &[
+            (ATTEMPT_HEADER, (attempt + 1).to_string()),
+            (FIRST_FAILED_HEADER, first_failed),
+            (ERROR_HEADER, truncate(error)),
+        ],
+    )
+    .with_expiration(delay.as_millis().max(1).to_string().as_str().into());
+    publish_confirmed(&context.publisher, &queue, &delivery.data, properties).await
+}
+
+async fn park(
+    context: &Context,
+    delivery: &Delivery,
+    attempt: u32,
+    error: &str,
+) -> Result<(), String> {
+    let first_failed_at = header_str(delivery, FIRST_FAILED_HEADER)
+        .and_then(|s| {
+            OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .unwrap_or_else(OffsetDateTime::now_utc);
+    let event_id = message_id(delivery);
+    let profile_id = header_str(delivery, "profile_id").unwrap_or_default();
+    let event_type = header_str(delivery, "event_type").unwrap_or_default();
+    let mut conn = context.pool.acquire().await.map_err(|e| e.to_string())?;
+    db::work::park(
+        &mut conn,
+        &db::work::DeadLetter {
+            handler: context.handler.name(),
+            profile_id: &profile_id,
+            event_id: &event_id,
+            event_type: &event_type,
+            error: &truncate(error),
+            attempts: i32::try_from(attempt).unwrap_or(i32::MAX),
+            first_failed_at,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let properties = republished_properties(
+        delivery,
+        &[
+            (ATTEMPT_HEADER, attempt.to_string()),
+            ("x-accredito-handler", context.handler.name().to_owned()),
+            (ERROR_HEADER, truncate(error)),
+            ("x-accredito-last-failed-at", now_rfc3339()),
+        ],
+    );
+    publish_confirmed(
+        &context.publisher,
+        &context.topology.dead_letter_queue(),
+        &delivery.data,
+        properties,
+    )
+    .await
+}
+
+fn now_rfc3339() -> String {
+    OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Errors go into headers and a table; keep them short.
+fn truncate(error: &str) -> String {
+    error.chars().take(1000).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_grow_fourfold_with_jitter() {
+        let base = Duration::from_secs(1);
+        assert_eq!(retry_delay(base, 1, 1.0), Duration::from_secs(1));
+        assert_eq!(retry_delay(base, 2, 1.0), Duration::from_secs(4));
+        assert_eq!(retry_delay(base, 3, 1.0), Duration::from_secs(16));
+        assert_eq!(retry_delay(base, 2, 0.75), Duration::from_secs(3));
+        assert!(
+            retry_delay(base, 1000, 1.0) <= Duration::from_secs(4u64.pow(10)),
+            "capped, no overflow"
+        );
+    }
+}

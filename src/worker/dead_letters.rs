@@ -1,0 +1,92 @@
+//! Dead letters: listing parked events and putting them back on their work queue.
+
+use lapin::options::BasicPublishOptions;
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use sqlx::PgPool;
+
+use super::Handler;
+use crate::amqp::Topology;
+use crate::db;
+use crate::db::work::DeadLetterRow;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedriveError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("RabbitMQ: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("the broker did not confirm the redriven event {0}")]
+    NotConfirmed(String),
+}
+
+/// Parked events not yet redriven (one event, or all).
+pub async fn list(
+    pool: &PgPool,
+    event_id: Option<&str>,
+) -> Result<Vec<DeadLetterRow>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    db::work::parked(&mut conn, event_id).await
+}
+
+/// Publishes each parked event's stored body straight to its handler's queue (not the
+/// exchange, so other handlers do not see it again), with a fresh attempt count, and marks it
+/// redriven once confirmed. Returns what was redriven.
+pub async fn redrive(
+    pool: &PgPool,
+    amqp_url: &str,
+    topology: &Topology,
+    event_id: Option<&str>,
+) -> Result<Vec<DeadLetterRow>, RedriveError> {
+    let parked = list(pool, event_id).await?;
+    if parked.is_empty() {
+        return Ok(parked);
+    }
+    let connection = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    topology.declare(&channel).await?;
+    channel.confirm_select(Default::default()).await?;
+    let mut conn = pool.acquire().await?;
+    let mut redriven = Vec::with_capacity(parked.len());
+    for row in parked {
+        let Some(handler) = Handler::by_name(&row.handler) else {
+            tracing::warn!(handler = %row.handler, "dead letter of an unknown handler left alone");
+            continue;
+        };
+        let Some(event) = db::inbox::find(&mut conn, &row.profile_id, &row.event_id).await? else {
+            tracing::warn!(event_id = %row.event_id, "dead letter without a stored event left alone");
+            continue;
+        };
+        let mut headers = FieldTable::default();
+        for (name, value) in [
+            ("profile_id", &event.profile_id),
+            ("merchant_id", &event.merchant_id),
+            ("event_type", &event.event_type),
+        ] {
+            headers.insert(name.into(), AMQPValue::LongString(value.as_str().into()));
+        }
+        let properties = BasicProperties::default()
+            .with_message_id(event.event_id.as_str().into())
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_headers(headers);
+        let queue = topology.queue(handler.queue_suffix());
+        let confirm = channel
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                &event.raw_body,
+                properties,
+            )
+            .await?
+            .await?;
+        if !confirm.is_ack() {
+            return Err(RedriveError::NotConfirmed(row.event_id));
+        }
+        db::work::mark_redriven(&mut conn, row.id).await?;
+        redriven.push(row);
+    }
+    let _ = connection.close(200, "bye".into()).await;
+    Ok(redriven)
+}

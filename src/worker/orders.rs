@@ -1,0 +1,142 @@
+//! The orders handler: PaymentIntents, charges, refunds and disputes, each kept at its latest
+//! state, then the orders they concern reconciled again.
+
+use serde::de::DeserializeOwned;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use super::{EventMessage, HandlerError};
+use crate::db;
+use crate::db::payments::{ChargeChildRow, ChargeRow, PaymentIntentRow, Sighting};
+use crate::orders::{check_payment_owner, reconcile_order};
+use crate::stripe::objects::{Charge, Dispute, Event, PaymentIntent, Refund, id_of};
+
+pub async fn apply(conn: &mut PgConnection, message: &EventMessage) -> Result<(), HandlerError> {
+    let event: Event = serde_json::from_slice(&message.body)
+        .map_err(|e| HandlerError::Permanent(format!("not a Stripe event: {e}")))?;
+    let event_created = OffsetDateTime::from_unix_timestamp(event.created)
+        .map_err(|_| HandlerError::Permanent("event `created` out of range".into()))?;
+    let seen = Sighting {
+        merchant_id: &message.merchant_id,
+        event_id: &event.id,
+        event_created,
+    };
+    let object_kind = event
+        .data
+        .object
+        .get("object")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned();
+
+    let payment_intent_id = match object_kind.as_str() {
+        "payment_intent" => {
+            let pi: PaymentIntent = object(&event)?;
+            let latest_charge = id_of(&pi.latest_charge);
+            let row = PaymentIntentRow {
+                id: &pi.id,
+                order_id: pi.order_id(),
+                amount: pi.amount,
+                amount_received: pi.amount_received,
+                currency: &pi.currency,
+                status: &pi.status,
+                failed: pi.failed(),
+                latest_charge: latest_charge.as_deref(),
+            };
+            db::payments::upsert_payment_intent(conn, &row, &seen).await?;
+            check_payment_owner(conn, &pi.id, Some(&event.id)).await?;
+            Some(pi.id)
+        }
+        "charge" => {
+            let charge: Charge = object(&event)?;
+            let pi = id_of(&charge.payment_intent);
+            let row = ChargeRow {
+                id: &charge.id,
+                payment_intent_id: pi.as_deref(),
+                amount: charge.amount,
+                amount_captured: charge.amount_captured,
+                amount_refunded: charge.amount_refunded,
+                currency: &charge.currency,
+                status: &charge.status,
+            };
+            db::payments::upsert_charge(conn, &row, &seen).await?;
+            for refund in charge.refunds.iter().flat_map(|list| &list.data) {
+                let row = ChargeChildRow {
+                    id: &refund.id,
+                    charge_id: Some(&charge.id),
+                    payment_intent_id: pi.as_deref(),
+                    amount: refund.amount,
+                    currency: &refund.currency,
+                    status: &refund.status,
+                };
+                db::payments::upsert_refund(conn, &row, &seen).await?;
+            }
+            pi
+        }
+        "refund" => {
+            let refund: Refund = object(&event)?;
+            let charge_id = id_of(&refund.charge);
+            let pi = payment_intent_for(conn, id_of(&refund.payment_intent), charge_id.as_deref())
+                .await?;
+            let row = ChargeChildRow {
+                id: &refund.id,
+                charge_id: charge_id.as_deref(),
+                payment_intent_id: pi.as_deref(),
+                amount: refund.amount,
+                currency: &refund.currency,
+                status: &refund.status,
+            };
+            db::payments::upsert_refund(conn, &row, &seen).await?;
+            pi
+        }
+        "dispute" => {
+            let dispute: Dispute = object(&event)?;
+            let charge_id = id_of(&dispute.charge);
+            let pi = payment_intent_for(conn, id_of(&dispute.payment_intent), charge_id.as_deref())
+                .await?;
+            let row = ChargeChildRow {
+                id: &dispute.id,
+                charge_id: charge_id.as_deref(),
+                payment_intent_id: pi.as_deref(),
+                amount: dispute.amount,
+                currency: &dispute.currency,
+                status: &dispute.status,
+            };
+            db::payments::upsert_dispute(conn, &row, &seen).await?;
+            pi
+        }
+        other => {
+            tracing::debug!(event_type = %event.event_type, object = other, "event carries nothing the orders handler tracks");
+            None
+        }
+    };
+
+    if let Some(pi) = payment_intent_id {
+        for order_id in db::payments::orders_of_payment_intent(conn, &pi).await? {
+            reconcile_order(conn, &order_id, Some(&event.id)).await?;
+        }
+    }
+    Ok(())
+}
+
+fn object<T: DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
+    serde_json::from_value(event.data.object.clone()).map_err(|e| {
+        HandlerError::Permanent(format!(
+            "{} carries a malformed object: {e}",
+            event.event_type
+        ))
+    })
+}
+
+/// The PaymentIntent of a refund or dispute: named on the object, or known from its charge.
+async fn payment_intent_for(
+    conn: &mut PgConnection,
+    named: Option<String>,
+    charge_id: Option<&str>,
+) -> Result<Option<String>, sqlx::Error> {
+    match (named, charge_id) {
+        (Some(pi), _) => Ok(Some(pi)),
+        (None, Some(charge)) => db::payments::payment_intent_of_charge(conn, charge).await,
+        (None, None) => Ok(None),
+    }
+}
