@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::db;
 use crate::db::inbox::NewEvent;
 use crate::metrics::{Metrics, OutcomeLabels};
+use crate::reconciliation::DiscrepancyKind;
 use crate::relay::{HotQueue, PublishJob};
 
 /// Most events one commit carries.
@@ -172,6 +173,35 @@ async fn insert(
 ) -> Result<Vec<db::inbox::Inserted>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let inserted = db::inbox::insert_batch(&mut tx, events).await?;
+    for event in events.iter().filter(|e| e.livemode_mismatch) {
+        let new = inserted
+            .iter()
+            .any(|row| row.profile_id == event.profile_id && row.event_id == event.event_id);
+        if new {
+            flag_livemode_mismatch(&mut tx, event).await?;
+        }
+    }
     tx.commit().await?;
     Ok(inserted)
+}
+
+/// A mismatched event is kept but never processed; the back-office sees it as a discrepancy.
+async fn flag_livemode_mismatch(
+    conn: &mut sqlx::PgConnection,
+    event: &NewEvent,
+) -> Result<(), sqlx::Error> {
+    let detail = format!(
+        "{} ({}) has livemode={} but profile {} is in the other mode; stored, not applied",
+        event.event_id, event.event_type, event.livemode, event.profile_id
+    );
+    db::orders::open_discrepancy(
+        conn,
+        DiscrepancyKind::LivemodeMismatch,
+        &format!("{}/{}", event.profile_id, event.event_id),
+        Some(&event.merchant_id),
+        None,
+        Some(&event.event_id),
+        &detail,
+    )
+    .await
 }

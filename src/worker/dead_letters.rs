@@ -2,7 +2,7 @@
 
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties};
 use sqlx::PgPool;
 
 use super::Handler;
@@ -16,7 +16,7 @@ pub enum RedriveError {
     Database(#[from] sqlx::Error),
     #[error("RabbitMQ: {0}")]
     Broker(#[from] lapin::Error),
-    #[error("the broker did not confirm the redriven event {0}")]
+    #[error("the broker did not take the redriven event {0} (is the work queue declared?)")]
     NotConfirmed(String),
 }
 
@@ -44,7 +44,6 @@ pub async fn redrive(
     }
     let connection = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
-    topology.declare(&channel).await?;
     channel.confirm_select(Default::default()).await?;
     let mut conn = pool.acquire().await?;
     let mut redriven = Vec::with_capacity(parked.len());
@@ -71,17 +70,23 @@ pub async fn redrive(
             .with_delivery_mode(2)
             .with_headers(headers);
         let queue = topology.queue(handler.queue_suffix());
+        // mandatory: if the work queue does not exist the message comes back instead of
+        // vanishing, and the dead letter stays parked.
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..BasicPublishOptions::default()
+        };
         let confirm = channel
             .basic_publish(
                 "".into(),
                 queue.as_str().into(),
-                BasicPublishOptions::default(),
+                options,
                 &event.raw_body,
                 properties,
             )
             .await?
             .await?;
-        if !confirm.is_ack() {
+        if !matches!(confirm, Confirmation::Ack(None)) {
             return Err(RedriveError::NotConfirmed(row.event_id));
         }
         db::work::mark_redriven(&mut conn, row.id).await?;

@@ -13,6 +13,7 @@ use accredito::config::{LogFormat, Role, Settings};
 use accredito::crypto::SecretBox;
 use accredito::domain::StripeMode;
 use accredito::stripe::signature;
+use accredito::worker::consumer::WorkerSettings;
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use lapin::types::FieldTable;
@@ -108,6 +109,12 @@ pub async fn spawn_app_with(pool: PgPool, options: AppOptions) -> TestApp {
     config.topology.ephemeral_after_ms = Some(60_000);
     config.topology.queue_type = QueueType::Classic;
     config.catch_up_every = Duration::from_millis(200);
+    // Fast retries, so tests see backoff and dead-lettering in well under a second.
+    config.worker = WorkerSettings {
+        prefetch: 32,
+        max_attempts: 3,
+        retry_base: Duration::from_millis(50),
+    };
     let topology = config.topology.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let service = app::start(config, pool.clone(), listener, CancellationToken::new())
@@ -219,13 +226,24 @@ pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// A Stripe-shaped event with `object` as `data.object`.
+/// A Stripe-shaped event with `object` as `data.object`, created now.
 pub fn stripe_event(id: &str, event_type: &str, livemode: bool, object: Value) -> String {
+    stripe_event_at(id, event_type, livemode, now(), object)
+}
+
+/// A Stripe-shaped event created at `created` (Unix seconds).
+pub fn stripe_event_at(
+    id: &str,
+    event_type: &str,
+    livemode: bool,
+    created: i64,
+    object: Value,
+) -> String {
     json!({
         "id": id,
         "object": "event",
         "api_version": "2026-07-29.basil",
-        "created": now(),
+        "created": created,
         "livemode": livemode,
         "pending_webhooks": 1,
         "request": { "id": null, "idempotency_key": null },

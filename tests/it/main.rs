@@ -4,4 +4,5 @@ mod admin_api;
 mod helpers;
 mod operations;
 mod outages;
+mod reconciliation;
 mod webhook_intake;
