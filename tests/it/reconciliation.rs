@@ -741,3 +741,41 @@ async fn a_malformed_object_is_parked_at_once_as_permanent(pool: PgPool) {
     assert!(error.contains("malformed"), "{error}");
     p.app.stop().await;
 }
+
+#[sqlx::test]
+async fn workers_resume_after_losing_rabbitmq(pool: PgPool) {
+    let proxy = CuttableProxy::start("127.0.0.1:5672".parse().expect("address")).await;
+    let options = AppOptions {
+        roles: Role::all(),
+        amqp_url: format!("amqp://guest:guest@{}/%2f", proxy.addr),
+        ..AppOptions::default()
+    };
+    let app = spawn_app_with(pool, options).await;
+    let secret = random_secret();
+    let profile = app.create_profile("m_1", &secret).await;
+    let p = Pipeline {
+        app,
+        profile,
+        secret,
+    };
+    p.register_order("m_1", "o_1", 1000, "eur").await;
+    p.apply(&stripe_event(
+        "evt_1",
+        "payment_intent.succeeded",
+        true,
+        pi("pi_1", "o_1", "succeeded", 1000, 1000),
+    ))
+    .await;
+
+    proxy.cut();
+    let refund = stripe_event("evt_2", "charge.refunded", true, charge("pi_1", 1000, 1000));
+    assert_eq!(
+        p.app.deliver(&p.profile, &p.secret, &refund).await.status(),
+        200
+    );
+    proxy.restore();
+
+    p.wait_applied("evt_2").await;
+    assert_eq!(p.order("o_1").await.status, "refunded");
+    p.app.stop().await;
+}
