@@ -91,9 +91,11 @@ pub async fn start(
     let (metrics, registry) = Metrics::new();
     let tracker = TaskTracker::new();
 
-    let amqp_health = relay_role.then(AmqpHealth::default);
-    let hot = match &amqp_health {
+    // One connection flag per component that talks to RabbitMQ; /readyz wants them all up.
+    let mut amqp_health = Vec::new();
+    let hot = match relay_role.then(AmqpHealth::default) {
         Some(health) => {
+            amqp_health.push(health.clone());
             let (relay, hot) = Relay::new(
                 pool.clone(),
                 settings.amqp_url.clone(),
@@ -110,7 +112,10 @@ pub async fn start(
     };
     if config.roles.contains(&Role::Workers) {
         for handler in Handler::ALL {
+            let health = AmqpHealth::default();
+            amqp_health.push(health.clone());
             let consumer = Consumer {
+                health,
                 pool: pool.clone(),
                 amqp_url: settings.amqp_url.clone(),
                 topology: config.topology.clone(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use lapin::{Connection, ConnectionProperties};
 
-/// Whether the process's RabbitMQ connection is up; `None` inside when it uses none.
+/// Whether one component's RabbitMQ connection is up.
 #[derive(Clone, Default)]
 pub struct AmqpHealth {
     connected: Arc<AtomicBool>,

@@ -1,6 +1,7 @@
 //! Every SQL query lives here. Functions take `&mut PgConnection` so that callers choose the
 //! transaction they run in.
 
+pub mod back_office;
 pub mod inbox;
 pub mod orders;
 pub mod payments;

@@ -32,7 +32,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         ))
 }
 
-async fn require_admin_token(
+/// Shared with [`super::back_office`], whose routes sit behind the same token.
+pub(super) async fn require_admin_token(
     State(state): State<AppState>,
     request: Request,
     next: Next,
@@ -56,7 +57,7 @@ async fn require_admin_token(
     Ok(next.run(request).await)
 }
 
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(super) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(v)| v)
         .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
 }

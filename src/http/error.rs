@@ -26,6 +26,9 @@ pub enum ApiError {
     PayloadTooLarge { limit_kib: usize },
     #[error("{0}")]
     BadRequest(String),
+    /// The request is valid but contradicts what is stored (an order id of another merchant).
+    #[error("{0}")]
+    Conflict(String),
     #[error("missing or wrong bearer token")]
     Unauthorized,
     #[error("the event could not be stored; retry later")]
@@ -45,6 +48,7 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::StorageUnavailable | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -60,6 +64,7 @@ impl ApiError {
             ApiError::NotAnEvent(e) => e.reason(),
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::Conflict(_) => "conflict",
             ApiError::Unauthorized => "unauthorized",
             ApiError::StorageUnavailable => "storage_unavailable",
             ApiError::Unavailable => "unavailable",

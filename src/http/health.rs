@@ -9,6 +9,7 @@ use axum::routing::get;
 use serde_json::json;
 
 use super::AppState;
+use crate::amqp::AmqpHealth;
 use crate::db;
 
 pub fn routes() -> Router<AppState> {
@@ -23,7 +24,8 @@ pub fn routes() -> Router<AppState> {
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = db::ping(&state.pool).await.is_ok();
-    let rabbitmq = state.amqp_health.as_ref().map(|h| h.is_connected());
+    let rabbitmq = (!state.amqp_health.is_empty())
+        .then(|| state.amqp_health.iter().all(AmqpHealth::is_connected));
     let ready = database && rabbitmq.unwrap_or(true);
     let status = if ready {
         StatusCode::OK

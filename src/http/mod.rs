@@ -1,6 +1,7 @@
 //! The HTTP surface: Stripe's webhook endpoint, the `/v1` admin API, probes and metrics.
 
 pub mod admin;
+pub mod back_office;
 pub mod error;
 pub mod health;
 pub mod observability;
@@ -35,17 +36,19 @@ pub struct AppState {
     pub signature_tolerance: Duration,
     pub metrics: Metrics,
     pub registry: Arc<Registry>,
-    /// `None` when this process uses no RabbitMQ connection (ingest-only role).
-    pub amqp_health: Option<AmqpHealth>,
+    /// One flag per component holding a RabbitMQ connection (none for ingest-only).
+    pub amqp_health: Vec<AmqpHealth>,
 }
 
-/// `ingest` adds the webhook endpoint and the `/v1` API; probes and metrics are always there.
+/// `ingest` adds the webhook endpoint and the `/v1` API (profiles, orders, back office); probes
+/// and metrics are always there.
 pub fn router(state: AppState, ingest: bool) -> Router {
     let mut router = Router::new().merge(health::routes());
     if ingest {
-        router = router
-            .merge(stripe_webhook::routes())
-            .nest("/v1", admin::routes(state.clone()));
+        router = router.merge(stripe_webhook::routes()).nest(
+            "/v1",
+            admin::routes(state.clone()).merge(back_office::routes(state.clone())),
+        );
     }
     router
         .layer(axum::middleware::from_fn_with_state(

@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use super::{Applied, EventMessage, Handler, HandlerError, apply_once};
 use crate::amqp::topology::RETRY_LEVELS;
-use crate::amqp::{Topology, connect_with_backoff};
+use crate::amqp::{AmqpHealth, Topology, connect_with_backoff};
 use crate::db;
 use crate::metrics::{Metrics, WorkerLabels};
 
@@ -55,6 +55,8 @@ pub fn retry_delay(base: Duration, failed_attempt: u32, jitter: f64) -> Duration
 }
 
 pub struct Consumer {
+    /// Set while this consumer holds a RabbitMQ connection (for `/readyz`).
+    pub health: AmqpHealth,
     pub pool: PgPool,
     pub amqp_url: String,
     pub topology: Topology,
@@ -84,7 +86,10 @@ impl Consumer {
             else {
                 return;
             };
-            match self.consume(connection).await {
+            self.health.set_connected(true);
+            let consumed = self.consume(connection).await;
+            self.health.set_connected(false);
+            match consumed {
                 Ok(()) => return,
                 Err(error) => {
                     tracing::warn!(handler = self.handler.name(), %error, "consumer lost its connection; reconnecting");

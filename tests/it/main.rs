@@ -3,6 +3,7 @@
 mod admin_api;
 mod helpers;
 mod operations;
+mod orders_api;
 mod outages;
 mod reconciliation;
 mod webhook_intake;

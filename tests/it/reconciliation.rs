@@ -12,6 +12,12 @@ use crate::helpers::*;
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// An order, the events it receives (type, object), and the status they lead to.
+type Scenario = (&'static str, Vec<(&'static str, Value)>, &'static str);
+
+/// (order id, subject id) of an open discrepancy.
+type OpenDiscrepancy = (Option<String>, String);
+
 /// An app with every role, a profile of merchant `m_1`, and ways to feed it events.
 struct Pipeline {
     app: TestApp,
@@ -71,7 +77,8 @@ impl Pipeline {
         order_row(&self.app.pool, order_id).await
     }
 
-    async fn open_discrepancies(&self, kind: &str) -> Vec<(Option<String>, String)> {
+    /// (order id, subject id) of each open discrepancy of `kind`.
+    async fn open_discrepancies(&self, kind: &str) -> Vec<OpenDiscrepancy> {
         sqlx::query_as("select order_id, subject_id from discrepancies where kind = $1 and resolved_at is null order by id")
             .bind(kind)
             .fetch_all(&self.app.pool)
@@ -161,7 +168,7 @@ async fn every_order_status_is_reached_through_the_pipeline(pool: PgPool) {
     let p = Pipeline::start(pool).await;
     let mut failed = pi("pi_failed", "o_failed", "requires_payment_method", 1000, 0);
     failed["last_payment_error"] = json!({ "code": "card_declined" });
-    let scenarios: Vec<(&str, Vec<(&str, Value)>, &str)> = vec![
+    let scenarios: Vec<Scenario> = vec![
         ("o_waiting", vec![], "awaiting_payment"),
         (
             "o_processing",

@@ -1,0 +1,853 @@
+//! The `/v1` orders and back-office API, behind the same bearer token as [`super::admin`].
+//!
+//! - `PUT /v1/orders/{order_id}` registers or updates an order and answers its reconciliation.
+//! - `GET /v1/orders/{order_id}` answers it, with every discrepancy that names the order.
+//! - `GET /v1/reconciliation/orders` and `GET /v1/reconciliation/discrepancies` list the
+//!   `back_office` views, keyset-paginated, as JSON or (with `Accept: text/csv`) as CSV.
+//!
+//! Every input is validated before the database is touched, so a 400 never stores anything.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{MatchedPath, Path, Query, RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{ApiError, AppState};
+use crate::db;
+use crate::db::back_office::{Discrepancy, DiscrepancyFilter, OrderFilter, OrderReconciliation};
+use crate::db::orders::NewOrder;
+use crate::domain::is_valid_merchant_id;
+use crate::reconciliation::DiscrepancyKind;
+
+/// The statuses `order_states.status` allows (its check constraint), in lifecycle order.
+pub const ORDER_STATUSES: [&str; 10] = [
+    "awaiting_payment",
+    "processing",
+    "paid",
+    "payment_failed",
+    "canceled",
+    "partially_refunded",
+    "refunded",
+    "disputed",
+    "dispute_won",
+    "dispute_lost",
+];
+
+/// Every discrepancy kind, as `discrepancies.kind` stores it.
+const DISCREPANCY_KINDS: [DiscrepancyKind; 6] = [
+    DiscrepancyKind::AmountMismatch,
+    DiscrepancyKind::CurrencyMismatch,
+    DiscrepancyKind::UnknownOrder,
+    DiscrepancyKind::DuplicatePayment,
+    DiscrepancyKind::RefundExceedsPayment,
+    DiscrepancyKind::LivemodeMismatch,
+];
+
+pub const DEFAULT_LIMIT: i64 = 100;
+/// Bounds the rows (and the open-discrepancy counts the view computes) one request reads.
+pub const MAX_LIMIT: i64 = 1000;
+/// An order description is a label for people, not a document.
+pub const DESCRIPTION_MAX_CHARS: usize = 1000;
+/// Registering an order and the orders worker lock the order and its PaymentIntents'
+/// discrepancies in opposite orders, so PostgreSQL may abort one of them as a deadlock. The
+/// registration is idempotent: run it again a few times before giving up with a 503.
+const REGISTER_ATTEMPTS: u32 = 3;
+
+const X_NEXT_CURSOR: HeaderName = HeaderName::from_static("x-next-cursor");
+const TEXT_CSV: &str = "text/csv; charset=utf-8";
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/orders/{order_id}", get(show_order).put(register_order))
+        .route("/reconciliation/orders", get(list_orders))
+        .route("/reconciliation/discrepancies", get(list_discrepancies))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            super::admin::require_admin_token,
+        ))
+}
+
+/// Why a request was refused with 400: each message tells the caller what to send instead.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidRequest {
+    #[error("order id must be 1-128 characters of letters, digits, '_', '.', ':' or '-'")]
+    OrderId,
+    #[error("merchant_id must be 1-128 characters of letters, digits, '_', '.', ':' or '-'")]
+    MerchantId,
+    #[error("amount must be an integer >= 0 in the currency's minor unit (e.g. cents)")]
+    Amount,
+    #[error(
+        "currency must be a three-letter lowercase ISO 4217 code, as Stripe writes it (e.g. \"eur\")"
+    )]
+    Currency,
+    #[error(
+        "{0} must be an RFC 3339 timestamp with an offset, e.g. 2026-11-27T10:15:00Z (in a query string, write '+' as %2B)"
+    )]
+    Timestamp(&'static str),
+    #[error("description must be at most {DESCRIPTION_MAX_CHARS} characters")]
+    Description,
+    #[error(
+        "payment_intent_id must be a Stripe PaymentIntent id: pi_ followed by letters and digits"
+    )]
+    PaymentIntentId,
+    #[error("status must be one of: {}", ORDER_STATUSES.join(", "))]
+    Status,
+    #[error("kind must be one of: {}", kind_names().join(", "))]
+    Kind,
+    #[error("open must be true or false")]
+    Open,
+    #[error("limit must be an integer from 1 to {MAX_LIMIT}")]
+    Limit,
+    #[error("malformed cursor: pass the next_cursor of the previous page unchanged")]
+    Cursor,
+}
+
+impl From<InvalidRequest> for ApiError {
+    fn from(e: InvalidRequest) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
+fn kind_names() -> Vec<&'static str> {
+    DISCREPANCY_KINDS.iter().map(|k| k.as_str()).collect()
+}
+
+/// Same rule as the `orders.order_id` check constraint, so a valid id is never refused there.
+pub fn is_valid_order_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+fn is_valid_currency(currency: &str) -> bool {
+    currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+fn is_valid_payment_intent_id(id: &str) -> bool {
+    id.len() <= 255
+        && id
+            .strip_prefix("pi_")
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+fn parse_timestamp(value: &str, field: &'static str) -> Result<OffsetDateTime, InvalidRequest> {
+    OffsetDateTime::parse(value, &Rfc3339).map_err(|_| InvalidRequest::Timestamp(field))
+}
+
+/// Logs a database failure once and turns it into what the caller may see: 503 when retrying
+/// can help (PostgreSQL unreachable or busy), 500 otherwise. The error itself is never shown.
+fn database_error(operation: &'static str) -> impl FnOnce(sqlx::Error) -> ApiError {
+    move |error| {
+        tracing::error!(%error, operation, "database error");
+        if is_transient(&error) {
+            ApiError::Unavailable
+        } else {
+            ApiError::Internal
+        }
+    }
+}
+
+fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(e) => is_lock_conflict(e.code().as_deref()),
+        _ => false,
+    }
+}
+
+/// `serialization_failure` and `deadlock_detected`: the transaction lost a race and may be
+/// run again as is.
+fn is_lock_conflict(sqlstate: Option<&str>) -> bool {
+    matches!(sqlstate, Some("40001" | "40P01"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// PUT and GET /v1/orders/{order_id}
+
+/// The order as the platform sends it. Unknown fields are refused so that a misspelt optional
+/// field (`descripton`) is reported instead of silently dropped.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderRequest {
+    merchant_id: String,
+    amount: i64,
+    currency: String,
+    placed_at: String,
+    description: Option<String>,
+    payment_intent_id: Option<String>,
+}
+
+fn validate_order<'a>(
+    order_id: &'a str,
+    req: &'a OrderRequest,
+) -> Result<NewOrder<'a>, InvalidRequest> {
+    if !is_valid_order_id(order_id) {
+        return Err(InvalidRequest::OrderId);
+    }
+    if !is_valid_merchant_id(&req.merchant_id) {
+        return Err(InvalidRequest::MerchantId);
+    }
+    if req.amount < 0 {
+        return Err(InvalidRequest::Amount);
+    }
+    if !is_valid_currency(&req.currency) {
+        return Err(InvalidRequest::Currency);
+    }
+    let placed_at = parse_timestamp(&req.placed_at, "placed_at")?;
+    if req
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > DESCRIPTION_MAX_CHARS)
+    {
+        return Err(InvalidRequest::Description);
+    }
+    if req
+        .payment_intent_id
+        .as_deref()
+        .is_some_and(|id| !is_valid_payment_intent_id(id))
+    {
+        return Err(InvalidRequest::PaymentIntentId);
+    }
+    Ok(NewOrder {
+        order_id,
+        merchant_id: &req.merchant_id,
+        amount: req.amount,
+        currency: &req.currency,
+        placed_at,
+        description: req.description.as_deref(),
+        payment_intent_id: req.payment_intent_id.as_deref(),
+    })
+}
+
+/// An order's reconciliation row and every discrepancy that names it, open or resolved.
+#[derive(Debug, Serialize)]
+struct OrderDetail {
+    #[serde(flatten)]
+    order: OrderReconciliation,
+    discrepancies: Vec<Discrepancy>,
+}
+
+async fn order_detail(
+    conn: &mut PgConnection,
+    order_id: &str,
+) -> Result<Option<OrderDetail>, sqlx::Error> {
+    let Some(order) = db::back_office::order(conn, order_id).await? else {
+        return Ok(None);
+    };
+    let discrepancies = db::back_office::discrepancies_of_order(conn, order_id).await?;
+    Ok(Some(OrderDetail {
+        order,
+        discrepancies,
+    }))
+}
+
+enum Registered {
+    Saved(Box<OrderDetail>),
+    OwnedByAnotherMerchant,
+}
+
+/// One attempt at registering the order: everything commits together or nothing does.
+async fn register_once(pool: &PgPool, order: &NewOrder<'_>) -> Result<Registered, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    db::profiles::ensure_merchant(&mut tx, order.merchant_id).await?;
+    let Some(row) = db::orders::upsert_order(&mut tx, order).await? else {
+        // Dropping the transaction rolls back the merchant row too: a 409 stores nothing.
+        return Ok(Registered::OwnedByAnotherMerchant);
+    };
+    crate::orders::after_order_saved(&mut tx, &row).await?;
+    // The upsert above wrote the row in this very transaction, so the view shows it.
+    let detail = order_detail(&mut tx, order.order_id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    tx.commit().await?;
+    Ok(Registered::Saved(Box::new(detail)))
+}
+
+#[tracing::instrument(skip_all, fields(order_id = %order_id))]
+async fn register_order(
+    State(state): State<AppState>,
+    Path(order_id): Path<String>,
+    body: Result<Json<OrderRequest>, JsonRejection>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    let req = super::admin::json_body(body)?;
+    let order = validate_order(&order_id, &req)?;
+    let mut attempt = 1;
+    let registered = loop {
+        match register_once(&state.pool, &order).await {
+            Err(sqlx::Error::Database(e))
+                if is_lock_conflict(e.code().as_deref()) && attempt < REGISTER_ATTEMPTS =>
+            {
+                tracing::info!(error = %e, attempt, "order registration lost a lock race; retrying");
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            other => break other.map_err(database_error("register order"))?,
+        }
+    };
+    match registered {
+        Registered::Saved(detail) => Ok(Json(*detail)),
+        Registered::OwnedByAnotherMerchant => Err(ApiError::Conflict(format!(
+            "order {order_id} is already registered under another merchant; order ids are unique across merchants"
+        ))),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(order_id = %order_id))]
+async fn show_order(
+    State(state): State<AppState>,
+    Path(order_id): Path<String>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    if !is_valid_order_id(&order_id) {
+        return Err(InvalidRequest::OrderId.into());
+    }
+    let read = async {
+        let mut tx = state.pool.begin().await?;
+        db::back_office::read_only_snapshot(&mut tx).await?;
+        let detail = order_detail(&mut tx, &order_id).await?;
+        tx.commit().await?;
+        Ok(detail)
+    };
+    read.await
+        .map_err(database_error("show order"))?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lists: keyset pagination with opaque cursors, JSON or CSV
+
+/// Cursors are base64url of a tagged position, so a cursor of one list is refused by the
+/// other and callers are not tempted to build them. They hold no filter: the caller repeats
+/// its filters with each page.
+mod cursor {
+    use super::*;
+
+    const ORDER_TAG: &str = "o1:";
+    const DISCREPANCY_TAG: &str = "d1:";
+
+    fn decode(cursor: &str, tag: &str) -> Result<String, InvalidRequest> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(cursor)
+            .map_err(|_| InvalidRequest::Cursor)?;
+        let text = String::from_utf8(bytes).map_err(|_| InvalidRequest::Cursor)?;
+        text.strip_prefix(tag)
+            .map(str::to_owned)
+            .ok_or(InvalidRequest::Cursor)
+    }
+
+    /// The position after an order: its `placed_at` (exact to the nanosecond, so no row is
+    /// skipped or repeated) and its id.
+    pub fn order(placed_at: OffsetDateTime, order_id: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!(
+            "{ORDER_TAG}{}:{order_id}",
+            placed_at.unix_timestamp_nanos()
+        ))
+    }
+
+    pub fn parse_order(cursor: &str) -> Result<(OffsetDateTime, String), InvalidRequest> {
+        let text = decode(cursor, ORDER_TAG)?;
+        let (nanos, order_id) = text.split_once(':').ok_or(InvalidRequest::Cursor)?;
+        let nanos: i128 = nanos.parse().map_err(|_| InvalidRequest::Cursor)?;
+        let placed_at =
+            OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| InvalidRequest::Cursor)?;
+        if !is_valid_order_id(order_id) {
+            return Err(InvalidRequest::Cursor);
+        }
+        Ok((placed_at, order_id.to_owned()))
+    }
+
+    pub fn discrepancy(id: i64) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{DISCREPANCY_TAG}{id}"))
+    }
+
+    pub fn parse_discrepancy(cursor: &str) -> Result<i64, InvalidRequest> {
+        decode(cursor, DISCREPANCY_TAG)?
+            .parse()
+            .map_err(|_| InvalidRequest::Cursor)
+    }
+}
+
+fn parse_limit(limit: Option<&str>) -> Result<i64, InvalidRequest> {
+    let Some(limit) = limit else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    limit
+        .parse::<i64>()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or(InvalidRequest::Limit)
+}
+
+fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+}
+
+/// Keeps the first `limit` rows; the row after them, fetched only to learn that it exists,
+/// means there is a next page, which starts after the last row kept.
+fn split_page<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    cursor_of: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if rows.len() <= limit {
+        return (rows, None);
+    }
+    rows.truncate(limit);
+    let next = rows.last().map(cursor_of);
+    (rows, next)
+}
+
+#[derive(Debug, Serialize)]
+struct Page<T> {
+    data: Vec<T>,
+    next_cursor: Option<String>,
+}
+
+/// The representation the client asked for: CSV only when `text/csv` is named explicitly and
+/// preferred over `application/json`; JSON otherwise (including `*/*` and no `Accept`).
+fn wants_csv(headers: &HeaderMap) -> bool {
+    let mut csv_q = 0.0_f32;
+    let mut json_q = 0.0_f32;
+    for range in headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if media.eq_ignore_ascii_case("text/csv") {
+            csv_q = csv_q.max(q);
+        } else if media.eq_ignore_ascii_case("application/json") {
+            json_q = json_q.max(q);
+        }
+    }
+    csv_q > 0.0 && csv_q > json_q
+}
+
+/// A row that can be written as one CSV record, with the header naming its fields.
+trait CsvRecord {
+    const HEADER: &'static [&'static str];
+    fn fields(&self) -> Result<Vec<String>, time::error::Format>;
+}
+
+fn opt_time(t: Option<OffsetDateTime>) -> Result<String, time::error::Format> {
+    t.map_or_else(|| Ok(String::new()), |t| t.format(&Rfc3339))
+}
+
+impl CsvRecord for OrderReconciliation {
+    const HEADER: &'static [&'static str] = &[
+        "merchant_id",
+        "order_id",
+        "amount",
+        "currency",
+        "status",
+        "amount_paid",
+        "amount_refunded",
+        "amount_disputed",
+        "payment_intent_id",
+        "charge_id",
+        "last_event_at",
+        "placed_at",
+        "open_discrepancies",
+        "description",
+    ];
+
+    fn fields(&self) -> Result<Vec<String>, time::error::Format> {
+        Ok(vec![
+            self.merchant_id.clone(),
+            self.order_id.clone(),
+            self.amount.to_string(),
+            self.currency.clone(),
+            self.status.clone(),
+            self.amount_paid.to_string(),
+            self.amount_refunded.to_string(),
+            self.amount_disputed.to_string(),
+            self.payment_intent_id.clone().unwrap_or_default(),
+            self.charge_id.clone().unwrap_or_default(),
+            opt_time(self.last_event_at)?,
+            self.placed_at.format(&Rfc3339)?,
+            self.open_discrepancies.to_string(),
+            self.description.clone().unwrap_or_default(),
+        ])
+    }
+}
+
+impl CsvRecord for Discrepancy {
+    const HEADER: &'static [&'static str] = &[
+        "id",
+        "kind",
+        "merchant_id",
+        "order_id",
+        "subject_id",
+        "event_id",
+        "detail",
+        "opened_at",
+        "resolved_at",
+        "open",
+    ];
+
+    fn fields(&self) -> Result<Vec<String>, time::error::Format> {
+        Ok(vec![
+            self.id.to_string(),
+            self.kind.clone(),
+            self.merchant_id.clone().unwrap_or_default(),
+            self.order_id.clone().unwrap_or_default(),
+            self.subject_id.clone(),
+            self.event_id.clone().unwrap_or_default(),
+            self.detail.clone(),
+            self.opened_at.format(&Rfc3339)?,
+            opt_time(self.resolved_at)?,
+            self.open.to_string(),
+        ])
+    }
+}
+
+/// RFC 4180: a field holding a comma, a double quote or a line break is put in double quotes,
+/// with its double quotes doubled. Absent values are empty fields.
+fn csv_field(value: &str) -> Cow<'_, str> {
+    if value.contains([',', '"', '\r', '\n']) {
+        Cow::Owned(format!("\"{}\"", value.replace('"', "\"\"")))
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+fn push_record<S: AsRef<str>>(out: &mut String, fields: impl IntoIterator<Item = S>) {
+    for (i, field) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&csv_field(field.as_ref()));
+    }
+    out.push_str("\r\n");
+}
+
+fn csv_document<T: CsvRecord>(rows: &[T]) -> Result<String, time::error::Format> {
+    let mut out = String::new();
+    push_record(&mut out, T::HEADER);
+    for row in rows {
+        push_record(&mut out, row.fields()?);
+    }
+    Ok(out)
+}
+
+/// The request's own query with `cursor` replaced: the next page keeps every filter as the
+/// client wrote (and percent-encoded) it.
+fn next_page_link(path: &str, raw_query: Option<&str>, next_cursor: &str) -> String {
+    let mut query: Vec<&str> = raw_query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some("cursor"))
+        .collect();
+    let cursor = format!("cursor={next_cursor}");
+    query.push(&cursor);
+    format!("<{path}?{}>; rel=\"next\"", query.join("&"))
+}
+
+/// Where the page goes out: as JSON `{"data","next_cursor"}`, or as CSV with the next cursor
+/// in `X-Next-Cursor` and a `Link: <...>; rel="next"` header (a CSV body has nowhere else to
+/// put it).
+struct Listing<'a> {
+    csv: bool,
+    path: &'a str,
+    raw_query: Option<&'a str>,
+}
+
+impl Listing<'_> {
+    fn respond<T: Serialize + CsvRecord>(
+        &self,
+        data: Vec<T>,
+        next_cursor: Option<String>,
+    ) -> Result<Response, ApiError> {
+        let vary = [(header::VARY, HeaderValue::from_static("accept"))];
+        if !self.csv {
+            return Ok((vary, Json(Page { data, next_cursor })).into_response());
+        }
+        let body = csv_document(&data).map_err(|error| {
+            tracing::error!(%error, "a timestamp cannot be written as RFC 3339");
+            ApiError::Internal
+        })?;
+        let mut response = (
+            vary,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_CSV))],
+            body,
+        )
+            .into_response();
+        if let Some(next) = next_cursor {
+            let headers = response.headers_mut();
+            // A cursor is base64url and the query came from a valid URI: both are valid
+            // header values.
+            if let Ok(value) = HeaderValue::try_from(next.as_str()) {
+                headers.insert(X_NEXT_CURSOR, value);
+            }
+            let link = next_page_link(self.path, self.raw_query, &next);
+            if let Ok(value) = HeaderValue::try_from(link) {
+                headers.insert(header::LINK, value);
+            }
+        }
+        Ok(response)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrdersQuery {
+    merchant_id: Option<String>,
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[tracing::instrument(skip_all)]
+async fn list_orders(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: MatchedPath,
+    RawQuery(raw_query): RawQuery,
+    query: Result<Query<OrdersQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query_params(query)?;
+    if q.merchant_id
+        .as_deref()
+        .is_some_and(|m| !is_valid_merchant_id(m))
+    {
+        return Err(InvalidRequest::MerchantId.into());
+    }
+    if q.status
+        .as_deref()
+        .is_some_and(|s| !ORDER_STATUSES.contains(&s))
+    {
+        return Err(InvalidRequest::Status.into());
+    }
+    let filter = OrderFilter {
+        merchant_id: q.merchant_id.as_deref(),
+        status: q.status.as_deref(),
+        placed_from: q
+            .from
+            .as_deref()
+            .map(|t| parse_timestamp(t, "from"))
+            .transpose()?,
+        placed_before: q
+            .to
+            .as_deref()
+            .map(|t| parse_timestamp(t, "to"))
+            .transpose()?,
+    };
+    let limit = parse_limit(q.limit.as_deref())?;
+    let after = q.cursor.as_deref().map(cursor::parse_order).transpose()?;
+
+    let read = async {
+        let mut conn = state.pool.acquire().await?;
+        db::back_office::orders_page(
+            &mut conn,
+            &filter,
+            after.as_ref().map(|(t, id)| (*t, id.as_str())),
+            limit + 1,
+        )
+        .await
+    };
+    let rows = read.await.map_err(database_error("list orders"))?;
+    let (data, next) = split_page(rows, limit, |r| cursor::order(r.placed_at, &r.order_id));
+    Listing {
+        csv: wants_csv(&headers),
+        path: path.as_str(),
+        raw_query: raw_query.as_deref(),
+    }
+    .respond(data, next)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiscrepanciesQuery {
+    merchant_id: Option<String>,
+    kind: Option<String>,
+    open: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[tracing::instrument(skip_all)]
+async fn list_discrepancies(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: MatchedPath,
+    RawQuery(raw_query): RawQuery,
+    query: Result<Query<DiscrepanciesQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query_params(query)?;
+    if q.merchant_id
+        .as_deref()
+        .is_some_and(|m| !is_valid_merchant_id(m))
+    {
+        return Err(InvalidRequest::MerchantId.into());
+    }
+    if q.kind
+        .as_deref()
+        .is_some_and(|k| !kind_names().contains(&k))
+    {
+        return Err(InvalidRequest::Kind.into());
+    }
+    let open = match q.open.as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(InvalidRequest::Open.into()),
+    };
+    let filter = DiscrepancyFilter {
+        merchant_id: q.merchant_id.as_deref(),
+        kind: q.kind.as_deref(),
+        open,
+    };
+    let limit = parse_limit(q.limit.as_deref())?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(cursor::parse_discrepancy)
+        .transpose()?;
+
+    let read = async {
+        let mut conn = state.pool.acquire().await?;
+        db::back_office::discrepancies_page(&mut conn, &filter, after, limit + 1).await
+    };
+    let rows = read.await.map_err(database_error("list discrepancies"))?;
+    let (data, next) = split_page(rows, limit, |d| cursor::discrepancy(d.id));
+    Listing {
+        csv: wants_csv(&headers),
+        path: path.as_str(),
+        raw_query: raw_query.as_deref(),
+    }
+    .respond(data, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_with_commas_quotes_or_line_breaks_are_quoted_and_quotes_doubled() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field(""), "");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        assert_eq!(csv_field("cr\r"), "\"cr\r\"");
+        let mut out = String::new();
+        push_record(&mut out, ["x", "1,2", ""]);
+        assert_eq!(out, "x,\"1,2\",\r\n");
+    }
+
+    #[test]
+    fn order_cursors_round_trip_to_the_nanosecond() {
+        let placed_at =
+            OffsetDateTime::from_unix_timestamp_nanos(1_795_000_000_123_456_000).expect("in range");
+        let encoded = cursor::order(placed_at, "ord:1.a-b_c");
+        assert!(
+            encoded
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{encoded} is URL-safe"
+        );
+        assert_eq!(
+            cursor::parse_order(&encoded),
+            Ok((placed_at, "ord:1.a-b_c".to_owned()))
+        );
+        assert_eq!(cursor::parse_discrepancy(&cursor::discrepancy(42)), Ok(42));
+    }
+
+    #[test]
+    fn malformed_or_foreign_cursors_are_refused() {
+        let foreign = cursor::discrepancy(7);
+        let bad_id = URL_SAFE_NO_PAD.encode("o1:0:not an id");
+        let no_time = URL_SAFE_NO_PAD.encode("o1:soon:o_1");
+        for bad in ["", "!!!", "bm9wZQ", foreign.as_str(), &bad_id, &no_time] {
+            assert_eq!(
+                cursor::parse_order(bad),
+                Err(InvalidRequest::Cursor),
+                "{bad}"
+            );
+        }
+        let order = cursor::order(OffsetDateTime::UNIX_EPOCH, "o_1");
+        assert_eq!(
+            cursor::parse_discrepancy(&order),
+            Err(InvalidRequest::Cursor)
+        );
+    }
+
+    #[test]
+    fn order_fields_are_validated_like_the_schema_checks() {
+        assert!(is_valid_order_id("ord_2026-11-27:0001.a"));
+        assert!(!is_valid_order_id(""));
+        assert!(!is_valid_order_id("has space"));
+        assert!(!is_valid_order_id(&"x".repeat(129)));
+        assert!(is_valid_currency("eur"));
+        assert!(!is_valid_currency("EUR"));
+        assert!(!is_valid_currency("euro"));
+        assert!(is_valid_payment_intent_id("pi_3MtwBwLkdIwHu7ix28a3tqPa"));
+        assert!(!is_valid_payment_intent_id("pi_"));
+        assert!(!is_valid_payment_intent_id("ch_123"));
+        assert!(!is_valid_payment_intent_id("pi_1_secret_2"));
+    }
+
+    #[test]
+    fn csv_is_chosen_only_when_asked_for_and_preferred_over_json() {
+        let accept = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT, HeaderValue::from_str(value).expect("ascii"));
+            wants_csv(&headers)
+        };
+        assert!(!wants_csv(&HeaderMap::new()));
+        assert!(accept("text/csv"));
+        assert!(accept("TEXT/CSV; charset=utf-8"));
+        assert!(accept("text/csv, application/json;q=0.5"));
+        assert!(!accept("*/*"));
+        assert!(!accept("application/json"));
+        assert!(!accept("application/json, text/csv"));
+        assert!(!accept("text/csv;q=0"));
+    }
+
+    #[test]
+    fn the_next_link_keeps_the_filters_and_replaces_the_cursor() {
+        assert_eq!(
+            next_page_link(
+                "/v1/reconciliation/orders",
+                Some("merchant_id=m_1&cursor=old&from=2026-01-01T00:00:00%2B01:00"),
+                "NEW"
+            ),
+            "</v1/reconciliation/orders?merchant_id=m_1&from=2026-01-01T00:00:00%2B01:00&cursor=NEW>; rel=\"next\""
+        );
+        assert_eq!(
+            next_page_link("/v1/x", None, "c"),
+            "</v1/x?cursor=c>; rel=\"next\""
+        );
+    }
+
+    #[test]
+    fn pages_hold_at_most_limit_rows_and_a_cursor_only_when_more_follow() {
+        let (rows, next) = split_page(vec![1, 2, 3], 3, |n| n.to_string());
+        assert_eq!((rows, next), (vec![1, 2, 3], None));
+        let (rows, next) = split_page(vec![1, 2, 3, 4], 3, |n| n.to_string());
+        assert_eq!((rows, next), (vec![1, 2, 3], Some("3".to_owned())));
+    }
+}
