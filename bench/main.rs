@@ -10,8 +10,15 @@
 //! The bench talks to the server only over HTTP, like Stripe, and reads the database only
 //! to learn when the relay is done: a 200 already proves the commit (G1), but the relay's
 //! lag behind intake is half of what this measures.
+//!
+//! `accredito-bench e2e` measures the whole pipeline, webhook to reconciled order: it registers
+//! N orders (through `PUT /v1/orders/{id}`, or straight into the database with
+//! `--register-orders db`), sends one signed `payment_intent.succeeded` per order that pays it
+//! in full, optionally paced at `--rate` events/s, and watches `order_states` until every order
+//! is `paid`. It reports webhook throughput, reconciled orders per second and each order's lag
+//! from its webhook's 200 to its reconciliation, as one JSON line like `intake`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,18 +27,31 @@ use std::time::{Duration, Instant};
 use accredito::stripe::signature::sign;
 use anyhow::{Context, bail};
 use clap::builder::RangedU64ValueParser;
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 /// How long the bench waits, after the last response, for every event to be published.
 const PUBLISH_WAIT_LIMIT: Duration = Duration::from_secs(60);
 /// How often the database is asked for progress while waiting.
 const POLL_EVERY: Duration = Duration::from_millis(100);
+/// How long `e2e` waits, after the last webhook response, for every order to be paid.
+const RECONCILE_WAIT_LIMIT: Duration = Duration::from_secs(120);
+/// How often `e2e` asks `order_states` which acknowledged orders are paid, at most.
+const PAID_POLL_EVERY: Duration = Duration::from_millis(50);
+/// After each poll `e2e` waits at least this many times as long as the poll took (but no
+/// longer than `PAID_POLL_AT_MOST`), so the watcher takes little of PostgreSQL's CPU: looking
+/// up a backlog of 5,000 unpaid orders takes 10-20 ms, and every 50 ms that would skew the
+/// measurement.
+const POLL_BACKOFF: u32 = 20;
+/// The longest pause between two polls.
+const PAID_POLL_AT_MOST: Duration = Duration::from_millis(250);
 /// A request that takes longer is counted as a failure instead of stalling its worker.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// What Stripe's webhook deliveries carry, so the server sees the same headers.
@@ -53,10 +73,13 @@ struct Cli {
 enum Command {
     /// Send signed Stripe events to the webhook endpoint, then wait until all are published.
     Intake(IntakeArgs),
+    /// Register orders, pay each with a signed webhook, then wait until all are reconciled.
+    E2e(E2eArgs),
 }
 
+/// Where the server is and who the bench is: shared by every subcommand.
 #[derive(Debug, Args)]
-struct IntakeArgs {
+struct ServerArgs {
     /// Base URL of the running server.
     #[arg(
         long,
@@ -69,7 +92,7 @@ struct IntakeArgs {
     #[arg(long, env = "ACCREDITO_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: String,
 
-    /// The server's database, read to learn when the events are stored and published.
+    /// The server's database, read to learn how far the server got.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -77,16 +100,6 @@ struct IntakeArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/accredito"
     )]
     database_url: String,
-
-    /// Distinct events to send.
-    #[arg(long, env = "ACCREDITO_BENCH_EVENTS", default_value_t = 20_000,
-          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
-    events: usize,
-
-    /// Requests in flight at once; each worker keeps one keep-alive connection busy.
-    #[arg(long, env = "ACCREDITO_BENCH_CONCURRENCY", default_value_t = 64,
-          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
-    concurrency: usize,
 
     /// Merchant the bench profile is created for (created too if it does not exist).
     #[arg(
@@ -102,32 +115,90 @@ struct IntakeArgs {
     livemode: bool,
 }
 
+#[derive(Debug, Args)]
+struct IntakeArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+
+    /// Distinct events to send.
+    #[arg(long, env = "ACCREDITO_BENCH_EVENTS", default_value_t = 20_000,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    events: usize,
+
+    /// Requests in flight at once; each worker keeps one keep-alive connection busy.
+    #[arg(long, env = "ACCREDITO_BENCH_CONCURRENCY", default_value_t = 64,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+struct E2eArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+
+    /// Orders to register and pay, one `payment_intent.succeeded` webhook each.
+    #[arg(long, env = "ACCREDITO_BENCH_ORDERS", default_value_t = 5_000,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    orders: usize,
+
+    /// Webhook requests in flight at once (also used to register orders through the API).
+    #[arg(long, env = "ACCREDITO_BENCH_CONCURRENCY", default_value_t = 64,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    concurrency: usize,
+
+    /// Webhooks per second: event i is sent no earlier than i/R s after the first; 0 sends as
+    /// fast as the concurrency allows. A server slower than R delays the sends (at most
+    /// `--concurrency` are in flight), so check `webhook_events_per_sec` in the report.
+    #[arg(long, env = "ACCREDITO_BENCH_RATE", default_value_t = 0)]
+    rate: u32,
+
+    /// How the orders are registered before they are paid: `api` through
+    /// `PUT /v1/orders/{order_id}` (as the platform does), `db` by inserting them into the
+    /// server's database directly (for a server without the orders API).
+    #[arg(
+        long,
+        env = "ACCREDITO_BENCH_REGISTER_ORDERS",
+        value_enum,
+        default_value_t = RegisterOrders::Api
+    )]
+    register_orders: RegisterOrders,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RegisterOrders {
+    Api,
+    Db,
+}
+
+impl RegisterOrders {
+    fn as_str(self) -> &'static str {
+        match self {
+            RegisterOrders::Api => "api",
+            RegisterOrders::Db => "db",
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Intake(args) => intake(args).await,
+        Command::E2e(args) => e2e(args).await,
     }
 }
 
 /// The whole `intake` run: set up, send, wait for the relay, report.
 async fn intake(args: IntakeArgs) -> anyhow::Result<ExitCode> {
-    let base_url = args.url.trim_end_matches('/').to_owned();
+    let base_url = args.server.url.trim_end_matches('/').to_owned();
     // Connect first, so a wrong DATABASE_URL fails before any event is sent.
-    let mut db = PgConnection::connect(&args.database_url)
+    let mut db = PgConnection::connect(&args.server.database_url)
         .await
         .context("connecting to the server's database")?;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .tcp_nodelay(true)
-        .timeout(REQUEST_TIMEOUT)
-        // The server is reached directly; an HTTP_PROXY in the environment would skew timings.
-        .no_proxy()
-        .build()
-        .context("building the HTTP client")?;
+    let client = http_client(args.concurrency)?;
 
     let run = random_alphanumeric(10).to_lowercase();
     let secret = format!("whsec_{}", random_alphanumeric(32));
-    let profile = create_profile(&client, &base_url, &args, &secret).await?;
+    let profile = create_profile(&client, &base_url, &args.server, &secret).await?;
     eprintln!(
         "bench run {run}: profile {} ({} mode); sending {} events with {} workers",
         profile.id, profile.mode, args.events, args.concurrency
@@ -138,7 +209,7 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<ExitCode> {
         webhook_url: format!("{base_url}/webhooks/stripe/{}", profile.id),
         secret,
         run: run.clone(),
-        livemode: args.livemode,
+        livemode: args.server.livemode,
         events: args.events,
     });
     let sent = send_all(target, args.concurrency).await?;
@@ -164,6 +235,19 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// One client for the whole run, so connections are pooled and kept alive.
+fn http_client(concurrency: usize) -> anyhow::Result<reqwest::Client> {
+    accredito::stripe::client::install_ring_provider();
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .tcp_nodelay(true)
+        .timeout(REQUEST_TIMEOUT)
+        // The server is reached directly; an HTTP_PROXY in the environment would skew timings.
+        .no_proxy()
+        .build()
+        .context("building the HTTP client")
+}
+
 /// The parts of the created profile the bench needs.
 struct Profile {
     id: String,
@@ -175,7 +259,7 @@ struct Profile {
 async fn create_profile(
     client: &reqwest::Client,
     base_url: &str,
-    args: &IntakeArgs,
+    args: &ServerArgs,
     secret: &str,
 ) -> anyhow::Result<Profile> {
     let response = client
@@ -264,7 +348,8 @@ async fn worker(target: Arc<Target>, next: Arc<AtomicUsize>) -> Tally {
             return tally;
         }
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let body = event_body(&target.run, index, target.livemode, now);
+        let order = bench_order(&target.run, index);
+        let body = event_body(&target.run, index, &order, target.livemode, now);
         tally.record(deliver(&target, body, now).await);
     }
 }
@@ -382,16 +467,37 @@ fn event_id_prefix(run: &str) -> String {
     format!("evt_bench_{run}_")
 }
 
+/// The order an event pays: what the PaymentIntent's `metadata.order_id` and amount say.
+struct BenchOrder {
+    id: String,
+    amount: i64,
+}
+
+/// The run's order number `index`, with a random amount in euro cents.
+fn bench_order(run: &str, index: usize) -> BenchOrder {
+    BenchOrder {
+        id: format!("ord_{run}_{index}"),
+        amount: rand::rng().random_range(150..50_000),
+    }
+}
+
 /// A `payment_intent.succeeded` event shaped like a real one (the fields of Stripe's own
 /// fixtures, pretty-printed as Stripe sends them, about 2 KB), so the server parses, stores
-/// and publishes as much as it would in production. Amounts and ids vary per event.
-fn event_body(run: &str, index: usize, livemode: bool, created: i64) -> Vec<u8> {
+/// and publishes as much as it would in production. Amounts and ids vary per event; the
+/// PaymentIntent pays `order` in full.
+fn event_body(
+    run: &str,
+    index: usize,
+    order: &BenchOrder,
+    livemode: bool,
+    created: i64,
+) -> Vec<u8> {
     let event = json!({
         "id": format!("{}{index}", event_id_prefix(run)),
         "object": "event",
         "api_version": STRIPE_API_VERSION,
         "created": created,
-        "data": { "object": payment_intent(run, index, livemode, created) },
+        "data": { "object": payment_intent(run, index, order, livemode, created) },
         "livemode": livemode,
         "pending_webhooks": 1,
         "request": {
@@ -404,8 +510,14 @@ fn event_body(run: &str, index: usize, livemode: bool, created: i64) -> Vec<u8> 
 }
 
 /// A succeeded card PaymentIntent in euros for a Mobile Commerce order.
-fn payment_intent(run: &str, index: usize, livemode: bool, created: i64) -> Value {
-    let amount: i64 = rand::rng().random_range(150..50_000);
+fn payment_intent(
+    run: &str,
+    index: usize,
+    order: &BenchOrder,
+    livemode: bool,
+    created: i64,
+) -> Value {
+    let amount = order.amount;
     let intent_id = format!("pi_{}", random_alphanumeric(24));
     json!({
         "id": intent_id,
@@ -430,7 +542,7 @@ fn payment_intent(run: &str, index: usize, livemode: bool, created: i64) -> Valu
         "latest_charge": format!("ch_{}", random_alphanumeric(24)),
         "livemode": livemode,
         "metadata": {
-            "order_id": format!("ord_{run}_{index}"),
+            "order_id": order.id,
             "channel": "mobile_commerce",
         },
         "next_action": null,
@@ -540,10 +652,10 @@ fn report(args: &IntakeArgs, sent: &Sent, relay: &RelayProgress) -> Value {
     })
 }
 
-/// Nearest-rank percentile of sorted latencies (zero when there are none).
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+/// Nearest-rank percentile of sorted values (zero when there are none).
+fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
     if sorted.is_empty() {
-        return Duration::ZERO;
+        return T::default();
     }
     let rank = (p * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
@@ -557,4 +669,437 @@ fn millis(d: Duration) -> f64 {
 fn round(value: f64, decimals: i32) -> f64 {
     let scale = 10f64.powi(decimals);
     (value * scale).round() / scale
+}
+
+/// The whole `e2e` run: set up, register the orders, pay each with one webhook while watching
+/// `order_states`, report.
+async fn e2e(args: E2eArgs) -> anyhow::Result<ExitCode> {
+    let base_url = args.server.url.trim_end_matches('/').to_owned();
+    // Connect first, so a wrong DATABASE_URL fails before anything is sent.
+    let mut db = PgConnection::connect(&args.server.database_url)
+        .await
+        .context("connecting to the server's database")?;
+    let client = http_client(args.concurrency)?;
+
+    let run = random_alphanumeric(10).to_lowercase();
+    let secret = format!("whsec_{}", random_alphanumeric(32));
+    let profile = create_profile(&client, &base_url, &args.server, &secret).await?;
+    let orders: Arc<[BenchOrder]> = (0..args.orders).map(|i| bench_order(&run, i)).collect();
+    eprintln!(
+        "bench run {run}: profile {} ({} mode); registering {} orders of merchant {} ({})",
+        profile.id,
+        profile.mode,
+        args.orders,
+        args.server.merchant,
+        args.register_orders.as_str()
+    );
+
+    let registering = Instant::now();
+    match args.register_orders {
+        RegisterOrders::Api => {
+            register_orders_api(&client, &base_url, &args, orders.clone()).await?;
+        }
+        RegisterOrders::Db => register_orders_db(&mut db, &args.server.merchant, &orders).await?,
+    }
+    let register_s = registering.elapsed();
+    eprintln!(
+        "registered in {:.2} s; paying them with {} workers, {}",
+        register_s.as_secs_f64(),
+        args.concurrency,
+        match args.rate {
+            0 => "as fast as possible".to_owned(),
+            rate => format!("{rate} events/s"),
+        }
+    );
+
+    let target = Arc::new(Target {
+        client,
+        webhook_url: format!("{base_url}/webhooks/stripe/{}", profile.id),
+        secret,
+        run,
+        livemode: args.server.livemode,
+        events: args.orders,
+    });
+    let (acks, acked) = mpsc::unbounded_channel();
+    let watcher = tokio::spawn(watch_paid(db, orders.clone(), acked));
+    let sent = send_payments(target, orders, args.concurrency, args.rate, acks).await?;
+    if let Some(failure) = &sent.tally.first_failure {
+        eprintln!("first failed delivery: {failure}");
+    }
+    let (db, watched) = watcher.await.context("the watcher panicked")??;
+    db.close().await.ok();
+
+    println!("{}", e2e_report(&args, register_s, &sent, &watched));
+    if watched.reconciled() == args.orders {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "incomplete: {} of {} orders paid ({} webhooks answered 200); gave up {:.1} s after \
+             the last webhook",
+            watched.reconciled(),
+            args.orders,
+            watched.acked,
+            watched.waited_after_send.as_secs_f64()
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Registers every order with `PUT /v1/orders/{order_id}` from `--concurrency` workers. The
+/// first goes alone, so a server without the orders API is told apart from a failing one.
+async fn register_orders_api(
+    client: &reqwest::Client,
+    base_url: &str,
+    args: &E2eArgs,
+    orders: Arc<[BenchOrder]>,
+) -> anyhow::Result<()> {
+    let registrar = Arc::new(Registrar {
+        client: client.clone(),
+        base_url: base_url.to_owned(),
+        admin_token: args.server.admin_token.clone(),
+        merchant: args.server.merchant.clone(),
+        placed_at: placed_at()
+            .format(&Rfc3339)
+            .context("formatting placed_at")?,
+    });
+    let first = orders.first().context("no orders to register")?;
+    let status = registrar.register(first).await?;
+    if status == 404 || status == 405 {
+        bail!(
+            "PUT {base_url}/v1/orders/{{order_id}} answered {status}: this server has no orders \
+             API; run again with --register-orders db"
+        );
+    }
+    let next = Arc::new(AtomicUsize::new(1));
+    let mut workers = JoinSet::new();
+    for _ in 0..args.concurrency.min(orders.len()) {
+        let (registrar, orders, next) = (registrar.clone(), orders.clone(), next.clone());
+        workers.spawn(async move {
+            while let Some(order) = orders.get(next.fetch_add(1, Ordering::Relaxed)) {
+                match registrar.register(order).await? {
+                    200..=299 => {}
+                    status => bail!("PUT /v1/orders/{} answered {status}", order.id),
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done.context("a registering worker panicked")??;
+    }
+    Ok(())
+}
+
+/// What the registering workers share.
+struct Registrar {
+    client: reqwest::Client,
+    base_url: String,
+    admin_token: String,
+    merchant: String,
+    placed_at: String,
+}
+
+impl Registrar {
+    /// Registers one order: the status, or an error for a failure other than 404/405.
+    async fn register(&self, order: &BenchOrder) -> anyhow::Result<u16> {
+        let url = format!("{}/v1/orders/{}", self.base_url, order.id);
+        let response = self
+            .client
+            .put(&url)
+            .bearer_auth(&self.admin_token)
+            .json(&json!({
+                "merchant_id": self.merchant,
+                "amount": order.amount,
+                "currency": "eur",
+                "placed_at": self.placed_at,
+            }))
+            .send()
+            .await
+            .with_context(|| format!("PUT {url}"))?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.unwrap_or_default();
+        if (200..300).contains(&status) || status == 404 || status == 405 {
+            Ok(status)
+        } else {
+            bail!(
+                "PUT {url} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            )
+        }
+    }
+}
+
+/// Inserts the merchant (if new) and every order in one transaction, as the orders API would
+/// store them; used when the server has no orders API. Nothing is reconciled at this point:
+/// no payment for these orders exists yet.
+async fn register_orders_db(
+    db: &mut PgConnection,
+    merchant: &str,
+    orders: &[BenchOrder],
+) -> anyhow::Result<()> {
+    let mut tx = db.begin().await.context("starting a transaction")?;
+    sqlx::query("insert into merchants (id) values ($1) on conflict do nothing")
+        .bind(merchant)
+        .execute(&mut *tx)
+        .await
+        .context("inserting the merchant")?;
+    let placed_at = placed_at();
+    for chunk in orders.chunks(10_000) {
+        let ids: Vec<&str> = chunk.iter().map(|o| o.id.as_str()).collect();
+        let amounts: Vec<i64> = chunk.iter().map(|o| o.amount).collect();
+        let inserted = sqlx::query_scalar::<_, i64>(
+            "with inserted as (
+                 insert into orders (order_id, merchant_id, amount, currency, placed_at)
+                 select o, $1, a, 'eur', $2 from unnest($3::text[], $4::bigint[]) as t (o, a)
+                 returning 1)
+             select count(*) from inserted",
+        )
+        .bind(merchant)
+        .bind(placed_at)
+        .bind(&ids)
+        .bind(&amounts)
+        .fetch_one(&mut *tx)
+        .await
+        .context("inserting the orders")?;
+        if usize::try_from(inserted).ok() != Some(chunk.len()) {
+            bail!("inserted {inserted} of {} orders", chunk.len());
+        }
+    }
+    tx.commit().await.context("committing the orders")?;
+    Ok(())
+}
+
+/// When the bench's orders were placed: a few minutes before they are paid, as in a shop.
+fn placed_at() -> OffsetDateTime {
+    OffsetDateTime::now_utc() - time::Duration::minutes(5)
+}
+
+/// A webhook the server answered 200 (stored): from then on its order is watched.
+struct Acked {
+    index: usize,
+    /// Wall clock when the whole response was read.
+    at: OffsetDateTime,
+}
+
+/// The result of the paying phase.
+struct SentPayments {
+    /// Wall clock just before the first request.
+    started_at: OffsetDateTime,
+    /// From the first request to the last response.
+    wall: Duration,
+    tally: Tally,
+}
+
+/// Sends one payment per order with `concurrency` workers taking the next order from a shared
+/// counter. With a rate, order i is not sent before i/rate s after the start.
+async fn send_payments(
+    target: Arc<Target>,
+    orders: Arc<[BenchOrder]>,
+    concurrency: usize,
+    rate: u32,
+    acks: mpsc::UnboundedSender<Acked>,
+) -> anyhow::Result<SentPayments> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started_at = OffsetDateTime::now_utc();
+    let started = tokio::time::Instant::now();
+    let mut workers = JoinSet::new();
+    for _ in 0..concurrency.min(orders.len()) {
+        workers.spawn(payment_worker(
+            target.clone(),
+            orders.clone(),
+            next.clone(),
+            Pace { started, rate },
+            acks.clone(),
+        ));
+    }
+    // The watcher learns that sending is over when the last worker drops its sender.
+    drop(acks);
+    let mut tally = Tally::default();
+    while let Some(done) = workers.join_next().await {
+        tally.merge(done.context("a bench worker panicked")?);
+    }
+    Ok(SentPayments {
+        started_at,
+        wall: started.elapsed(),
+        tally,
+    })
+}
+
+#[derive(Clone, Copy)]
+struct Pace {
+    started: tokio::time::Instant,
+    /// Events per second; 0 for no pacing.
+    rate: u32,
+}
+
+async fn payment_worker(
+    target: Arc<Target>,
+    orders: Arc<[BenchOrder]>,
+    next: Arc<AtomicUsize>,
+    pace: Pace,
+    acks: mpsc::UnboundedSender<Acked>,
+) -> Tally {
+    let mut tally = Tally::default();
+    loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let Some(order) = orders.get(index) else {
+            return tally;
+        };
+        if pace.rate > 0 {
+            let due = Duration::from_secs_f64(index as f64 / f64::from(pace.rate));
+            tokio::time::sleep_until(pace.started + due).await;
+        }
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let body = event_body(&target.run, index, order, target.livemode, now);
+        let delivery = deliver(&target, body, now).await;
+        if matches!(delivery.outcome, Ok(200)) {
+            let at = OffsetDateTime::now_utc();
+            // Fails only if the watcher has stopped with an error, which main reports.
+            let _ = acks.send(Acked { index, at });
+        }
+        tally.record(delivery);
+    }
+}
+
+/// What the watcher saw of the acknowledged orders.
+#[derive(Default)]
+struct Watched {
+    /// Webhooks answered 200.
+    acked: usize,
+    /// Per paid order: its `order_states.updated_at` minus the time its webhook's 200 was read.
+    lags_ms: Vec<f64>,
+    /// Per paid order: when a poll first saw it paid minus the time its webhook's 200 was read.
+    seen_lags_ms: Vec<f64>,
+    /// The latest `updated_at` of the paid orders.
+    last_paid_at: Option<OffsetDateTime>,
+    /// From the last webhook response until all were paid or the watcher gave up.
+    waited_after_send: Duration,
+}
+
+impl Watched {
+    fn reconciled(&self) -> usize {
+        self.lags_ms.len()
+    }
+}
+
+/// Every `PAID_POLL_EVERY` (up to `PAID_POLL_AT_MOST` while a backlog or a busy server makes
+/// the query slow, see `POLL_BACKOFF`), asks which acknowledged orders not yet seen paid are
+/// paid now, until sending is over and all are, or `RECONCILE_WAIT_LIMIT` after the last
+/// response. Only orders whose webhook was answered are asked about, so the query stays small
+/// at a steady rate. A paid row's `updated_at` does not change afterwards, so a slower poll
+/// makes only the `seen` lag coarser, not the lag from `updated_at`.
+///
+/// `order_states.updated_at` is `now()` in the worker's transaction, that is when the
+/// transaction began, a few milliseconds before its commit made the row visible; the lag from
+/// it is a lower bound, the lag from the first poll that saw the row (at most one poll
+/// interval plus a query late) an upper bound. Both clocks are this machine's wall clock.
+async fn watch_paid(
+    mut db: PgConnection,
+    orders: Arc<[BenchOrder]>,
+    mut acked: mpsc::UnboundedReceiver<Acked>,
+) -> anyhow::Result<(PgConnection, Watched)> {
+    let mut watched = Watched::default();
+    let mut pending: HashMap<&str, OffsetDateTime> = HashMap::new();
+    let mut sending_over: Option<Instant> = None;
+    let mut pause = PAID_POLL_EVERY;
+    loop {
+        tokio::time::sleep(pause).await;
+        loop {
+            match acked.try_recv() {
+                Ok(ack) => {
+                    if let Some(order) = orders.get(ack.index) {
+                        pending.insert(order.id.as_str(), ack.at);
+                        watched.acked += 1;
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    sending_over.get_or_insert_with(Instant::now);
+                    break;
+                }
+            }
+        }
+        pause = PAID_POLL_EVERY;
+        if !pending.is_empty() {
+            let polled = Instant::now();
+            let ids: Vec<&str> = pending.keys().copied().collect();
+            let paid = sqlx::query_as::<_, (String, OffsetDateTime)>(
+                "select order_id, updated_at from order_states
+                 where order_id = any($1) and status = 'paid'",
+            )
+            .bind(&ids)
+            .fetch_all(&mut db)
+            .await
+            .context("reading order_states")?;
+            let seen_at = OffsetDateTime::now_utc();
+            pause = (polled.elapsed() * POLL_BACKOFF).clamp(PAID_POLL_EVERY, PAID_POLL_AT_MOST);
+            for (order_id, updated_at) in paid {
+                if let Some(acked_at) = pending.remove(order_id.as_str()) {
+                    watched.lags_ms.push(millis_between(acked_at, updated_at));
+                    watched.seen_lags_ms.push(millis_between(acked_at, seen_at));
+                    watched.last_paid_at = Some(
+                        watched
+                            .last_paid_at
+                            .map_or(updated_at, |last| last.max(updated_at)),
+                    );
+                }
+            }
+        }
+        if let Some(over) = sending_over
+            && (pending.is_empty() || over.elapsed() >= RECONCILE_WAIT_LIMIT)
+        {
+            watched.waited_after_send = over.elapsed();
+            return Ok((db, watched));
+        }
+    }
+}
+
+/// `to - from` in milliseconds; negative when `to` is earlier.
+fn millis_between(from: OffsetDateTime, to: OffsetDateTime) -> f64 {
+    (to - from).as_seconds_f64() * 1000.0
+}
+
+/// The one JSON line an `e2e` run prints.
+fn e2e_report(args: &E2eArgs, register: Duration, sent: &SentPayments, watched: &Watched) -> Value {
+    let mut latencies = sent.tally.latencies.clone();
+    latencies.sort_unstable();
+    let send_s = sent.wall.as_secs_f64();
+    // First request to the last order's reconciliation, both on the wall clock.
+    let reconcile_s = watched
+        .last_paid_at
+        .map(|last| (last - sent.started_at).as_seconds_f64());
+    json!({
+        "bench": "e2e",
+        "orders": args.orders,
+        "concurrency": args.concurrency,
+        "rate": args.rate,
+        "register_orders": args.register_orders.as_str(),
+        "register_s": round(register.as_secs_f64(), 3),
+        "send_s": round(send_s, 3),
+        "webhook_events_per_sec": round(args.orders as f64 / send_s, 1),
+        "webhook_latency_ms": {
+            "p50": millis(percentile(&latencies, 0.50)),
+            "p99": millis(percentile(&latencies, 0.99)),
+            "max": millis(latencies.last().copied().unwrap_or_default()),
+        },
+        "status_counts": sent.tally.status_counts,
+        "reconciled": watched.reconciled(),
+        "reconcile_s": reconcile_s.map(|s| round(s, 3)),
+        "reconciled_per_sec": reconcile_s
+            .filter(|s| *s > 0.0)
+            .map(|s| round(watched.reconciled() as f64 / s, 1)),
+        "lag_ms": lag_summary(&watched.lags_ms),
+        "seen_lag_ms": lag_summary(&watched.seen_lags_ms),
+    })
+}
+
+/// p50, p99 and max of lags in milliseconds (zeros when there are none).
+fn lag_summary(lags_ms: &[f64]) -> Value {
+    let mut sorted = lags_ms.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    json!({
+        "p50": round(percentile(&sorted, 0.50), 1),
+        "p99": round(percentile(&sorted, 0.99), 1),
+        "max": round(sorted.last().copied().unwrap_or_default(), 1),
+    })
 }

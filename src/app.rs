@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alerts::Notifier;
 use crate::amqp::{AmqpHealth, Topology};
 use crate::config::{Role, Settings};
 use crate::crypto::SecretBox;
@@ -21,8 +22,10 @@ use crate::metrics::Metrics;
 use crate::profiles::Profiles;
 use crate::profiles::directory::ProfileDirectory;
 use crate::relay::Relay;
-use crate::worker::Handler;
+use crate::stripe::client::{RetryPolicy, StripeClient};
+use crate::sweeps::AccountSweep;
 use crate::worker::consumer::{Consumer, WorkerSettings};
+use crate::worker::{Handler, WorkerContext};
 
 /// How long background work may take to finish after the HTTP server has stopped.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -38,6 +41,12 @@ pub struct ServiceConfig {
     pub catch_up_every: Duration,
     pub inbox_writers: usize,
     pub worker: WorkerSettings,
+    /// How often every profile's Stripe account is checked.
+    pub account_sweep_every: Duration,
+    /// How often queued alert notifications are looked for.
+    pub alert_poll_every: Duration,
+    /// Retry policy of the Stripe client (tests shorten it).
+    pub stripe_retry: Option<RetryPolicy>,
 }
 
 impl ServiceConfig {
@@ -51,6 +60,9 @@ impl ServiceConfig {
             catch_up_every: Duration::from_secs(2),
             inbox_writers: 2,
             worker: WorkerSettings::default(),
+            account_sweep_every: Duration::from_secs(3600),
+            alert_poll_every: Duration::from_secs(1),
+            stripe_retry: None,
         }
     }
 }
@@ -110,11 +122,49 @@ pub async fn start(
         }
         None => None,
     };
+    let mut stripe = StripeClient::new(&settings.stripe_api_base)?;
+    if let Some(retry) = config.stripe_retry.clone() {
+        stripe = stripe.with_retry_policy(retry);
+    }
+    let worker_context = Arc::new(WorkerContext {
+        stripe,
+        secret_box: secret_box.clone(),
+    });
+    if config.roles.contains(&Role::Sweeps) {
+        tracker.spawn(
+            AccountSweep {
+                pool: pool.clone(),
+                context: worker_context.clone(),
+                public_base_url: settings.public_base_url(),
+                every: config.account_sweep_every,
+                shutdown: shutdown.clone(),
+            }
+            .run(),
+        );
+        match &settings.alert_webhook_url {
+            Some(url) => {
+                tracker.spawn(
+                    Notifier {
+                        pool: pool.clone(),
+                        url: url.clone(),
+                        client: reqwest::Client::new(),
+                        poll_every: config.alert_poll_every,
+                        shutdown: shutdown.clone(),
+                    }
+                    .run(),
+                );
+            }
+            None => tracing::warn!(
+                "ACCREDITO_ALERT_WEBHOOK_URL is not set: alerts are recorded but not sent"
+            ),
+        }
+    }
     if config.roles.contains(&Role::Workers) {
         for handler in Handler::ALL {
             let health = AmqpHealth::default();
             amqp_health.push(health.clone());
             let consumer = Consumer {
+                worker: worker_context.clone(),
                 health,
                 pool: pool.clone(),
                 amqp_url: settings.amqp_url.clone(),

@@ -88,6 +88,15 @@ pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Re
                 )
                 .await?,
         )?,
+        ProfileCommand::SetSecretKey {
+            profile,
+            secret_key,
+        } => {
+            profiles
+                .set_secret_key(&profile, &read_secret(secret_key)?)
+                .await?;
+            serde_json::json!({ "profile_id": profile, "secret_key_set": true })
+        }
         ProfileCommand::Show { profile } => serde_json::to_value(profiles.show(&profile).await?)?,
         ProfileCommand::List { merchant } => {
             serde_json::to_value(profiles.list(merchant.as_deref()).await?)?

@@ -211,6 +211,10 @@ pub struct ServeArgs {
     /// First retry delay in milliseconds; each later retry waits four times longer.
     #[arg(long, env = "ACCREDITO_WORKER_RETRY_BASE_MS", default_value_t = 1000)]
     pub worker_retry_base_ms: u64,
+
+    /// Seconds between Stripe account checks of every profile with a key.
+    #[arg(long, env = "ACCREDITO_ACCOUNT_SWEEP_SECS", default_value_t = 3600)]
+    pub account_sweep_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -221,11 +225,13 @@ pub enum Role {
     Relay,
     /// Consumes the work queues and applies events to the reconciliation tables.
     Workers,
+    /// Periodic Stripe account checks and alert delivery.
+    Sweeps,
 }
 
 impl Role {
     pub fn all() -> Vec<Role> {
-        vec![Role::Ingest, Role::Relay, Role::Workers]
+        vec![Role::Ingest, Role::Relay, Role::Workers, Role::Sweeps]
     }
 }
 
@@ -258,6 +264,13 @@ pub enum ProfileCommand {
         /// RFC 3339 time; now by default.
         #[arg(long, value_parser = parse_rfc3339)]
         at: Option<OffsetDateTime>,
+    },
+    /// Set (or rotate) the Stripe secret key accredito calls the Stripe API with.
+    SetSecretKey {
+        profile: String,
+        /// `sk_...` or `rk_...`; `-` reads it from standard input.
+        #[arg(long)]
+        secret_key: String,
     },
     /// Show a profile and its secrets' ids and expiries (never their values).
     Show { profile: String },

@@ -17,6 +17,7 @@
 //! [`app`] wires these together and shuts them down in order; [`config`] holds every
 //! setting, each a flag and an environment variable.
 
+pub mod alerts;
 pub mod amqp;
 pub mod app;
 pub mod cli;
@@ -32,5 +33,6 @@ pub mod profiles;
 pub mod reconciliation;
 pub mod relay;
 pub mod stripe;
+pub mod sweeps;
 pub mod telemetry;
 pub mod worker;

@@ -29,6 +29,7 @@ async fn main() -> anyhow::Result<()> {
                 max_attempts: args.worker_max_attempts.max(1),
                 retry_base: Duration::from_millis(args.worker_retry_base_ms),
             };
+            config.account_sweep_every = Duration::from_secs(args.account_sweep_secs.max(1));
             let service = app::start(config, pool.clone(), listener, shutdown.clone()).await?;
             app::termination_signal().await;
             shutdown.cancel();

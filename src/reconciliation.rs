@@ -182,6 +182,7 @@ pub enum DiscrepancyKind {
     DuplicatePayment,
     RefundExceedsPayment,
     LivemodeMismatch,
+    PayoutSumMismatch,
 }
 
 impl DiscrepancyKind {
@@ -193,6 +194,7 @@ impl DiscrepancyKind {
             DiscrepancyKind::DuplicatePayment => "duplicate_payment",
             DiscrepancyKind::RefundExceedsPayment => "refund_exceeds_payment",
             DiscrepancyKind::LivemodeMismatch => "livemode_mismatch",
+            DiscrepancyKind::PayoutSumMismatch => "payout_sum_mismatch",
         }
     }
 

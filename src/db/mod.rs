@@ -1,10 +1,13 @@
 //! Every SQL query lives here. Functions take `&mut PgConnection` so that callers choose the
 //! transaction they run in.
 
+pub mod alerts;
 pub mod back_office;
+pub mod bank;
 pub mod inbox;
 pub mod orders;
 pub mod payments;
+pub mod payouts;
 pub mod profiles;
 pub mod work;
 

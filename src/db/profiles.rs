@@ -132,3 +132,46 @@ pub async fn expire_secret(
     .fetch_optional(conn)
     .await
 }
+
+/// Stores the profile's sealed Stripe secret key (replacing the previous one).
+pub async fn set_secret_key(
+    conn: &mut PgConnection,
+    profile_id: &str,
+    sealed: &[u8],
+) -> Result<bool, sqlx::Error> {
+    sqlx::query!(
+        "update stripe_profiles set secret_key_ciphertext = $2, updated_at = now() where id = $1",
+        profile_id,
+        sealed
+    )
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+}
+
+pub struct ProfileKey {
+    pub merchant_id: String,
+    pub secret_key_ciphertext: Option<Vec<u8>>,
+}
+
+pub async fn secret_key_of(
+    conn: &mut PgConnection,
+    profile_id: &str,
+) -> Result<Option<ProfileKey>, sqlx::Error> {
+    sqlx::query_as!(
+        ProfileKey,
+        "select merchant_id, secret_key_ciphertext from stripe_profiles where id = $1",
+        profile_id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Profiles that have a Stripe secret key, for the periodic account checks.
+pub async fn profiles_with_keys(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select id from stripe_profiles where secret_key_ciphertext is not null order by id"
+    )
+    .fetch_all(conn)
+    .await
+}

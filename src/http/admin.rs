@@ -23,6 +23,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/profiles/{profile_id}", get(show_profile))
         .route("/profiles/{profile_id}/webhook-secrets", post(add_secret))
         .route(
+            "/profiles/{profile_id}/secret-key",
+            axum::routing::put(set_secret_key),
+        )
+        .route(
             "/profiles/{profile_id}/webhook-secrets/{secret_id}/expire",
             post(expire_secret),
         )
@@ -126,6 +130,26 @@ async fn add_secret(
         .await?;
     forget_cached(&state, &profile_id);
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretKeyRequest {
+    secret_key: SecretString,
+}
+
+/// Sets or rotates the key accredito calls Stripe with; the key is never returned.
+async fn set_secret_key(
+    State(state): State<AppState>,
+    Path(profile_id): Path<String>,
+    body: Result<Json<SecretKeyRequest>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let req = json_body(body)?;
+    state
+        .profiles
+        .set_secret_key(&profile_id, &req.secret_key)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, Default)]

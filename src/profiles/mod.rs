@@ -28,6 +28,10 @@ pub enum ProfileError {
         "webhook signing secret must be the whsec_... value from the Stripe dashboard or `stripe listen`"
     )]
     MalformedSecret,
+    #[error(
+        "Stripe secret key must be an sk_ or rk_ key from the Stripe dashboard (Developers > API keys)"
+    )]
+    MalformedSecretKey,
     #[error("no such profile")]
     NotFound,
     #[error("the profile has no such webhook secret")]
@@ -171,6 +175,30 @@ impl Profiles {
         Ok(row.into())
     }
 
+    /// Stores the profile's Stripe secret key (sealed), replacing any previous one: rotating a
+    /// key is setting the new one.
+    #[tracing::instrument(skip(self, key))]
+    pub async fn set_secret_key(
+        &self,
+        profile_id: &str,
+        key: &SecretString,
+    ) -> Result<(), ProfileError> {
+        let k = key.expose_secret().trim();
+        let well_formed = (k.starts_with("sk_") || k.starts_with("rk_"))
+            && k.len() > 8
+            && k.bytes().all(|b| b.is_ascii_graphic());
+        if !well_formed {
+            return Err(ProfileError::MalformedSecretKey);
+        }
+        let sealed = self.secret_box.seal(k, &secret_key_context(profile_id));
+        let mut conn = self.pool.acquire().await?;
+        if !db::profiles::set_secret_key(&mut conn, profile_id, &sealed).await? {
+            return Err(ProfileError::NotFound);
+        }
+        tracing::info!("Stripe secret key set");
+        Ok(())
+    }
+
     pub async fn show(&self, profile_id: &str) -> Result<ProfileView, ProfileError> {
         let mut conn = self.pool.acquire().await?;
         let row = db::profiles::find_profile(&mut conn, profile_id)
@@ -202,6 +230,11 @@ impl Profiles {
             webhook_secrets,
         }
     }
+}
+
+/// The additional data a profile's Stripe key is sealed with (distinct from its webhook secrets').
+pub fn secret_key_context(profile_id: &str) -> String {
+    format!("{profile_id}/stripe-secret-key")
 }
 
 fn validate_secret(secret: &SecretString) -> Result<(), ProfileError> {

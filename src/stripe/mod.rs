@@ -1,5 +1,6 @@
-//! Stripe's side of the wire: webhook signatures and the event envelope.
+//! Stripe's side of the wire: webhook signatures, the event envelope, and the REST API client.
 
+pub mod client;
 pub mod event;
 pub mod objects;
 pub mod signature;

@@ -128,6 +128,84 @@ pub struct Dispute {
     pub payment_intent: Option<Expandable>,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+pub struct Payout {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    #[serde(default)]
+    pub arrival_date: Option<i64>,
+    #[serde(default = "automatic_by_default")]
+    pub automatic: bool,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub destination: Option<Expandable>,
+    #[serde(default)]
+    pub failure_code: Option<String>,
+    #[serde(default)]
+    pub failure_message: Option<String>,
+    #[serde(default)]
+    pub reconciliation_status: Option<String>,
+}
+
+fn automatic_by_default() -> bool {
+    true
+}
+
+/// A Stripe account as `account.updated` and `GET /v1/account` show it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Account {
+    pub id: String,
+    #[serde(default)]
+    pub payouts_enabled: Option<bool>,
+    #[serde(default)]
+    pub requirements: Option<Requirements>,
+    #[serde(default)]
+    pub external_accounts: Option<List<serde_json::Value>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Requirements {
+    #[serde(default)]
+    pub currently_due: Option<Vec<String>>,
+    #[serde(default)]
+    pub past_due: Option<Vec<String>>,
+}
+
+impl Account {
+    /// Stripe asks for a bank account (or card) to pay out to.
+    pub fn external_account_due(&self) -> bool {
+        let Some(r) = &self.requirements else {
+            return false;
+        };
+        r.currently_due
+            .iter()
+            .chain(r.past_due.iter())
+            .flatten()
+            .any(|f| f.starts_with("external_account"))
+    }
+
+    pub fn external_account_count(&self) -> Option<i32> {
+        self.external_accounts
+            .as_ref()
+            .map(|l| i32::try_from(l.data.len()).unwrap_or(i32::MAX))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Balance {
+    #[serde(default)]
+    pub available: Vec<BalanceAmount>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BalanceAmount {
+    pub amount: i64,
+    pub currency: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +229,11 @@ mod tests {
         let dispute: Dispute = serde_json::from_value(fixture("dispute")).expect("dispute");
         assert!(dispute.id.starts_with("dp_") || dispute.id.starts_with("du_"));
         let event: Event = serde_json::from_value(fixture("event")).expect("event");
+        let payout: Payout = serde_json::from_value(fixture("payout")).expect("payout");
+        assert!(payout.id.starts_with("po_"));
+        let account: Account = serde_json::from_value(fixture("account")).expect("account");
+        assert!(account.id.starts_with("acct_"));
+        let _: Balance = serde_json::from_value(fixture("balance")).expect("balance");
         assert!(event.id.starts_with("evt_"));
     }
 

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Applied, EventMessage, Handler, HandlerError, apply_once};
+use super::{Applied, EventMessage, Handler, HandlerError, WorkerContext, apply_once};
 use crate::amqp::topology::RETRY_LEVELS;
 use crate::amqp::{AmqpHealth, Topology, connect_with_backoff};
 use crate::db;
@@ -55,6 +55,8 @@ pub fn retry_delay(base: Duration, failed_attempt: u32, jitter: f64) -> Duration
 }
 
 pub struct Consumer {
+    /// The Stripe API and profile keys, for handlers that call Stripe.
+    pub worker: Arc<WorkerContext>,
     /// Set while this consumer holds a RabbitMQ connection (for `/readyz`).
     pub health: AmqpHealth,
     pub pool: PgPool,
@@ -69,6 +71,7 @@ pub struct Consumer {
 
 /// What the per-delivery tasks share.
 struct Context {
+    worker: Arc<WorkerContext>,
     pool: PgPool,
     topology: Topology,
     handler: Handler,
@@ -120,6 +123,7 @@ impl Consumer {
             .await?;
         tracing::info!(%queue, "consuming");
         let context = Arc::new(Context {
+            worker: self.worker.clone(),
             pool: self.pool.clone(),
             topology: self.topology.clone(),
             handler: self.handler,
@@ -157,7 +161,7 @@ async fn process(context: Arc<Context>, delivery: Delivery) {
     let attempt = header_u32(&delivery, ATTEMPT_HEADER).unwrap_or(1);
     let outcome = match message_of(&delivery) {
         Err(reason) => Err(HandlerError::Permanent(reason)),
-        Ok(message) => apply_once(&context.pool, context.handler, &message)
+        Ok(message) => apply_once(&context.pool, context.handler, &context.worker, &message)
             .await
             .map(|applied| (message, applied)),
     };

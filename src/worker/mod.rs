@@ -4,13 +4,23 @@
 //! event means. A handler's effects and the record that it applied the event commit in one
 //! transaction, so a redelivery is a no-op (G3).
 
+pub mod accounts;
 pub mod consumer;
 pub mod dead_letters;
 pub mod orders;
+pub mod payouts;
 
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
 use sqlx::{PgConnection, PgPool};
 
+use crate::crypto::SecretBox;
 use crate::db;
+use crate::profiles::secret_key_context;
+use crate::stripe::client::{StripeClient, StripeError};
+use crate::stripe::objects::Event;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -38,18 +48,79 @@ pub struct EventMessage {
     pub body: Vec<u8>,
 }
 
+/// What handlers need beyond their transaction: the Stripe API and the keys to call it with.
+pub struct WorkerContext {
+    pub stripe: StripeClient,
+    pub secret_box: Arc<SecretBox>,
+}
+
+impl WorkerContext {
+    pub async fn has_profile_key(
+        &self,
+        conn: &mut PgConnection,
+        profile_id: &str,
+    ) -> Result<bool, HandlerError> {
+        let key = db::profiles::secret_key_of(conn, profile_id).await?;
+        Ok(key.is_some_and(|k| k.secret_key_ciphertext.is_some()))
+    }
+
+    /// The profile's Stripe secret key, opened only in memory.
+    pub async fn profile_key(
+        &self,
+        conn: &mut PgConnection,
+        profile_id: &str,
+    ) -> Result<SecretString, HandlerError> {
+        let sealed = db::profiles::secret_key_of(conn, profile_id)
+            .await?
+            .and_then(|k| k.secret_key_ciphertext)
+            .ok_or_else(|| {
+                HandlerError::Permanent(format!(
+                    "profile {profile_id} has no Stripe secret key to call the API with"
+                ))
+            })?;
+        self.secret_box
+            .open(&sealed, &secret_key_context(profile_id))
+            .map_err(|e| HandlerError::Permanent(format!("profile {profile_id}: {e}")))
+    }
+}
+
+/// Stripe trouble that may pass (network, rate limit, 5xx) is retried; a rejected key or a
+/// bad request is not.
+pub fn stripe_failure(error: StripeError) -> HandlerError {
+    match error {
+        StripeError::Network(_) | StripeError::RateLimited { .. } | StripeError::Server { .. } => {
+            HandlerError::Retryable(format!("Stripe API: {error}"))
+        }
+        other => HandlerError::Permanent(format!("Stripe API: {other}")),
+    }
+}
+
+/// The event's `data.object` as a typed Stripe object.
+pub fn object<T: DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
+    serde_json::from_value(event.data.object.clone()).map_err(|e| {
+        HandlerError::Permanent(format!(
+            "{} carries a malformed object: {e}",
+            event.event_type
+        ))
+    })
+}
+
 /// The handlers, one per work queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Handler {
     Orders,
+    Payouts,
+    Accounts,
 }
 
 impl Handler {
-    pub const ALL: [Handler; 1] = [Handler::Orders];
+    pub const ALL: [Handler; 3] = [Handler::Orders, Handler::Payouts, Handler::Accounts];
 
     pub fn name(self) -> &'static str {
         match self {
             Handler::Orders => "orders",
+            Handler::Payouts => "payouts",
+            Handler::Accounts => "accounts",
         }
     }
 
@@ -65,10 +136,15 @@ impl Handler {
     async fn apply(
         self,
         conn: &mut PgConnection,
+        context: &WorkerContext,
         message: &EventMessage,
     ) -> Result<(), HandlerError> {
+        let event: Event = serde_json::from_slice(&message.body)
+            .map_err(|e| HandlerError::Permanent(format!("not a Stripe event: {e}")))?;
         match self {
-            Handler::Orders => orders::apply(conn, message).await,
+            Handler::Orders => orders::apply(conn, &event, &message.merchant_id).await,
+            Handler::Payouts => payouts::apply(conn, context, message, &event).await,
+            Handler::Accounts => accounts::apply(conn, context, message, &event).await,
         }
     }
 }
@@ -84,6 +160,7 @@ pub enum Applied {
 pub async fn apply_once(
     pool: &PgPool,
     handler: Handler,
+    context: &WorkerContext,
     message: &EventMessage,
 ) -> Result<Applied, HandlerError> {
     let mut tx = pool.begin().await?;
@@ -97,7 +174,7 @@ pub async fn apply_once(
     {
         return Ok(Applied::Before);
     }
-    handler.apply(&mut tx, message).await?;
+    handler.apply(&mut tx, context, message).await?;
     tx.commit().await?;
     Ok(Applied::Now)
 }

@@ -1,23 +1,24 @@
 //! The orders handler: PaymentIntents, charges, refunds and disputes, each kept at its latest
 //! state, then the orders they concern reconciled again.
 
-use serde::de::DeserializeOwned;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-use super::{EventMessage, HandlerError};
+use super::{HandlerError, object};
 use crate::db;
 use crate::db::payments::{ChargeChildRow, ChargeRow, PaymentIntentRow, Sighting};
 use crate::orders::{check_payment_owner, reconcile_order};
 use crate::stripe::objects::{Charge, Dispute, Event, PaymentIntent, Refund, id_of};
 
-pub async fn apply(conn: &mut PgConnection, message: &EventMessage) -> Result<(), HandlerError> {
-    let event: Event = serde_json::from_slice(&message.body)
-        .map_err(|e| HandlerError::Permanent(format!("not a Stripe event: {e}")))?;
+pub async fn apply(
+    conn: &mut PgConnection,
+    event: &Event,
+    merchant_id: &str,
+) -> Result<(), HandlerError> {
     let event_created = OffsetDateTime::from_unix_timestamp(event.created)
         .map_err(|_| HandlerError::Permanent("event `created` out of range".into()))?;
     let seen = Sighting {
-        merchant_id: &message.merchant_id,
+        merchant_id,
         event_id: &event.id,
         event_created,
     };
@@ -31,7 +32,7 @@ pub async fn apply(conn: &mut PgConnection, message: &EventMessage) -> Result<()
 
     let payment_intent_id = match object_kind.as_str() {
         "payment_intent" => {
-            let pi: PaymentIntent = object(&event)?;
+            let pi: PaymentIntent = object(event)?;
             let latest_charge = id_of(&pi.latest_charge);
             let row = PaymentIntentRow {
                 id: &pi.id,
@@ -48,7 +49,7 @@ pub async fn apply(conn: &mut PgConnection, message: &EventMessage) -> Result<()
             Some(pi.id)
         }
         "charge" => {
-            let charge: Charge = object(&event)?;
+            let charge: Charge = object(event)?;
             let pi = id_of(&charge.payment_intent);
             let row = ChargeRow {
                 id: &charge.id,
@@ -74,7 +75,7 @@ pub async fn apply(conn: &mut PgConnection, message: &EventMessage) -> Result<()
             pi
         }
         "refund" => {
-            let refund: Refund = object(&event)?;
+            let refund: Refund = object(event)?;
             let charge_id = id_of(&refund.charge);
             let pi = payment_intent_for(conn, id_of(&refund.payment_intent), charge_id.as_deref())
                 .await?;
@@ -90,7 +91,7 @@ pub async fn apply(conn: &mut PgConnection, message: &EventMessage) -> Result<()
             pi
         }
         "dispute" => {
-            let dispute: Dispute = object(&event)?;
+            let dispute: Dispute = object(event)?;
             let charge_id = id_of(&dispute.charge);
             let pi = payment_intent_for(conn, id_of(&dispute.payment_intent), charge_id.as_deref())
                 .await?;
@@ -117,15 +118,6 @@ pub async fn apply(conn: &mut PgConnection, message: &EventMessage) -> Result<()
         }
     }
     Ok(())
-}
-
-fn object<T: DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
-    serde_json::from_value(event.data.object.clone()).map_err(|e| {
-        HandlerError::Permanent(format!(
-            "{} carries a malformed object: {e}",
-            event.event_type
-        ))
-    })
 }
 
 /// The PaymentIntent of a refund or dispute: named on the object, or known from its charge.

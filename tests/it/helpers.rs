@@ -29,6 +29,22 @@ use tokio_util::sync::CancellationToken;
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
+/// Stripe client retries in milliseconds, so tests of 429/5xx handling stay fast.
+pub fn fast_stripe_retries() -> accredito::stripe::client::RetryPolicy {
+    accredito::stripe::client::RetryPolicy {
+        max_attempts: 3,
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+        max_retry_after: Duration::from_millis(50),
+    }
+}
+
+/// reqwest carries no TLS provider of its own; every test's clients need ring installed.
+pub fn http_client() -> reqwest::Client {
+    accredito::stripe::client::install_ring_provider();
+    reqwest::Client::new()
+}
+
 pub fn amqp_url() -> String {
     std::env::var("AMQP_URL").unwrap_or_else(|_| RABBITMQ_URL.to_owned())
 }
@@ -57,6 +73,9 @@ pub struct AppOptions {
     pub amqp_url: String,
     pub roles: Vec<Role>,
     pub prefix: String,
+    /// A fake Stripe's base URL.
+    pub stripe_api_base: Option<String>,
+    pub alert_webhook_url: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -67,6 +86,8 @@ impl Default for AppOptions {
             // Intake tests read the work queues themselves: no worker competes for messages.
             roles: vec![Role::Ingest, Role::Relay],
             prefix: unique_prefix(),
+            stripe_api_base: None,
+            alert_webhook_url: None,
         }
     }
 }
@@ -104,12 +125,19 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 
 pub async fn spawn_app_with(pool: PgPool, options: AppOptions) -> TestApp {
     accredito::telemetry::init(LogFormat::Pretty);
-    let settings = test_settings(options.mode, options.amqp_url, options.prefix);
+    let mut settings = test_settings(options.mode, options.amqp_url, options.prefix);
+    if let Some(base) = options.stripe_api_base {
+        settings.stripe_api_base = base;
+    }
+    settings.alert_webhook_url = options.alert_webhook_url;
     let mut config = ServiceConfig::new(settings, options.roles);
     config.topology.ephemeral_after_ms = Some(60_000);
     config.topology.queue_type = QueueType::Classic;
     config.catch_up_every = Duration::from_millis(200);
     // Fast retries, so tests see backoff and dead-lettering in well under a second.
+    config.alert_poll_every = Duration::from_millis(50);
+    config.account_sweep_every = Duration::from_millis(200);
+    config.stripe_retry = Some(fast_stripe_retries());
     config.worker = WorkerSettings {
         prefetch: 32,
         max_attempts: 3,
@@ -124,7 +152,7 @@ pub async fn spawn_app_with(pool: PgPool, options: AppOptions) -> TestApp {
         addr: service.addr,
         pool,
         topology,
-        client: reqwest::Client::new(),
+        client: http_client(),
         mode: options.mode,
         service: Some(service),
     }

@@ -232,7 +232,7 @@ async fn sigterm_during_load_loses_no_acknowledged_event(pool: PgPool) {
         .kill_on_drop(true)
         .spawn()
         .expect("binary starts");
-    let client = reqwest::Client::new();
+    let client = http_client();
     eventually("server up", Duration::from_secs(20), || async {
         client
             .get(format!("{base}/healthz"))

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use accredito::config::Role;
-use accredito::worker::{Applied, EventMessage, Handler, apply_once};
+use accredito::worker::{Applied, EventMessage, Handler, WorkerContext, apply_once};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -545,15 +545,24 @@ async fn an_event_redelivered_after_its_commit_is_not_applied_again(pool: PgPool
         event_type: "charge.refunded".into(),
         body: body.into_bytes(),
     };
+    let context = WorkerContext {
+        stripe: accredito::stripe::client::StripeClient::new("http://127.0.0.1:9").expect("client"),
+        secret_box: std::sync::Arc::new(
+            accredito::crypto::SecretBox::from_master_key(Some(&secrecy::SecretString::from(
+                accredito::crypto::SecretBox::generate_master_key(),
+            )))
+            .expect("key"),
+        ),
+    };
     // The first delivery commits; the worker dies before its ack, so RabbitMQ delivers again.
     assert_eq!(
-        apply_once(&pool, Handler::Orders, &message)
+        apply_once(&pool, Handler::Orders, &context, &message)
             .await
             .expect("applies"),
         Applied::Now
     );
     assert_eq!(
-        apply_once(&pool, Handler::Orders, &message)
+        apply_once(&pool, Handler::Orders, &context, &message)
             .await
             .expect("no-op"),
         Applied::Before

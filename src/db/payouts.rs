@@ -1,0 +1,217 @@
+//! Payouts, their lines (the balance transactions each one carried), and order settlement.
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+pub struct PayoutRow<'a> {
+    pub id: &'a str,
+    pub merchant_id: &'a str,
+    pub profile_id: &'a str,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub status: &'a str,
+    pub arrival_date: Option<OffsetDateTime>,
+    pub automatic: bool,
+    pub method: Option<&'a str>,
+    pub destination: Option<&'a str>,
+    pub failure_code: Option<&'a str>,
+    pub failure_message: Option<&'a str>,
+    pub reconciliation_status: Option<&'a str>,
+    pub event_id: &'a str,
+    pub event_created: OffsetDateTime,
+}
+
+pub struct StoredPayout {
+    pub status: String,
+    pub last_event_created: OffsetDateTime,
+    pub itemized: bool,
+}
+
+/// The stored payout, locked for the rest of the transaction.
+pub async fn lock_payout(
+    conn: &mut PgConnection,
+    id: &str,
+) -> Result<Option<StoredPayout>, sqlx::Error> {
+    sqlx::query_as!(
+        StoredPayout,
+        r#"select status, last_event_created, itemized_at is not null as "itemized!" from payouts where id = $1 for update"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Writes the payout's state as the event carries it (the caller decided it is newer).
+pub async fn save_payout(conn: &mut PgConnection, p: &PayoutRow<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into payouts (id, merchant_id, profile_id, amount, currency, status, arrival_date, automatic,
+            method, destination, failure_code, failure_message, reconciliation_status, last_event_id,
+            last_event_created)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         on conflict (id) do update set
+            amount = excluded.amount, currency = excluded.currency, status = excluded.status,
+            arrival_date = excluded.arrival_date, automatic = excluded.automatic, method = excluded.method,
+            destination = excluded.destination, failure_code = excluded.failure_code,
+            failure_message = excluded.failure_message,
+            reconciliation_status = coalesce(excluded.reconciliation_status, payouts.reconciliation_status),
+            last_event_id = excluded.last_event_id, last_event_created = excluded.last_event_created,
+            updated_at = now()",
+        p.id,
+        p.merchant_id,
+        p.profile_id,
+        p.amount,
+        p.currency,
+        p.status,
+        p.arrival_date,
+        p.automatic,
+        p.method,
+        p.destination,
+        p.failure_code,
+        p.failure_message,
+        p.reconciliation_status,
+        p.event_id,
+        p.event_created
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Stripe's itemisation reached us whatever the payout's status events say.
+pub async fn mark_reconciliation_completed(
+    conn: &mut PgConnection,
+    id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update payouts set reconciliation_status = 'completed' where id = $1",
+        id
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+pub async fn note_itemization(
+    conn: &mut PgConnection,
+    id: &str,
+    note: Option<&str>,
+    itemized: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update payouts set itemization_note = $2,
+            itemized_at = case when $3 then coalesce(itemized_at, now()) else itemized_at end
+         where id = $1",
+        id,
+        note,
+        itemized
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+pub struct LineRow<'a> {
+    pub balance_transaction_id: &'a str,
+    pub kind: &'a str,
+    pub reporting_category: Option<&'a str>,
+    pub amount: i64,
+    pub fee: i64,
+    pub net: i64,
+    pub currency: &'a str,
+    pub source_id: Option<&'a str>,
+    pub charge_id: Option<&'a str>,
+    pub refund_id: Option<&'a str>,
+    pub dispute_id: Option<&'a str>,
+    pub payment_intent_id: Option<&'a str>,
+}
+
+/// Stores one line, finding its order through the PaymentIntent (or the charge's).
+pub async fn insert_line(
+    conn: &mut PgConnection,
+    payout_id: &str,
+    l: &LineRow<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into payout_lines (payout_id, balance_transaction_id, type, reporting_category, amount, fee,
+            net, currency, source_id, charge_id, refund_id, dispute_id, payment_intent_id, order_id)
+         select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, pi.id, o.order_id
+         from (select coalesce($13, (select payment_intent_id from stripe_charges where id = $10)) as id) pi
+         left join lateral (
+            select order_id from stripe_payment_intents where id = pi.id and order_id is not null
+            union select order_id from orders where payment_intent_id = pi.id
+            limit 1
+         ) o on true
+         on conflict (payout_id, balance_transaction_id) do nothing",
+        payout_id,
+        l.balance_transaction_id,
+        l.kind,
+        l.reporting_category,
+        l.amount,
+        l.fee,
+        l.net,
+        l.currency,
+        l.source_id,
+        l.charge_id,
+        l.refund_id,
+        l.dispute_id,
+        l.payment_intent_id
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Sum of the lines' net, leaving out the payout's own balance transaction.
+pub async fn lines_net(conn: &mut PgConnection, payout_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select coalesce(sum(net), 0)::bigint as "net!" from payout_lines where payout_id = $1 and type <> 'payout'"#,
+        payout_id
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Marks every registered order with a charge line in the payout as settled by it.
+pub async fn settle_orders(
+    conn: &mut PgConnection,
+    payout_id: &str,
+    settled_at: OffsetDateTime,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query!(
+        "insert into order_settlements (order_id, payout_id, settled_at)
+         select distinct l.order_id, $1::text, $2::timestamptz from payout_lines l join orders o on o.order_id = l.order_id
+         where l.payout_id = $1 and l.type in ('charge', 'payment')
+         on conflict (order_id) do update set payout_id = excluded.payout_id, settled_at = excluded.settled_at",
+        payout_id,
+        settled_at
+    )
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())
+}
+
+/// A failed payout settled nothing after all.
+pub async fn unsettle_orders(conn: &mut PgConnection, payout_id: &str) -> Result<u64, sqlx::Error> {
+    sqlx::query!(
+        "delete from order_settlements where payout_id = $1",
+        payout_id
+    )
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())
+}
+
+/// The merchant's most recent payout status and failure code.
+pub async fn latest_payout(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "select status, failure_code from payouts where merchant_id = $1
+         order by last_event_created desc, id desc limit 1",
+        merchant_id
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.status, r.failure_code)))
+}

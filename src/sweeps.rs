@@ -1,0 +1,126 @@
+//! Periodic Stripe checks: each profile with a key has its account read (`GET /v1/account`)
+//! and its webhook endpoints listed, so a merchant who never sends an `account.updated` (or
+//! whose endpoint Stripe disabled) is still caught. Runs once at start, then every `every`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::alerts::{self, sync_bank_alerts};
+use crate::db;
+use crate::db::bank::BankUpdate;
+use crate::worker::WorkerContext;
+use crate::worker::accounts::checked_account_update;
+
+pub struct AccountSweep {
+    pub pool: PgPool,
+    pub context: Arc<WorkerContext>,
+    /// Webhook URLs are `{public_base_url}/webhooks/stripe/{profile_id}`.
+    pub public_base_url: String,
+    pub every: Duration,
+    pub shutdown: CancellationToken,
+}
+
+impl AccountSweep {
+    pub async fn run(self) {
+        let mut tick = tokio::time::interval(self.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = self.shutdown.cancelled() => return,
+            }
+            match self.sweep_all().await {
+                Ok(checked) => tracing::debug!(checked, "account sweep done"),
+                Err(error) => tracing::warn!(%error, "account sweep failed"),
+            }
+        }
+    }
+
+    async fn sweep_all(&self) -> Result<usize, sqlx::Error> {
+        let profiles = {
+            let mut conn = self.pool.acquire().await?;
+            db::profiles::profiles_with_keys(&mut conn).await?
+        };
+        for profile_id in &profiles {
+            if self.shutdown.is_cancelled() {
+                break;
+            }
+            if let Err(error) =
+                check_profile(&self.pool, &self.context, profile_id, &self.public_base_url).await
+            {
+                tracing::warn!(%profile_id, %error, "account check failed");
+            }
+        }
+        Ok(profiles.len())
+    }
+}
+
+/// Reads one profile's account and endpoints from Stripe and updates bank state and alerts.
+/// A Stripe error (a revoked key, say) is stored on the merchant's bank state.
+pub async fn check_profile(
+    pool: &PgPool,
+    context: &WorkerContext,
+    profile_id: &str,
+    public_base_url: &str,
+) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let Some(profile) = db::profiles::secret_key_of(&mut conn, profile_id).await? else {
+        return Ok(());
+    };
+    let key = match context.profile_key(&mut conn, profile_id).await {
+        Ok(key) => key,
+        Err(error) => {
+            tracing::warn!(%profile_id, %error, "profile key unusable");
+            return Ok(());
+        }
+    };
+    drop(conn);
+    // Network calls happen outside any transaction.
+    let account = context.stripe.retrieve_account(&key).await;
+    let endpoints = context.stripe.list_webhook_endpoints(&key).await;
+
+    let mut tx = pool.begin().await?;
+    match &account {
+        Ok(account) => {
+            let state = db::bank::update(
+                &mut tx,
+                &profile.merchant_id,
+                &checked_account_update(profile_id, account),
+            )
+            .await?;
+            sync_bank_alerts(&mut tx, &state).await?;
+        }
+        Err(error) => {
+            let message = error.to_string();
+            let update = BankUpdate {
+                profile_id: Some(profile_id),
+                checked: true,
+                last_error: Some(Some(&message)),
+                ..BankUpdate::default()
+            };
+            db::bank::update(&mut tx, &profile.merchant_id, &update).await?;
+            tracing::warn!(%profile_id, %error, "Stripe account check failed");
+        }
+    }
+    if let Ok(endpoints) = &endpoints {
+        let ours = format!("{public_base_url}/webhooks/stripe/{profile_id}");
+        let disabled = endpoints
+            .iter()
+            .find(|e| e.url == ours && e.status == "disabled");
+        let kind = "webhook_endpoint_disabled";
+        match disabled {
+            Some(endpoint) => {
+                let detail = format!(
+                    "Stripe disabled webhook endpoint {} ({ours}): events are not being delivered",
+                    endpoint.id
+                );
+                alerts::open(&mut tx, &profile.merchant_id, kind, &detail).await?;
+            }
+            None => alerts::resolve(&mut tx, &profile.merchant_id, kind).await?,
+        }
+    }
+    tx.commit().await
+}

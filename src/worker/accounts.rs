@@ -1,0 +1,93 @@
+//! The accounts handler: whether each merchant's Stripe account can pay out to a bank account.
+//!
+//! When the profile has a Stripe key, any `account.*` event triggers a fresh
+//! `GET /v1/account` (the authoritative state, whatever order the events came in); otherwise
+//! the event's own object is used.
+
+use sqlx::PgConnection;
+
+use super::{EventMessage, HandlerError, WorkerContext, object};
+use crate::alerts::sync_bank_alerts;
+use crate::db;
+use crate::db::bank::BankUpdate;
+use crate::stripe::client;
+use crate::stripe::objects::{Account, Event};
+
+pub async fn apply(
+    conn: &mut PgConnection,
+    context: &WorkerContext,
+    message: &EventMessage,
+    event: &Event,
+) -> Result<(), HandlerError> {
+    let has_key = context.has_profile_key(conn, &message.profile_id).await?;
+    let fetched = if has_key {
+        let key = context.profile_key(conn, &message.profile_id).await?;
+        Some(
+            context
+                .stripe
+                .retrieve_account(&key)
+                .await
+                .map_err(super::stripe_failure)?,
+        )
+    } else {
+        None
+    };
+    let from_event = match (
+        &fetched,
+        event.data.object.get("object").and_then(|v| v.as_str()),
+    ) {
+        (None, Some("account")) => Some(object::<Account>(event)?),
+        _ => None,
+    };
+    let update = match (&fetched, &from_event) {
+        (Some(account), _) => checked_account_update(&message.profile_id, account),
+        (None, Some(account)) => account_update(&message.profile_id, account),
+        // An external account event without a key to ask Stripe with: a created one proves
+        // that at least one exists; a deleted one leaves the count unknown.
+        (None, None) => match event.event_type.as_str() {
+            "account.external_account.created" | "account.external_account.updated" => BankUpdate {
+                profile_id: Some(&message.profile_id),
+                external_account_count: Some(1),
+                ..BankUpdate::default()
+            },
+            _ => BankUpdate {
+                profile_id: Some(&message.profile_id),
+                ..BankUpdate::default()
+            },
+        },
+    };
+    let state = db::bank::update(conn, &message.merchant_id, &update).await?;
+    sync_bank_alerts(conn, &state).await?;
+    Ok(())
+}
+
+/// What an `account.updated` event's object says about payouts and bank accounts.
+pub fn account_update<'a>(profile_id: &'a str, account: &'a Account) -> BankUpdate<'a> {
+    BankUpdate {
+        profile_id: Some(profile_id),
+        stripe_account_id: Some(&account.id),
+        payouts_enabled: account.payouts_enabled,
+        external_account_count: account.external_account_count(),
+        external_account_due: Some(account.external_account_due()),
+        ..BankUpdate::default()
+    }
+}
+
+/// What `GET /v1/account` says: the authoritative state, so it also clears a stored error.
+pub fn checked_account_update<'a>(
+    profile_id: &'a str,
+    account: &'a client::Account,
+) -> BankUpdate<'a> {
+    BankUpdate {
+        profile_id: Some(profile_id),
+        stripe_account_id: Some(&account.id),
+        payouts_enabled: Some(account.payouts_enabled),
+        external_account_count: Some(
+            i32::try_from(account.external_accounts.data.len()).unwrap_or(i32::MAX),
+        ),
+        external_account_due: Some(account.external_account_due()),
+        checked: true,
+        last_error: Some(None),
+        ..BankUpdate::default()
+    }
+}
