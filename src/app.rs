@@ -14,10 +14,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::alerts::Notifier;
 use crate::amqp::{AmqpHealth, Topology};
+use crate::catch_up::CatchUp;
 use crate::config::{Role, Settings};
 use crate::crypto::SecretBox;
 use crate::http::{self, AppState};
 use crate::intake::InboxWriter;
+use crate::merchants::Merchants;
 use crate::metrics::Metrics;
 use crate::profiles::Profiles;
 use crate::profiles::directory::ProfileDirectory;
@@ -43,6 +45,8 @@ pub struct ServiceConfig {
     pub worker: WorkerSettings,
     /// How often every profile's Stripe account is checked.
     pub account_sweep_every: Duration,
+    /// How often the catch-up pass lists Stripe's events.
+    pub catch_up_events_every: Duration,
     /// How often queued alert notifications are looked for.
     pub alert_poll_every: Duration,
     /// Retry policy of the Stripe client (tests shorten it).
@@ -62,6 +66,7 @@ impl ServiceConfig {
             worker: WorkerSettings::default(),
             account_sweep_every: Duration::from_secs(3600),
             alert_poll_every: Duration::from_secs(1),
+            catch_up_events_every: Duration::from_secs(900),
             stripe_retry: None,
         }
     }
@@ -127,7 +132,7 @@ pub async fn start(
         stripe = stripe.with_retry_policy(retry);
     }
     let worker_context = Arc::new(WorkerContext {
-        stripe,
+        stripe: stripe.clone(),
         secret_box: secret_box.clone(),
     });
     if config.roles.contains(&Role::Sweeps) {
@@ -137,6 +142,15 @@ pub async fn start(
                 context: worker_context.clone(),
                 public_base_url: settings.public_base_url(),
                 every: config.account_sweep_every,
+                shutdown: shutdown.clone(),
+            }
+            .run(),
+        );
+        tracker.spawn(
+            CatchUp {
+                pool: pool.clone(),
+                context: worker_context.clone(),
+                every: config.catch_up_events_every,
                 shutdown: shutdown.clone(),
             }
             .run(),
@@ -191,6 +205,13 @@ pub async fn start(
         secret_box.clone(),
         settings.stripe_mode,
         settings.public_base_url(),
+        stripe.clone(),
+    );
+    let merchants = Merchants::new(
+        pool.clone(),
+        secret_box.clone(),
+        settings.stripe_mode,
+        stripe,
     );
     let state = AppState {
         pool: pool.clone(),
@@ -201,6 +222,7 @@ pub async fn start(
             config.profile_cache_ttl,
         )),
         profiles,
+        merchants,
         admin_token: settings.admin_token.clone().map(Arc::new),
         signature_tolerance: settings.signature_tolerance(),
         metrics,

@@ -10,10 +10,13 @@ use sqlx::migrate::MigrateDatabase;
 use time::OffsetDateTime;
 
 use crate::amqp::Topology;
-use crate::config::{DlqCommand, ProfileCommand, Settings};
+use crate::config::{DlqCommand, MerchantCommand, ProfileCommand, Settings};
 use crate::crypto::SecretBox;
 use crate::db;
+use crate::merchants::{Actor, Merchants};
 use crate::profiles::{NewProfile, Profiles};
+use crate::readiness::{self, Language};
+use crate::stripe::client::StripeClient;
 use crate::worker::dead_letters;
 
 pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
@@ -42,6 +45,41 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn merchant(settings: &Settings, command: MerchantCommand) -> anyhow::Result<()> {
+    let secret_box = Arc::new(SecretBox::from_master_key(settings.master_key.as_ref())?);
+    let pool = connect(settings).await?;
+    let stripe = StripeClient::new(&settings.stripe_api_base)?;
+    let merchants = Merchants::new(pool.clone(), secret_box, settings.stripe_mode, stripe);
+    let actor = Actor::cli();
+    let output = match command {
+        MerchantCommand::Create { merchant, name } => {
+            serde_json::to_value(merchants.create(&merchant, name.as_deref(), &actor).await?)?
+        }
+        MerchantCommand::Rename { merchant, name } => {
+            serde_json::to_value(merchants.rename(&merchant, &name, &actor).await?)?
+        }
+        MerchantCommand::Show { merchant } => {
+            serde_json::to_value(merchants.show(&merchant).await?)?
+        }
+        MerchantCommand::List => serde_json::to_value(merchants.list().await?)?,
+        MerchantCommand::EnableStripe { merchant, profile } => {
+            serde_json::to_value(merchants.enable_stripe(&merchant, &profile, &actor).await?)?
+        }
+        MerchantCommand::DisableStripe { merchant } => {
+            serde_json::to_value(merchants.disable_stripe(&merchant, &actor).await?)?
+        }
+        MerchantCommand::Readiness { merchant, lang } => {
+            let language = Language::parse(&lang).unwrap_or(Language::En);
+            let readiness = readiness::of_merchant(&pool, &merchant, language)
+                .await?
+                .with_context(|| format!("no merchant {merchant}"))?;
+            serde_json::to_value(readiness)?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&output)?);
+    Ok(())
+}
+
 pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Result<()> {
     let secret_box = Arc::new(SecretBox::from_master_key(settings.master_key.as_ref())?);
     let pool = connect(settings).await?;
@@ -50,7 +88,9 @@ pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Re
         secret_box,
         settings.stripe_mode,
         settings.public_base_url(),
+        StripeClient::new(&settings.stripe_api_base)?,
     );
+    let actor = Actor::cli();
     let output = match command {
         ProfileCommand::Create {
             merchant,
@@ -58,11 +98,14 @@ pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Re
             webhook_secret,
         } => {
             let view = profiles
-                .create(NewProfile {
-                    merchant_id: merchant,
-                    name,
-                    webhook_secret: read_secret(webhook_secret)?,
-                })
+                .create(
+                    NewProfile {
+                        merchant_id: merchant,
+                        name,
+                        webhook_secret: read_secret(webhook_secret)?,
+                    },
+                    &actor,
+                )
                 .await?;
             serde_json::to_value(view)?
         }
@@ -72,7 +115,7 @@ pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Re
             expires_at,
         } => serde_json::to_value(
             profiles
-                .add_secret(&profile, &read_secret(webhook_secret)?, expires_at)
+                .add_secret(&profile, &read_secret(webhook_secret)?, expires_at, &actor)
                 .await?,
         )?,
         ProfileCommand::ExpireSecret {
@@ -85,6 +128,21 @@ pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Re
                     &profile,
                     secret_id,
                     at.unwrap_or_else(OffsetDateTime::now_utc),
+                    &actor,
+                )
+                .await?,
+        )?,
+        ProfileCommand::SetKeys {
+            profile,
+            publishable_key,
+            secret_key,
+        } => serde_json::to_value(
+            profiles
+                .set_keys(
+                    &profile,
+                    &publishable_key,
+                    &read_secret(secret_key)?,
+                    &actor,
                 )
                 .await?,
         )?,
@@ -93,9 +151,12 @@ pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Re
             secret_key,
         } => {
             profiles
-                .set_secret_key(&profile, &read_secret(secret_key)?)
+                .set_secret_key(&profile, &read_secret(secret_key)?, &actor)
                 .await?;
             serde_json::json!({ "profile_id": profile, "secret_key_set": true })
+        }
+        ProfileCommand::RegisterWebhookEndpoint { profile } => {
+            serde_json::to_value(profiles.register_webhook_endpoint(&profile, &actor).await?)?
         }
         ProfileCommand::Show { profile } => serde_json::to_value(profiles.show(&profile).await?)?,
         ProfileCommand::List { merchant } => {
@@ -121,6 +182,35 @@ pub async fn dlq(settings: &Settings, command: DlqCommand) -> anyhow::Result<()>
         }
     };
     println!("{}", serde_json::to_string_pretty(&output)?);
+    Ok(())
+}
+
+pub async fn replay(
+    settings: &Settings,
+    selection: &crate::replay::Selection<'_>,
+) -> anyhow::Result<()> {
+    let pool = connect(settings).await?;
+    let topology = Topology::new(settings.amqp_prefix.clone());
+    let published = crate::replay::replay(&pool, &settings.amqp_url, &topology, selection).await?;
+    println!("{}", serde_json::json!({ "replayed": published }));
+    Ok(())
+}
+
+pub async fn catch_up(
+    settings: &Settings,
+    profile_id: &str,
+    since: OffsetDateTime,
+) -> anyhow::Result<()> {
+    let secret_box = Arc::new(SecretBox::from_master_key(settings.master_key.as_ref())?);
+    let pool = connect(settings).await?;
+    let context = crate::worker::WorkerContext {
+        stripe: crate::stripe::client::StripeClient::new(&settings.stripe_api_base)?,
+        secret_box,
+    };
+    let report = crate::catch_up::catch_up_profile(&pool, &context, profile_id, since)
+        .await
+        .map_err(|e| anyhow::anyhow!("catch-up failed: {e}"))?;
+    println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }
 

@@ -168,9 +168,36 @@ pub enum Command {
     Migrate,
     /// Run the service: HTTP intake and the relay to RabbitMQ (all roles by default).
     Serve(ServeArgs),
-    /// Manage Stripe profiles and their webhook signing secrets.
+    /// Manage merchants: create, rename, list, enable or disable Stripe, readiness.
+    #[command(subcommand)]
+    Merchant(MerchantCommand),
+    /// Manage Stripe profiles, their keys and their webhook signing secrets.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Publish stored events again (handlers never apply an event twice).
+    Replay {
+        #[arg(long, required_unless_present = "profile")]
+        event: Option<String>,
+        #[arg(long)]
+        profile: Option<String>,
+        /// Events created at or after this time (RFC 3339).
+        #[arg(long, value_parser = parse_rfc3339, requires = "profile")]
+        since: Option<OffsetDateTime>,
+        /// Events created before this time (RFC 3339).
+        #[arg(long, value_parser = parse_rfc3339)]
+        until: Option<OffsetDateTime>,
+        /// Only events of this type, e.g. payment_intent.succeeded.
+        #[arg(long = "type")]
+        event_type: Option<String>,
+    },
+    /// Store the profile's events that Stripe lists but whose webhooks never arrived.
+    CatchUp {
+        #[arg(long)]
+        profile: String,
+        /// List events created after this time (RFC 3339; at most 30 days back).
+        #[arg(long, value_parser = parse_rfc3339)]
+        since: OffsetDateTime,
+    },
     /// List or redrive events parked in the dead-letter queue.
     #[command(subcommand)]
     Dlq(DlqCommand),
@@ -201,7 +228,7 @@ pub struct ServeArgs {
     pub roles: Vec<Role>,
 
     /// Deliveries each worker holds unacknowledged (and applies concurrently).
-    #[arg(long, env = "ACCREDITO_WORKER_PREFETCH", default_value_t = 32)]
+    #[arg(long, env = "ACCREDITO_WORKER_PREFETCH", default_value_t = 128)]
     pub worker_prefetch: u16,
 
     /// Attempts before a failing event is parked in the dead-letter queue.
@@ -211,6 +238,10 @@ pub struct ServeArgs {
     /// First retry delay in milliseconds; each later retry waits four times longer.
     #[arg(long, env = "ACCREDITO_WORKER_RETRY_BASE_MS", default_value_t = 1000)]
     pub worker_retry_base_ms: u64,
+
+    /// Seconds between catch-up passes over `GET /v1/events` for every profile with a key.
+    #[arg(long, env = "ACCREDITO_CATCH_UP_SECS", default_value_t = 900)]
+    pub catch_up_secs: u64,
 
     /// Seconds between Stripe account checks of every profile with a key.
     #[arg(long, env = "ACCREDITO_ACCOUNT_SWEEP_SECS", default_value_t = 3600)]
@@ -233,6 +264,42 @@ impl Role {
     pub fn all() -> Vec<Role> {
         vec![Role::Ingest, Role::Relay, Role::Workers, Role::Sweeps]
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MerchantCommand {
+    /// Create a merchant (Stripe disabled until `enable-stripe`).
+    Create {
+        merchant: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Change a merchant's name.
+    Rename {
+        merchant: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Show a merchant.
+    Show { merchant: String },
+    /// List merchants.
+    List,
+    /// Enable Stripe with one of the merchant's profiles; its keys must be live and accepted
+    /// by Stripe.
+    EnableStripe {
+        merchant: String,
+        #[arg(long)]
+        profile: String,
+    },
+    /// Disable Stripe (the selected profile is kept).
+    DisableStripe { merchant: String },
+    /// Each step of the setup guide: done, missing or unknown, and what to do.
+    Readiness {
+        merchant: String,
+        /// `en` or `it`.
+        #[arg(long, default_value = "en", value_parser = ["en", "it"])]
+        lang: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,13 +332,28 @@ pub enum ProfileCommand {
         #[arg(long, value_parser = parse_rfc3339)]
         at: Option<OffsetDateTime>,
     },
-    /// Set (or rotate) the Stripe secret key accredito calls the Stripe API with.
+    /// Save (or rotate) the profile's live publishable and secret keys, once Stripe accepts
+    /// them (the old ones are forgotten).
+    SetKeys {
+        profile: String,
+        /// `pk_live_...` (public).
+        #[arg(long)]
+        publishable_key: String,
+        /// `sk_live_...` or `rk_live_...`; `-` reads it from standard input.
+        #[arg(long)]
+        secret_key: String,
+    },
+    /// Set only the secret key, without checking it with Stripe (the keys then count as
+    /// unchecked: prefer `set-keys`).
     SetSecretKey {
         profile: String,
         /// `sk_...` or `rk_...`; `-` reads it from standard input.
         #[arg(long)]
         secret_key: String,
     },
+    /// Create (or replace) the profile's webhook endpoint on Stripe with its key and store the
+    /// signing secret; a replaced endpoint's secrets keep verifying for 24 hours.
+    RegisterWebhookEndpoint { profile: String },
     /// Show a profile and its secrets' ids and expiries (never their values).
     Show { profile: String },
     /// List profiles.

@@ -14,12 +14,17 @@
 //! 4. Profiles and their webhook secrets, sealed at rest by [`crypto`] (G7), are managed
 //!    through [`profiles`], from the CLI ([`cli`]) and the `/v1` API ([`http::admin`]).
 //!
+//! 5. Merchants ([`merchants`]) turn Stripe on only with one of their own profiles whose live
+//!    keys Stripe accepted ([`profiles`]); every change is audited in the transaction that
+//!    makes it; [`readiness`] shows each merchant's progress through the setup guide.
+//!
 //! [`app`] wires these together and shuts them down in order; [`config`] holds every
 //! setting, each a flag and an environment variable.
 
 pub mod alerts;
 pub mod amqp;
 pub mod app;
+pub mod catch_up;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -27,11 +32,14 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod intake;
+pub mod merchants;
 pub mod metrics;
 pub mod orders;
 pub mod profiles;
+pub mod readiness;
 pub mod reconciliation;
 pub mod relay;
+pub mod replay;
 pub mod stripe;
 pub mod sweeps;
 pub mod telemetry;

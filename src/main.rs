@@ -13,8 +13,26 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
     match command {
         Command::Migrate => cli::migrate(&settings).await,
+        Command::Merchant(command) => cli::merchant(&settings, command).await,
         Command::Profile(command) => cli::profile(&settings, command).await,
         Command::Dlq(command) => cli::dlq(&settings, command).await,
+        Command::Replay {
+            event,
+            profile,
+            since,
+            until,
+            event_type,
+        } => {
+            let selection = accredito::replay::Selection {
+                event_id: event.as_deref(),
+                profile_id: profile.as_deref(),
+                since,
+                until,
+                event_type: event_type.as_deref(),
+            };
+            cli::replay(&settings, &selection).await
+        }
+        Command::CatchUp { profile, since } => cli::catch_up(&settings, &profile, since).await,
         Command::GenerateMasterKey => {
             println!("{}", crypto::SecretBox::generate_master_key());
             Ok(())
@@ -30,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
                 retry_base: Duration::from_millis(args.worker_retry_base_ms),
             };
             config.account_sweep_every = Duration::from_secs(args.account_sweep_secs.max(1));
+            config.catch_up_events_every = Duration::from_secs(args.catch_up_secs.max(1));
             let service = app::start(config, pool.clone(), listener, shutdown.clone()).await?;
             app::termination_signal().await;
             shutdown.cancel();

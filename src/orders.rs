@@ -5,7 +5,7 @@
 use sqlx::PgConnection;
 
 use crate::db;
-use crate::reconciliation::{DiscrepancyKind, OrderFacts, derive_order_state};
+use crate::reconciliation::{DiscrepancyKind, derive_order_state};
 
 /// PaymentIntent statuses that mean money is moving: a payment in these states must belong to
 /// a registered order of its merchant.
@@ -18,45 +18,25 @@ pub async fn reconcile_order(
     order_id: &str,
     event_id: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    let Some(order) = db::orders::lock_order(conn, order_id).await? else {
+    let Some(locked) = db::orders::lock_with_facts(conn, order_id).await? else {
         return Ok(());
     };
-    let payment_intents = db::payments::payment_intents_of_order(
-        conn,
-        order_id,
-        &order.merchant_id,
-        order.payment_intent_id.as_deref(),
-    )
-    .await?;
-    let pi_ids: Vec<String> = payment_intents.iter().map(|pi| pi.id.clone()).collect();
-    let charges = db::payments::charges_of(conn, &pi_ids).await?;
-    let mut charge_ids: Vec<String> = charges.iter().map(|c| c.id.clone()).collect();
-    charge_ids.extend(
-        payment_intents
-            .iter()
-            .filter_map(|pi| pi.latest_charge.clone()),
-    );
-    let refunds = db::payments::refunds_of(conn, &pi_ids, &charge_ids).await?;
-    let disputes = db::payments::disputes_of(conn, &pi_ids, &charge_ids).await?;
-    let last_event_at = db::payments::last_event_at(conn, &pi_ids, &charge_ids).await?;
-
-    let state = derive_order_state(&OrderFacts {
-        amount: order.amount,
-        currency: order.currency.clone(),
-        payment_intents,
-        charges,
-        refunds,
-        disputes,
-    });
-    db::orders::save_state(conn, order_id, &state, last_event_at).await?;
-
-    let open: Vec<DiscrepancyKind> = state.discrepancies.iter().map(|(kind, _)| *kind).collect();
+    let state = derive_order_state(&locked.facts);
+    let last_event_at = locked.last_event_at;
+    // Redeliveries and events that change nothing write nothing.
+    if !locked
+        .saved
+        .as_ref()
+        .is_some_and(|saved| saved.matches(&state, last_event_at))
+    {
+        db::orders::save_state(conn, order_id, &state, last_event_at).await?;
+    }
     for (kind, detail) in &state.discrepancies {
         db::orders::open_discrepancy(
             conn,
             *kind,
             order_id,
-            Some(&order.merchant_id),
+            Some(&locked.merchant_id),
             Some(order_id),
             event_id,
             detail,
@@ -65,27 +45,33 @@ pub async fn reconcile_order(
     }
     let cleared: Vec<&str> = DiscrepancyKind::ORDER_SCOPED
         .iter()
-        .filter(|k| !open.contains(k))
-        .map(|k| k.as_str())
+        .filter(|kind| !state.discrepancies.iter().any(|(open, _)| open == *kind))
+        .map(|kind| kind.as_str())
+        .filter(|kind| locked.open_kinds.iter().any(|open| open == kind))
         .collect();
-    db::orders::resolve_discrepancies(conn, order_id, &cleared).await?;
+    if !cleared.is_empty() {
+        db::orders::resolve_discrepancies(conn, order_id, &cleared).await?;
+    }
     Ok(())
 }
 
 /// Opens or resolves `unknown_order` for a PaymentIntent: money moving for no registered
 /// order of its merchant.
+/// Returns the registered orders the PaymentIntent concerns.
 pub async fn check_payment_owner(
     conn: &mut PgConnection,
     payment_intent_id: &str,
     event_id: Option<&str>,
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<String>, sqlx::Error> {
     let Some(owner) = db::payments::ownership_of(conn, payment_intent_id).await? else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let kind = DiscrepancyKind::UnknownOrder;
     if owner.matched || !MONEY_MOVING.contains(&owner.status.as_str()) {
-        db::orders::resolve_discrepancies(conn, payment_intent_id, &[kind.as_str()]).await?;
-        return Ok(());
+        if owner.flagged {
+            db::orders::resolve_discrepancies(conn, payment_intent_id, &[kind.as_str()]).await?;
+        }
+        return Ok(owner.order_ids);
     }
     let detail = match &owner.order_id {
         Some(order) => format!(
@@ -106,7 +92,8 @@ pub async fn check_payment_owner(
         event_id,
         &detail,
     )
-    .await
+    .await?;
+    Ok(owner.order_ids)
 }
 
 /// Everything that may change when an order is registered or updated.

@@ -287,7 +287,7 @@ impl Relay {
     }
 }
 
-fn headers<'a>(
+pub(crate) fn headers<'a>(
     profile_id: &'a str,
     merchant_id: &'a str,
     event_type: &'a str,

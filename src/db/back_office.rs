@@ -1,4 +1,5 @@
-//! Reads of the `back_office` views for the `/v1` orders and reconciliation API.
+//! Reads of the `back_office` views for the `/v1` orders, reconciliation, payouts and alerts
+//! API.
 //!
 //! The views are the contract shared with SQL users, so the API shows their rows as they are
 //! (plus the order's description, which the view leaves out). sqlx reports every view column
@@ -32,6 +33,10 @@ pub struct OrderReconciliation {
     #[serde(with = "time::serde::rfc3339")]
     pub placed_at: OffsetDateTime,
     pub open_discrepancies: i64,
+    /// The payout that carried the order's payment to the merchant's bank, once one has.
+    pub payout_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub settled_at: Option<OffsetDateTime>,
     pub description: Option<String>,
 }
 
@@ -50,6 +55,63 @@ pub struct Discrepancy {
     #[serde(with = "time::serde::rfc3339::option")]
     pub resolved_at: Option<OffsetDateTime>,
     pub open: bool,
+}
+
+/// One row of `back_office.payouts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Payout {
+    pub merchant_id: String,
+    pub payout_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    /// Stripe's expected arrival at the bank; a payout without one sorts after all others.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub arrival_date: Option<OffsetDateTime>,
+    pub automatic: bool,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub reconciliation_status: Option<String>,
+    pub itemization_note: Option<String>,
+    pub line_count: i64,
+    pub orders_settled: i64,
+    pub reconciled: bool,
+}
+
+/// One row of `back_office.payout_lines`: a balance transaction the payout carried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PayoutLine {
+    pub merchant_id: String,
+    pub payout_id: String,
+    pub balance_transaction_id: String,
+    pub r#type: String,
+    pub reporting_category: Option<String>,
+    pub amount: i64,
+    pub fee: i64,
+    pub net: i64,
+    pub currency: String,
+    pub source_id: Option<String>,
+    pub charge_id: Option<String>,
+    pub refund_id: Option<String>,
+    pub dispute_id: Option<String>,
+    pub payment_intent_id: Option<String>,
+    pub order_id: Option<String>,
+}
+
+/// One row of `back_office.merchant_alerts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MerchantAlert {
+    pub id: i64,
+    pub merchant_id: String,
+    pub kind: String,
+    pub status: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub opened_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub resolved_at: Option<OffsetDateTime>,
+    pub detail: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_notified_at: Option<OffsetDateTime>,
 }
 
 /// Filters of the orders list; `None` means "any".
@@ -71,8 +133,29 @@ pub struct DiscrepancyFilter<'a> {
     pub open: Option<bool>,
 }
 
+/// Filters of the payouts list; `None` means "any".
+#[derive(Debug, Default)]
+pub struct PayoutFilter<'a> {
+    pub merchant_id: Option<&'a str>,
+    pub status: Option<&'a str>,
+    /// Inclusive lower bound on `arrival_date`.
+    pub arrival_from: Option<OffsetDateTime>,
+    /// Exclusive upper bound on `arrival_date`.
+    pub arrival_before: Option<OffsetDateTime>,
+}
+
+/// Filters of the alerts list; `None` means "any".
+#[derive(Debug, Default)]
+pub struct AlertFilter<'a> {
+    pub merchant_id: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    /// `open` or `resolved`.
+    pub status: Option<&'a str>,
+}
+
 /// Makes the reads that follow in this transaction see one snapshot, so an order's
-/// `open_discrepancies` agrees with the discrepancies listed with it.
+/// `open_discrepancies` agrees with the discrepancies listed with it (and a payout's
+/// `line_count` with its lines).
 pub async fn read_only_snapshot(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query!("set transaction isolation level repeatable read, read only")
         .execute(conn)
@@ -90,7 +173,8 @@ pub async fn order(
                   r.currency as "currency!", r.status as "status!", r.amount_paid as "amount_paid!",
                   r.amount_refunded as "amount_refunded!", r.amount_disputed as "amount_disputed!",
                   r.payment_intent_id, r.charge_id, r.last_event_at, r.placed_at as "placed_at!",
-                  r.open_discrepancies as "open_discrepancies!", o.description
+                  r.open_discrepancies as "open_discrepancies!", r.payout_id, r.settled_at,
+                  o.description
            from back_office.order_reconciliation r
            join orders o on o.order_id = r.order_id
            where r.order_id = $1"#,
@@ -114,7 +198,8 @@ pub async fn orders_page(
                   r.currency as "currency!", r.status as "status!", r.amount_paid as "amount_paid!",
                   r.amount_refunded as "amount_refunded!", r.amount_disputed as "amount_disputed!",
                   r.payment_intent_id, r.charge_id, r.last_event_at, r.placed_at as "placed_at!",
-                  r.open_discrepancies as "open_discrepancies!", o.description
+                  r.open_discrepancies as "open_discrepancies!", r.payout_id, r.settled_at,
+                  o.description
            from back_office.order_reconciliation r
            join orders o on o.order_id = r.order_id
            where ($1::text is null or r.merchant_id = $1)
@@ -177,6 +262,135 @@ pub async fn discrepancies_page(
         filter.merchant_id,
         filter.kind,
         filter.open,
+        after_id,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn payout(
+    conn: &mut PgConnection,
+    payout_id: &str,
+) -> Result<Option<Payout>, sqlx::Error> {
+    sqlx::query_as!(
+        Payout,
+        r#"select merchant_id as "merchant_id!", payout_id as "payout_id!", amount as "amount!",
+                  currency as "currency!", status as "status!", arrival_date,
+                  automatic as "automatic!", failure_code, failure_message, reconciliation_status,
+                  itemization_note, line_count as "line_count!",
+                  orders_settled as "orders_settled!", reconciled as "reconciled!"
+           from back_office.payouts
+           where payout_id = $1"#,
+        payout_id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// A page of payouts ordered by `(arrival_date, payout_id)`, payouts without an arrival date
+/// last, starting after `after`.
+pub async fn payouts_page(
+    conn: &mut PgConnection,
+    filter: &PayoutFilter<'_>,
+    after: Option<(Option<OffsetDateTime>, &str)>,
+    limit: i64,
+) -> Result<Vec<Payout>, sqlx::Error> {
+    let (after_arrival, after_payout_id) = after.unzip();
+    let after_arrival = after_arrival.flatten();
+    // A row comparison with a null arrival date is null, never true: the rows without one
+    // follow every dated row, and among themselves go by id.
+    sqlx::query_as!(
+        Payout,
+        r#"select merchant_id as "merchant_id!", payout_id as "payout_id!", amount as "amount!",
+                  currency as "currency!", status as "status!", arrival_date,
+                  automatic as "automatic!", failure_code, failure_message, reconciliation_status,
+                  itemization_note, line_count as "line_count!",
+                  orders_settled as "orders_settled!", reconciled as "reconciled!"
+           from back_office.payouts
+           where ($1::text is null or merchant_id = $1)
+             and ($2::text is null or status = $2)
+             and ($3::timestamptz is null or arrival_date >= $3)
+             and ($4::timestamptz is null or arrival_date < $4)
+             and ($6::text is null
+                  or ($5::timestamptz is null and arrival_date is null and payout_id > $6)
+                  or ($5::timestamptz is not null
+                      and (arrival_date is null or (arrival_date, payout_id) > ($5, $6))))
+           order by arrival_date nulls last, payout_id
+           limit $7"#,
+        filter.merchant_id,
+        filter.status,
+        filter.arrival_from,
+        filter.arrival_before,
+        after_arrival,
+        after_payout_id,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The payout's lines ordered by balance transaction id, starting after `after`; every one
+/// when `limit` is `None` (a payout carries at most a few thousand).
+pub async fn payout_lines(
+    conn: &mut PgConnection,
+    payout_id: &str,
+    after: Option<&str>,
+    limit: Option<i64>,
+) -> Result<Vec<PayoutLine>, sqlx::Error> {
+    // `limit null` is PostgreSQL's `limit all`.
+    sqlx::query_as!(
+        PayoutLine,
+        r#"select merchant_id as "merchant_id!", payout_id as "payout_id!",
+                  balance_transaction_id as "balance_transaction_id!", type as "type!",
+                  reporting_category, amount as "amount!", fee as "fee!", net as "net!",
+                  currency as "currency!", source_id, charge_id, refund_id, dispute_id,
+                  payment_intent_id, order_id
+           from back_office.payout_lines
+           where payout_id = $1
+             and ($2::text is null or balance_transaction_id > $2)
+           order by balance_transaction_id
+           limit $3"#,
+        payout_id,
+        after,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn payout_exists(conn: &mut PgConnection, payout_id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from back_office.payouts where payout_id = $1) as "exists!""#,
+        payout_id
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// A page of alerts ordered by `(opened_at, id)`, starting after `after`.
+pub async fn alerts_page(
+    conn: &mut PgConnection,
+    filter: &AlertFilter<'_>,
+    after: Option<(OffsetDateTime, i64)>,
+    limit: i64,
+) -> Result<Vec<MerchantAlert>, sqlx::Error> {
+    let (after_opened_at, after_id) = after.unzip();
+    sqlx::query_as!(
+        MerchantAlert,
+        r#"select id as "id!", merchant_id as "merchant_id!", kind as "kind!", status as "status!",
+                  opened_at as "opened_at!", resolved_at, detail as "detail!", last_notified_at
+           from back_office.merchant_alerts
+           where ($1::text is null or merchant_id = $1)
+             and ($2::text is null or kind = $2)
+             and ($3::text is null or status = $3)
+             and ($4::timestamptz is null or (opened_at, id) > ($4, $5::bigint))
+           order by opened_at, id
+           limit $6"#,
+        filter.merchant_id,
+        filter.kind,
+        filter.status,
+        after_opened_at,
         after_id,
         limit
     )

@@ -136,3 +136,45 @@ pub async fn find(
     .fetch_optional(conn)
     .await
 }
+
+/// When the newest stored event of the profile was created (for catch-up).
+pub async fn newest_event_created(
+    conn: &mut PgConnection,
+    profile_id: &str,
+) -> Result<Option<OffsetDateTime>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select max(event_created_at) from inbox_events where profile_id = $1",
+        profile_id
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Stored events to replay, oldest first.
+pub async fn for_replay(
+    conn: &mut PgConnection,
+    event_id: Option<&str>,
+    profile_id: Option<&str>,
+    since: Option<OffsetDateTime>,
+    until: Option<OffsetDateTime>,
+    event_type: Option<&str>,
+) -> Result<Vec<Unpublished>, sqlx::Error> {
+    sqlx::query_as!(
+        Unpublished,
+        "select id, profile_id, merchant_id, event_id, event_type, raw_body from inbox_events
+         where not livemode_mismatch
+           and ($1::text is null or event_id = $1)
+           and ($2::text is null or profile_id = $2)
+           and ($3::timestamptz is null or event_created_at >= $3)
+           and ($4::timestamptz is null or event_created_at < $4)
+           and ($5::text is null or event_type = $5)
+         order by event_created_at, id",
+        event_id,
+        profile_id,
+        since,
+        until,
+        event_type
+    )
+    .fetch_all(conn)
+    .await
+}

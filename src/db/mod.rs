@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod back_office;
 pub mod bank;
 pub mod inbox;
+pub mod merchants;
 pub mod orders;
 pub mod payments;
 pub mod payouts;
@@ -23,6 +24,9 @@ pub fn connect_lazy(database_url: &str, max_connections: u32) -> Result<PgPool, 
         // A webhook waits at most this long for a connection before it is told 503, so Stripe
         // retries instead of timing out on us.
         .acquire_timeout(Duration::from_secs(3))
+        // A ping before every checkout is a round trip per transaction; a dead connection
+        // surfaces as an error on first use instead (a retry, or a 503 for a webhook).
+        .test_before_acquire(false)
         .connect_lazy(database_url)
 }
 

@@ -51,20 +51,6 @@ pub async fn upsert_order(
     .await
 }
 
-/// Locks the order so that concurrent reconciliations of it run one after the other.
-pub async fn lock_order(
-    conn: &mut PgConnection,
-    order_id: &str,
-) -> Result<Option<OrderRow>, sqlx::Error> {
-    sqlx::query_as!(
-        OrderRow,
-        "select order_id, merchant_id, amount, currency, payment_intent_id from orders where order_id = $1 for update",
-        order_id
-    )
-    .fetch_optional(conn)
-    .await
-}
-
 pub async fn save_state(
     conn: &mut PgConnection,
     order_id: &str,
@@ -136,4 +122,180 @@ pub async fn resolve_discrepancies(
     .execute(conn)
     .await
     .map(|r| r.rows_affected())
+}
+
+/// An order, locked, with every Stripe object that concerns it: one round trip.
+pub struct LockedOrderFacts {
+    pub merchant_id: String,
+    pub facts: crate::reconciliation::OrderFacts,
+    pub last_event_at: Option<OffsetDateTime>,
+    /// What is stored now, so unchanged state is not written again.
+    pub saved: Option<SavedState>,
+    /// Kinds of the discrepancies open for the order.
+    pub open_kinds: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct SavedState {
+    pub status: String,
+    pub amount_paid: i64,
+    pub amount_refunded: i64,
+    pub amount_disputed: i64,
+    pub payment_intent_id: Option<String>,
+    pub charge_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_event_at: Option<OffsetDateTime>,
+}
+
+impl SavedState {
+    pub fn matches(&self, state: &OrderState, last_event_at: Option<OffsetDateTime>) -> bool {
+        self.status == state.status
+            && self.amount_paid == state.amount_paid
+            && self.amount_refunded == state.amount_refunded
+            && self.amount_disputed == state.amount_disputed
+            && self.payment_intent_id == state.payment_intent_id
+            && self.charge_id == state.charge_id
+            && self.last_event_at == last_event_at
+    }
+}
+
+/// Locks the order (so concurrent reconciliations of it run one after the other) and reads
+/// its PaymentIntents (by `metadata.order_id` from its own merchant, or the one it names) and
+/// their charges, refunds and disputes. `None` for an order the platform has not registered.
+pub async fn lock_with_facts(
+    conn: &mut PgConnection,
+    order_id: &str,
+) -> Result<Option<LockedOrderFacts>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"with o as (
+               select order_id, merchant_id, amount, currency, payment_intent_id
+               from orders where order_id = $1 for update
+           ),
+           pis as (
+               select pi.id, pi.amount_received, pi.currency, pi.status, pi.failed, pi.latest_charge,
+                      pi.last_event_created
+               from stripe_payment_intents pi, o
+               where (pi.order_id = o.order_id and pi.merchant_id = o.merchant_id) or pi.id = o.payment_intent_id
+           ),
+           chs as (
+               select c.id, c.payment_intent_id, c.amount_refunded, c.status, c.last_event_created
+               from stripe_charges c where c.payment_intent_id in (select id from pis)
+           ),
+           charge_ids as (
+               select id from chs union select latest_charge from pis where latest_charge is not null
+           ),
+           rfs as (
+               select r.id, r.amount, r.status, r.last_event_created from stripe_refunds r
+               where r.payment_intent_id in (select id from pis) or r.charge_id in (select id from charge_ids)
+           ),
+           dps as (
+               select d.id, d.amount, d.status, d.last_event_created from stripe_disputes d
+               where d.payment_intent_id in (select id from pis) or d.charge_id in (select id from charge_ids)
+           )
+           select o.merchant_id, o.amount, o.currency,
+                  coalesce((select json_agg(pis order by pis.last_event_created, pis.id) from pis), '[]') as "payment_intents!: sqlx::types::Json<Vec<WirePaymentIntent>>",
+                  coalesce((select json_agg(chs order by chs.id) from chs), '[]') as "charges!: sqlx::types::Json<Vec<WireCharge>>",
+                  coalesce((select json_agg(rfs order by rfs.id) from rfs), '[]') as "refunds!: sqlx::types::Json<Vec<WireChild>>",
+                  coalesce((select json_agg(dps order by dps.id) from dps), '[]') as "disputes!: sqlx::types::Json<Vec<WireChild>>",
+                  greatest((select max(last_event_created) from pis), (select max(last_event_created) from chs),
+                           (select max(last_event_created) from rfs), (select max(last_event_created) from dps)) as last_event_at,
+                  (select json_build_object('status', s.status, 'amount_paid', s.amount_paid,
+                          'amount_refunded', s.amount_refunded, 'amount_disputed', s.amount_disputed,
+                          'payment_intent_id', s.payment_intent_id, 'charge_id', s.charge_id,
+                          'last_event_at', s.last_event_at)
+                   from order_states s where s.order_id = o.order_id) as "saved: sqlx::types::Json<SavedState>",
+                  array(select d.kind from discrepancies d where d.subject_id = o.order_id and d.resolved_at is null) as "open_kinds!"
+           from o"#,
+        order_id
+    )
+    .fetch_optional(conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    use crate::reconciliation::{
+        ChargeFacts, DisputeFacts, OrderFacts, PaymentIntentFacts, RefundFacts,
+    };
+    let facts = OrderFacts {
+        amount: row.amount,
+        currency: row.currency,
+        payment_intents: row
+            .payment_intents
+            .0
+            .into_iter()
+            .map(|p| PaymentIntentFacts {
+                id: p.id,
+                amount_received: p.amount_received,
+                currency: p.currency,
+                status: p.status,
+                failed: p.failed,
+                latest_charge: p.latest_charge,
+                last_event_created: p.last_event_created.unix_timestamp(),
+            })
+            .collect(),
+        charges: row
+            .charges
+            .0
+            .into_iter()
+            .map(|c| ChargeFacts {
+                id: c.id,
+                payment_intent_id: c.payment_intent_id,
+                amount_refunded: c.amount_refunded,
+                status: c.status,
+            })
+            .collect(),
+        refunds: row
+            .refunds
+            .0
+            .into_iter()
+            .map(|r| RefundFacts {
+                id: r.id,
+                amount: r.amount,
+                status: r.status,
+            })
+            .collect(),
+        disputes: row
+            .disputes
+            .0
+            .into_iter()
+            .map(|d| DisputeFacts {
+                id: d.id,
+                amount: d.amount,
+                status: d.status,
+            })
+            .collect(),
+    };
+    Ok(Some(LockedOrderFacts {
+        merchant_id: row.merchant_id,
+        facts,
+        last_event_at: row.last_event_at,
+        saved: row.saved.map(|s| s.0),
+        open_kinds: row.open_kinds,
+    }))
+}
+
+/// Rows as `json_agg` renders them.
+#[derive(Debug, serde::Deserialize)]
+pub struct WirePaymentIntent {
+    id: String,
+    amount_received: i64,
+    currency: String,
+    status: String,
+    failed: bool,
+    latest_charge: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    last_event_created: OffsetDateTime,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct WireCharge {
+    id: String,
+    payment_intent_id: Option<String>,
+    amount_refunded: i64,
+    status: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct WireChild {
+    id: String,
+    amount: i64,
+    status: String,
 }

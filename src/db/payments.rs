@@ -8,8 +8,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use crate::reconciliation::{
-    ChargeFacts, DisputeFacts, PaymentIntentFacts, RefundFacts, Stage, charge_stage, dispute_stage,
-    payment_intent_stage, refund_stage, supersedes,
+    Stage, charge_stage, dispute_stage, payment_intent_stage, refund_stage, supersedes,
 };
 
 /// Who saw the object, and when the event that carried it was created.
@@ -345,105 +344,6 @@ pub async fn orders_of_payment_intent(
     .await
 }
 
-/// PaymentIntents of one order: by `metadata.order_id` from the order's own merchant, or the
-/// one the order names.
-pub async fn payment_intents_of_order(
-    conn: &mut PgConnection,
-    order_id: &str,
-    merchant_id: &str,
-    named: Option<&str>,
-) -> Result<Vec<PaymentIntentFacts>, sqlx::Error> {
-    let rows = sqlx::query!(
-        "select id, amount_received, currency, status, failed, latest_charge, last_event_created
-         from stripe_payment_intents
-         where (order_id = $1 and merchant_id = $2) or id = $3
-         order by last_event_created, id",
-        order_id,
-        merchant_id,
-        named
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| PaymentIntentFacts {
-            id: r.id,
-            amount_received: r.amount_received,
-            currency: r.currency,
-            status: r.status,
-            failed: r.failed,
-            latest_charge: r.latest_charge,
-            last_event_created: r.last_event_created.unix_timestamp(),
-        })
-        .collect())
-}
-
-pub async fn charges_of(
-    conn: &mut PgConnection,
-    payment_intent_ids: &[String],
-) -> Result<Vec<ChargeFacts>, sqlx::Error> {
-    sqlx::query_as!(
-        ChargeFacts,
-        "select id, payment_intent_id, amount_refunded, status from stripe_charges
-         where payment_intent_id = any($1) order by id",
-        payment_intent_ids
-    )
-    .fetch_all(conn)
-    .await
-}
-
-pub async fn refunds_of(
-    conn: &mut PgConnection,
-    payment_intent_ids: &[String],
-    charge_ids: &[String],
-) -> Result<Vec<RefundFacts>, sqlx::Error> {
-    sqlx::query_as!(
-        RefundFacts,
-        "select id, amount, status from stripe_refunds
-         where payment_intent_id = any($1) or charge_id = any($2) order by id",
-        payment_intent_ids,
-        charge_ids
-    )
-    .fetch_all(conn)
-    .await
-}
-
-pub async fn disputes_of(
-    conn: &mut PgConnection,
-    payment_intent_ids: &[String],
-    charge_ids: &[String],
-) -> Result<Vec<DisputeFacts>, sqlx::Error> {
-    sqlx::query_as!(
-        DisputeFacts,
-        "select id, amount, status from stripe_disputes
-         where payment_intent_id = any($1) or charge_id = any($2) order by id",
-        payment_intent_ids,
-        charge_ids
-    )
-    .fetch_all(conn)
-    .await
-}
-
-/// When the latest event about any of these objects was created.
-pub async fn last_event_at(
-    conn: &mut PgConnection,
-    payment_intent_ids: &[String],
-    charge_ids: &[String],
-) -> Result<Option<OffsetDateTime>, sqlx::Error> {
-    sqlx::query_scalar!(
-        "select max(t) from (
-            select last_event_created as t from stripe_payment_intents where id = any($1)
-            union all select last_event_created from stripe_charges where id = any($2)
-            union all select last_event_created from stripe_refunds where payment_intent_id = any($1) or charge_id = any($2)
-            union all select last_event_created from stripe_disputes where payment_intent_id = any($1) or charge_id = any($2)
-         ) times",
-        payment_intent_ids,
-        charge_ids
-    )
-    .fetch_one(conn)
-    .await
-}
-
 /// Facts for the unknown-order check of one PaymentIntent.
 pub struct PaymentIntentOwnership {
     pub merchant_id: String,
@@ -452,6 +352,10 @@ pub struct PaymentIntentOwnership {
     /// The named order exists and belongs to the PaymentIntent's merchant, or an order of
     /// that merchant names this PaymentIntent.
     pub matched: bool,
+    /// An `unknown_order` discrepancy is open for it.
+    pub flagged: bool,
+    /// Registered orders it concerns (any merchant's), to reconcile after a change.
+    pub order_ids: Vec<String>,
 }
 
 pub async fn ownership_of(
@@ -461,9 +365,13 @@ pub async fn ownership_of(
     sqlx::query_as!(
         PaymentIntentOwnership,
         r#"select pi.merchant_id, pi.order_id, pi.status,
-                  exists (select 1 from orders o
-                          where o.merchant_id = pi.merchant_id
-                            and (o.order_id = pi.order_id or o.payment_intent_id = pi.id)) as "matched!"
+                  (exists (select 1 from orders o where o.order_id = pi.order_id and o.merchant_id = pi.merchant_id)
+                   or exists (select 1 from orders o where o.payment_intent_id = pi.id and o.merchant_id = pi.merchant_id))
+                      as "matched!",
+                  exists (select 1 from discrepancies d
+                          where d.kind = 'unknown_order' and d.subject_id = pi.id and d.resolved_at is null) as "flagged!",
+                  array(select o.order_id from orders o where o.order_id = pi.order_id
+                        union select o.order_id from orders o where o.payment_intent_id = pi.id) as "order_ids!"
            from stripe_payment_intents pi where pi.id = $1"#,
         payment_intent_id
     )

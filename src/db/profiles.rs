@@ -9,6 +9,13 @@ pub struct ProfileRow {
     pub name: String,
     pub mode: String,
     pub created_at: OffsetDateTime,
+    pub publishable_key: Option<String>,
+    pub secret_key_set: bool,
+    pub stripe_account_id: Option<String>,
+    pub stripe_display_name: Option<String>,
+    pub keys_checked_at: Option<OffsetDateTime>,
+    pub webhook_endpoint_id: Option<String>,
+    pub webhook_endpoint_status: Option<String>,
 }
 
 pub struct SecretRow {
@@ -32,6 +39,20 @@ pub async fn ensure_merchant(
     .map(|_| ())
 }
 
+/// [`ensure_merchant`], telling whether the row was created (so the caller can audit it).
+pub async fn ensure_merchant_created(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query!(
+        "insert into merchants (id) values ($1) on conflict (id) do nothing",
+        merchant_id
+    )
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+}
+
 pub async fn insert_profile(
     conn: &mut PgConnection,
     id: &str,
@@ -41,8 +62,10 @@ pub async fn insert_profile(
 ) -> Result<ProfileRow, sqlx::Error> {
     sqlx::query_as!(
         ProfileRow,
-        "insert into stripe_profiles (id, merchant_id, name, mode) values ($1, $2, $3, $4)
-         returning id, merchant_id, name, mode, created_at",
+        r#"insert into stripe_profiles (id, merchant_id, name, mode) values ($1, $2, $3, $4)
+         returning id, merchant_id, name, mode, created_at, publishable_key,
+            secret_key_ciphertext is not null as "secret_key_set!", stripe_account_id,
+            stripe_display_name, keys_checked_at, webhook_endpoint_id, webhook_endpoint_status"#,
         id,
         merchant_id,
         name,
@@ -58,7 +81,10 @@ pub async fn find_profile(
 ) -> Result<Option<ProfileRow>, sqlx::Error> {
     sqlx::query_as!(
         ProfileRow,
-        "select id, merchant_id, name, mode, created_at from stripe_profiles where id = $1",
+        r#"select id, merchant_id, name, mode, created_at, publishable_key,
+            secret_key_ciphertext is not null as "secret_key_set!", stripe_account_id,
+            stripe_display_name, keys_checked_at, webhook_endpoint_id, webhook_endpoint_status
+         from stripe_profiles where id = $1"#,
         id
     )
     .fetch_optional(conn)
@@ -71,9 +97,12 @@ pub async fn list_profiles(
 ) -> Result<Vec<ProfileRow>, sqlx::Error> {
     sqlx::query_as!(
         ProfileRow,
-        "select id, merchant_id, name, mode, created_at from stripe_profiles
+        r#"select id, merchant_id, name, mode, created_at, publishable_key,
+            secret_key_ciphertext is not null as "secret_key_set!", stripe_account_id,
+            stripe_display_name, keys_checked_at, webhook_endpoint_id, webhook_endpoint_status
+         from stripe_profiles
          where $1::text is null or merchant_id = $1
-         order by created_at, id",
+         order by created_at, id"#,
         merchant_id
     )
     .fetch_all(conn)
@@ -140,9 +169,80 @@ pub async fn set_secret_key(
     sealed: &[u8],
 ) -> Result<bool, sqlx::Error> {
     sqlx::query!(
-        "update stripe_profiles set secret_key_ciphertext = $2, updated_at = now() where id = $1",
+        // A key set on its own is not checked with Stripe: the profile's keys count as
+        // unchecked until `set_checked_keys`.
+        "update stripe_profiles set secret_key_ciphertext = $2, keys_checked_at = null,
+            updated_at = now() where id = $1",
         profile_id,
         sealed
+    )
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+}
+
+/// The keys Stripe accepted, with what it said of the account they belong to.
+pub struct CheckedKeys<'a> {
+    pub publishable_key: &'a str,
+    pub sealed_secret_key: &'a [u8],
+    pub stripe_account_id: &'a str,
+    pub stripe_display_name: Option<&'a str>,
+}
+
+/// Replaces the profile's keys (the old ones are forgotten) and records Stripe's answer.
+pub async fn set_checked_keys(
+    conn: &mut PgConnection,
+    profile_id: &str,
+    keys: &CheckedKeys<'_>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query!(
+        "update stripe_profiles set publishable_key = $2, secret_key_ciphertext = $3,
+            stripe_account_id = $4, stripe_display_name = $5, keys_checked_at = now(),
+            updated_at = now()
+         where id = $1",
+        profile_id,
+        keys.publishable_key,
+        keys.sealed_secret_key,
+        keys.stripe_account_id,
+        keys.stripe_display_name
+    )
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+}
+
+/// Gives every secret still verifying after `at` an expiry of `at` (a rotation's overlap);
+/// returns their ids.
+pub async fn expire_active_secrets(
+    conn: &mut PgConnection,
+    profile_id: &str,
+    at: OffsetDateTime,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "update webhook_secrets set expires_at = $2
+         where profile_id = $1 and (expires_at is null or expires_at > $2)
+         returning id",
+        profile_id,
+        at
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Records the webhook endpoint accredito registered on the profile's Stripe account.
+pub async fn set_webhook_endpoint(
+    conn: &mut PgConnection,
+    profile_id: &str,
+    endpoint_id: &str,
+    status: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query!(
+        "update stripe_profiles set webhook_endpoint_id = $2, webhook_endpoint_status = $3,
+            updated_at = now()
+         where id = $1",
+        profile_id,
+        endpoint_id,
+        status
     )
     .execute(conn)
     .await

@@ -22,6 +22,30 @@ pub async fn claim_event(
     .map(|r| r.rows_affected() == 1)
 }
 
+/// Claims many events at once; returns the (profile id, event id) pairs that were new.
+pub async fn claim_events(
+    conn: &mut PgConnection,
+    handler: &str,
+    profile_ids: &[String],
+    event_ids: &[String],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "insert into processed_events (handler, profile_id, event_id)
+         select $1, p, e from unnest($2::text[], $3::text[]) as claimed(p, e)
+         on conflict do nothing
+         returning profile_id, event_id",
+        handler,
+        profile_ids,
+        event_ids
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.profile_id, r.event_id))
+        .collect())
+}
+
 pub struct DeadLetter<'a> {
     pub handler: &'a str,
     pub profile_id: &'a str,

@@ -1,7 +1,7 @@
 //! The `/v1` admin API, behind `Authorization: Bearer $ACCREDITO_ADMIN_TOKEN`.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -15,7 +15,8 @@ use time::OffsetDateTime;
 
 use super::{ApiError, AppState};
 use crate::domain::ProfileId;
-use crate::profiles::{NewProfile, ProfileView, SecretView};
+use crate::merchants::Actor;
+use crate::profiles::{EndpointRegistered, KeysSaved, NewProfile, ProfileView, SecretView};
 
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
@@ -25,6 +26,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/profiles/{profile_id}/secret-key",
             axum::routing::put(set_secret_key),
+        )
+        .route("/profiles/{profile_id}/keys", axum::routing::put(set_keys))
+        .route(
+            "/profiles/{profile_id}/webhook-endpoint",
+            post(register_webhook_endpoint),
         )
         .route(
             "/profiles/{profile_id}/webhook-secrets/{secret_id}/expire",
@@ -36,10 +42,12 @@ pub fn routes(state: AppState) -> Router<AppState> {
         ))
 }
 
-/// Shared with [`super::back_office`], whose routes sit behind the same token.
+/// Shared with [`super::back_office`] and [`super::merchants`], whose routes sit behind the
+/// same token. Puts the token's name in the request as the [`Actor`] the audit trail records
+/// (the single admin token is named `admin`).
 pub(super) async fn require_admin_token(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let Some(expected) = &state.admin_token else {
@@ -58,6 +66,7 @@ pub(super) async fn require_admin_token(
     if !matches {
         return Err(ApiError::Unauthorized);
     }
+    request.extensions_mut().insert(Actor::admin());
     Ok(next.run(request).await)
 }
 
@@ -76,16 +85,20 @@ struct CreateProfileRequest {
 
 async fn create_profile(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     body: Result<Json<CreateProfileRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<ProfileView>), ApiError> {
     let req = json_body(body)?;
     let view = state
         .profiles
-        .create(NewProfile {
-            merchant_id: req.merchant_id,
-            name: req.name,
-            webhook_secret: req.webhook_secret,
-        })
+        .create(
+            NewProfile {
+                merchant_id: req.merchant_id,
+                name: req.name,
+                webhook_secret: req.webhook_secret,
+            },
+            &actor,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -120,13 +133,14 @@ struct AddSecretRequest {
 
 async fn add_secret(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path(profile_id): Path<String>,
     body: Result<Json<AddSecretRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SecretView>), ApiError> {
     let req = json_body(body)?;
     let view = state
         .profiles
-        .add_secret(&profile_id, &req.webhook_secret, req.expires_at)
+        .add_secret(&profile_id, &req.webhook_secret, req.expires_at, &actor)
         .await?;
     forget_cached(&state, &profile_id);
     Ok((StatusCode::CREATED, Json(view)))
@@ -141,15 +155,53 @@ struct SecretKeyRequest {
 /// Sets or rotates the key accredito calls Stripe with; the key is never returned.
 async fn set_secret_key(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path(profile_id): Path<String>,
     body: Result<Json<SecretKeyRequest>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let req = json_body(body)?;
     state
         .profiles
-        .set_secret_key(&profile_id, &req.secret_key)
+        .set_secret_key(&profile_id, &req.secret_key, &actor)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysRequest {
+    publishable_key: String,
+    secret_key: SecretString,
+}
+
+/// Saves (or rotates) the profile's publishable and secret keys once Stripe accepts them;
+/// answers the profile (the secret key never) and any warnings.
+async fn set_keys(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(profile_id): Path<String>,
+    body: Result<Json<KeysRequest>, JsonRejection>,
+) -> Result<Json<KeysSaved>, ApiError> {
+    let req = json_body(body)?;
+    let saved = state
+        .profiles
+        .set_keys(&profile_id, &req.publishable_key, &req.secret_key, &actor)
+        .await?;
+    Ok(Json(saved))
+}
+
+/// Creates (or replaces) the profile's webhook endpoint on Stripe and stores its secret.
+async fn register_webhook_endpoint(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(profile_id): Path<String>,
+) -> Result<(StatusCode, Json<EndpointRegistered>), ApiError> {
+    let registered = state
+        .profiles
+        .register_webhook_endpoint(&profile_id, &actor)
+        .await?;
+    forget_cached(&state, &profile_id);
+    Ok((StatusCode::CREATED, Json(registered)))
 }
 
 #[derive(Deserialize, Default)]
@@ -161,6 +213,7 @@ struct ExpireSecretRequest {
 
 async fn expire_secret(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path((profile_id, secret_id)): Path<(String, i64)>,
     body: Option<Json<ExpireSecretRequest>>,
 ) -> Result<Json<SecretView>, ApiError> {
@@ -169,7 +222,7 @@ async fn expire_secret(
         .unwrap_or_else(OffsetDateTime::now_utc);
     let view = state
         .profiles
-        .expire_secret(&profile_id, secret_id, at)
+        .expire_secret(&profile_id, secret_id, at, &actor)
         .await?;
     forget_cached(&state, &profile_id);
     Ok(Json(view))

@@ -2,8 +2,10 @@
 //!
 //! - `PUT /v1/orders/{order_id}` registers or updates an order and answers its reconciliation.
 //! - `GET /v1/orders/{order_id}` answers it, with every discrepancy that names the order.
-//! - `GET /v1/reconciliation/orders` and `GET /v1/reconciliation/discrepancies` list the
-//!   `back_office` views, keyset-paginated, as JSON or (with `Accept: text/csv`) as CSV.
+//! - `GET /v1/payouts/{payout_id}` answers a payout with every line it carried.
+//! - `GET /v1/reconciliation/orders`, `GET /v1/reconciliation/discrepancies`, `GET /v1/payouts`,
+//!   `GET /v1/payouts/{payout_id}/lines` and `GET /v1/alerts` list the `back_office` views,
+//!   keyset-paginated, as JSON or (with `Accept: text/csv`) as CSV.
 //!
 //! Every input is validated before the database is touched, so a 400 never stores anything.
 
@@ -11,7 +13,8 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{MatchedPath, Path, Query, RawQuery, State};
+use axum::extract::{FromRequestParts, MatchedPath, Path, Query, RawPathParams, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -25,7 +28,10 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{ApiError, AppState};
 use crate::db;
-use crate::db::back_office::{Discrepancy, DiscrepancyFilter, OrderFilter, OrderReconciliation};
+use crate::db::back_office::{
+    AlertFilter, Discrepancy, DiscrepancyFilter, MerchantAlert, OrderFilter, OrderReconciliation,
+    Payout, PayoutFilter, PayoutLine,
+};
 use crate::db::orders::NewOrder;
 use crate::domain::is_valid_merchant_id;
 use crate::reconciliation::DiscrepancyKind;
@@ -45,14 +51,30 @@ pub const ORDER_STATUSES: [&str; 10] = [
 ];
 
 /// Every discrepancy kind, as `discrepancies.kind` stores it.
-const DISCREPANCY_KINDS: [DiscrepancyKind; 6] = [
+const DISCREPANCY_KINDS: [DiscrepancyKind; 7] = [
     DiscrepancyKind::AmountMismatch,
     DiscrepancyKind::CurrencyMismatch,
     DiscrepancyKind::UnknownOrder,
     DiscrepancyKind::DuplicatePayment,
     DiscrepancyKind::RefundExceedsPayment,
     DiscrepancyKind::LivemodeMismatch,
+    DiscrepancyKind::PayoutSumMismatch,
 ];
+
+/// A Stripe payout's statuses, in lifecycle order (`paid` can still turn `failed`).
+pub const PAYOUT_STATUSES: [&str; 5] = ["pending", "in_transit", "paid", "failed", "canceled"];
+
+/// The kinds `alerts.kind` allows (its check constraint).
+pub const ALERT_KINDS: [&str; 5] = [
+    "no_bank_account",
+    "payouts_disabled",
+    "payout_failed",
+    "funds_unsettled",
+    "webhook_endpoint_disabled",
+];
+
+/// `back_office.merchant_alerts.status`.
+pub const ALERT_STATUSES: [&str; 2] = ["open", "resolved"];
 
 pub const DEFAULT_LIMIT: i64 = 100;
 /// Bounds the rows (and the open-discrepancy counts the view computes) one request reads.
@@ -72,6 +94,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/orders/{order_id}", get(show_order).put(register_order))
         .route("/reconciliation/orders", get(list_orders))
         .route("/reconciliation/discrepancies", get(list_discrepancies))
+        .route("/payouts", get(list_payouts))
+        .route("/payouts/{payout_id}", get(show_payout))
+        .route("/payouts/{payout_id}/lines", get(list_payout_lines))
+        .route("/alerts", get(list_alerts))
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             super::admin::require_admin_token,
@@ -101,10 +127,18 @@ pub enum InvalidRequest {
         "payment_intent_id must be a Stripe PaymentIntent id: pi_ followed by letters and digits"
     )]
     PaymentIntentId,
+    #[error("payout id must be a Stripe payout id: po_ followed by letters and digits")]
+    PayoutId,
     #[error("status must be one of: {}", ORDER_STATUSES.join(", "))]
     Status,
+    #[error("status must be one of: {}", PAYOUT_STATUSES.join(", "))]
+    PayoutStatus,
+    #[error("status must be one of: {}", ALERT_STATUSES.join(", "))]
+    AlertStatus,
     #[error("kind must be one of: {}", kind_names().join(", "))]
     Kind,
+    #[error("kind must be one of: {}", ALERT_KINDS.join(", "))]
+    AlertKind,
     #[error("open must be true or false")]
     Open,
     #[error("limit must be an integer from 1 to {MAX_LIMIT}")]
@@ -135,15 +169,52 @@ fn is_valid_currency(currency: &str) -> bool {
     currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_lowercase())
 }
 
-fn is_valid_payment_intent_id(id: &str) -> bool {
+/// A Stripe object id: the prefix naming its type, then letters and digits (which also refuses
+/// a PaymentIntent's client secret, `pi_..._secret_...`).
+fn is_stripe_id(id: &str, prefix: &str) -> bool {
     id.len() <= 255
         && id
-            .strip_prefix("pi_")
+            .strip_prefix(prefix)
             .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+fn is_valid_payment_intent_id(id: &str) -> bool {
+    is_stripe_id(id, "pi_")
+}
+
+fn is_valid_payout_id(id: &str) -> bool {
+    is_stripe_id(id, "po_")
 }
 
 fn parse_timestamp(value: &str, field: &'static str) -> Result<OffsetDateTime, InvalidRequest> {
     OffsetDateTime::parse(value, &Rfc3339).map_err(|_| InvalidRequest::Timestamp(field))
+}
+
+/// An optional list filter: absent, or one of `allowed`.
+fn filter_one_of<'a>(
+    value: Option<&'a str>,
+    allowed: &[&str],
+    invalid: InvalidRequest,
+) -> Result<Option<&'a str>, InvalidRequest> {
+    match value {
+        Some(v) if !allowed.contains(&v) => Err(invalid),
+        other => Ok(other),
+    }
+}
+
+fn merchant_filter(merchant_id: Option<&str>) -> Result<Option<&str>, InvalidRequest> {
+    match merchant_id {
+        Some(m) if !is_valid_merchant_id(m) => Err(InvalidRequest::MerchantId),
+        other => Ok(other),
+    }
+}
+
+/// An optional `from` or `to` bound of a list.
+fn time_filter(
+    value: Option<&str>,
+    field: &'static str,
+) -> Result<Option<OffsetDateTime>, InvalidRequest> {
+    value.map(|t| parse_timestamp(t, field)).transpose()
 }
 
 /// Logs a database failure once and turns it into what the caller may see: 503 when retrying
@@ -329,13 +400,20 @@ async fn show_order(
 // Lists: keyset pagination with opaque cursors, JSON or CSV
 
 /// Cursors are base64url of a tagged position, so a cursor of one list is refused by the
-/// other and callers are not tempted to build them. They hold no filter: the caller repeats
+/// others and callers are not tempted to build them. They hold no filter: the caller repeats
 /// its filters with each page.
 mod cursor {
     use super::*;
 
     const ORDER_TAG: &str = "o1:";
     const DISCREPANCY_TAG: &str = "d1:";
+    const PAYOUT_TAG: &str = "p1:";
+    const PAYOUT_LINE_TAG: &str = "l1:";
+    const ALERT_TAG: &str = "a1:";
+
+    fn encode(tag: &str, position: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{tag}{position}"))
+    }
 
     fn decode(cursor: &str, tag: &str) -> Result<String, InvalidRequest> {
         let bytes = URL_SAFE_NO_PAD
@@ -347,35 +425,90 @@ mod cursor {
             .ok_or(InvalidRequest::Cursor)
     }
 
-    /// The position after an order: its `placed_at` (exact to the nanosecond, so no row is
-    /// skipped or repeated) and its id.
+    /// `<nanos>:<key>`: a time exact to the nanosecond (so no row is skipped or repeated), or
+    /// nothing for a row without one, then the key that breaks ties.
+    fn timed(time: Option<OffsetDateTime>, key: &str) -> String {
+        let nanos = time.map(|t| t.unix_timestamp_nanos().to_string());
+        format!("{}:{key}", nanos.unwrap_or_default())
+    }
+
+    fn parse_timed(text: &str) -> Result<(Option<OffsetDateTime>, &str), InvalidRequest> {
+        let (nanos, key) = text.split_once(':').ok_or(InvalidRequest::Cursor)?;
+        if nanos.is_empty() {
+            return Ok((None, key));
+        }
+        let nanos: i128 = nanos.parse().map_err(|_| InvalidRequest::Cursor)?;
+        let time =
+            OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| InvalidRequest::Cursor)?;
+        Ok((Some(time), key))
+    }
+
+    /// The position after an order: its `placed_at` and its id.
     pub fn order(placed_at: OffsetDateTime, order_id: &str) -> String {
-        URL_SAFE_NO_PAD.encode(format!(
-            "{ORDER_TAG}{}:{order_id}",
-            placed_at.unix_timestamp_nanos()
-        ))
+        encode(ORDER_TAG, &timed(Some(placed_at), order_id))
     }
 
     pub fn parse_order(cursor: &str) -> Result<(OffsetDateTime, String), InvalidRequest> {
         let text = decode(cursor, ORDER_TAG)?;
-        let (nanos, order_id) = text.split_once(':').ok_or(InvalidRequest::Cursor)?;
-        let nanos: i128 = nanos.parse().map_err(|_| InvalidRequest::Cursor)?;
-        let placed_at =
-            OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| InvalidRequest::Cursor)?;
-        if !is_valid_order_id(order_id) {
-            return Err(InvalidRequest::Cursor);
+        match parse_timed(&text)? {
+            (Some(placed_at), order_id) if is_valid_order_id(order_id) => {
+                Ok((placed_at, order_id.to_owned()))
+            }
+            _ => Err(InvalidRequest::Cursor),
         }
-        Ok((placed_at, order_id.to_owned()))
     }
 
     pub fn discrepancy(id: i64) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{DISCREPANCY_TAG}{id}"))
+        encode(DISCREPANCY_TAG, &id.to_string())
     }
 
     pub fn parse_discrepancy(cursor: &str) -> Result<i64, InvalidRequest> {
         decode(cursor, DISCREPANCY_TAG)?
             .parse()
             .map_err(|_| InvalidRequest::Cursor)
+    }
+
+    /// The position after a payout: its arrival date (if it has one) and its id. The ids
+    /// are Stripe's as stored, so any non-empty one is taken back: a page must never end
+    /// because an id looks unusual.
+    pub fn payout(arrival_date: Option<OffsetDateTime>, payout_id: &str) -> String {
+        encode(PAYOUT_TAG, &timed(arrival_date, payout_id))
+    }
+
+    pub fn parse_payout(cursor: &str) -> Result<(Option<OffsetDateTime>, String), InvalidRequest> {
+        let text = decode(cursor, PAYOUT_TAG)?;
+        match parse_timed(&text)? {
+            (arrival_date, payout_id) if !payout_id.is_empty() => {
+                Ok((arrival_date, payout_id.to_owned()))
+            }
+            _ => Err(InvalidRequest::Cursor),
+        }
+    }
+
+    /// The position after a payout line: its balance transaction id.
+    pub fn payout_line(balance_transaction_id: &str) -> String {
+        encode(PAYOUT_LINE_TAG, balance_transaction_id)
+    }
+
+    pub fn parse_payout_line(cursor: &str) -> Result<String, InvalidRequest> {
+        Some(decode(cursor, PAYOUT_LINE_TAG)?)
+            .filter(|id| !id.is_empty())
+            .ok_or(InvalidRequest::Cursor)
+    }
+
+    /// The position after an alert: when it opened and its id.
+    pub fn alert(opened_at: OffsetDateTime, id: i64) -> String {
+        encode(ALERT_TAG, &timed(Some(opened_at), &id.to_string()))
+    }
+
+    pub fn parse_alert(cursor: &str) -> Result<(OffsetDateTime, i64), InvalidRequest> {
+        let text = decode(cursor, ALERT_TAG)?;
+        match parse_timed(&text)? {
+            (Some(opened_at), id) => {
+                Ok((opened_at, id.parse().map_err(|_| InvalidRequest::Cursor)?))
+            }
+            (None, _) => Err(InvalidRequest::Cursor),
+        }
     }
 }
 
@@ -470,6 +603,10 @@ impl CsvRecord for OrderReconciliation {
         "placed_at",
         "open_discrepancies",
         "description",
+        // Added after the first release: new columns go last, so a reader that takes
+        // columns by position keeps working.
+        "payout_id",
+        "settled_at",
     ];
 
     fn fields(&self) -> Result<Vec<String>, time::error::Format> {
@@ -488,6 +625,8 @@ impl CsvRecord for OrderReconciliation {
             self.placed_at.format(&Rfc3339)?,
             self.open_discrepancies.to_string(),
             self.description.clone().unwrap_or_default(),
+            self.payout_id.clone().unwrap_or_default(),
+            opt_time(self.settled_at)?,
         ])
     }
 }
@@ -518,6 +657,110 @@ impl CsvRecord for Discrepancy {
             self.opened_at.format(&Rfc3339)?,
             opt_time(self.resolved_at)?,
             self.open.to_string(),
+        ])
+    }
+}
+
+impl CsvRecord for Payout {
+    const HEADER: &'static [&'static str] = &[
+        "merchant_id",
+        "payout_id",
+        "amount",
+        "currency",
+        "status",
+        "arrival_date",
+        "automatic",
+        "failure_code",
+        "failure_message",
+        "reconciliation_status",
+        "itemization_note",
+        "line_count",
+        "orders_settled",
+        "reconciled",
+    ];
+
+    fn fields(&self) -> Result<Vec<String>, time::error::Format> {
+        Ok(vec![
+            self.merchant_id.clone(),
+            self.payout_id.clone(),
+            self.amount.to_string(),
+            self.currency.clone(),
+            self.status.clone(),
+            opt_time(self.arrival_date)?,
+            self.automatic.to_string(),
+            self.failure_code.clone().unwrap_or_default(),
+            self.failure_message.clone().unwrap_or_default(),
+            self.reconciliation_status.clone().unwrap_or_default(),
+            self.itemization_note.clone().unwrap_or_default(),
+            self.line_count.to_string(),
+            self.orders_settled.to_string(),
+            self.reconciled.to_string(),
+        ])
+    }
+}
+
+impl CsvRecord for PayoutLine {
+    const HEADER: &'static [&'static str] = &[
+        "merchant_id",
+        "payout_id",
+        "balance_transaction_id",
+        "type",
+        "reporting_category",
+        "amount",
+        "fee",
+        "net",
+        "currency",
+        "source_id",
+        "charge_id",
+        "refund_id",
+        "dispute_id",
+        "payment_intent_id",
+        "order_id",
+    ];
+
+    fn fields(&self) -> Result<Vec<String>, time::error::Format> {
+        Ok(vec![
+            self.merchant_id.clone(),
+            self.payout_id.clone(),
+            self.balance_transaction_id.clone(),
+            self.r#type.clone(),
+            self.reporting_category.clone().unwrap_or_default(),
+            self.amount.to_string(),
+            self.fee.to_string(),
+            self.net.to_string(),
+            self.currency.clone(),
+            self.source_id.clone().unwrap_or_default(),
+            self.charge_id.clone().unwrap_or_default(),
+            self.refund_id.clone().unwrap_or_default(),
+            self.dispute_id.clone().unwrap_or_default(),
+            self.payment_intent_id.clone().unwrap_or_default(),
+            self.order_id.clone().unwrap_or_default(),
+        ])
+    }
+}
+
+impl CsvRecord for MerchantAlert {
+    const HEADER: &'static [&'static str] = &[
+        "id",
+        "merchant_id",
+        "kind",
+        "status",
+        "opened_at",
+        "resolved_at",
+        "detail",
+        "last_notified_at",
+    ];
+
+    fn fields(&self) -> Result<Vec<String>, time::error::Format> {
+        Ok(vec![
+            self.id.to_string(),
+            self.merchant_id.clone(),
+            self.kind.clone(),
+            self.status.clone(),
+            self.opened_at.format(&Rfc3339)?,
+            opt_time(self.resolved_at)?,
+            self.detail.clone(),
+            opt_time(self.last_notified_at)?,
         ])
     }
 }
@@ -564,16 +807,69 @@ fn next_page_link(path: &str, raw_query: Option<&str>, next_cursor: &str) -> Str
     format!("<{path}?{}>; rel=\"next\"", query.join("&"))
 }
 
-/// Where the page goes out: as JSON `{"data","next_cursor"}`, or as CSV with the next cursor
-/// in `X-Next-Cursor` and a `Link: <...>; rel="next"` header (a CSV body has nowhere else to
-/// put it).
-struct Listing<'a> {
-    csv: bool,
-    path: &'a str,
-    raw_query: Option<&'a str>,
+/// A path parameter as it goes back into a URL: every byte but the unreserved ones
+/// percent-encoded.
+fn encode_path_segment(value: &str) -> Cow<'_, str> {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    if value.bytes().all(unreserved) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        if unreserved(b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Cow::Owned(out)
 }
 
-impl Listing<'_> {
+/// The route's template with its parameters filled in: `/v1/payouts/{payout_id}/lines` for
+/// `po_1` is `/v1/payouts/po_1/lines`.
+fn fill_path_template<'a>(
+    template: &str,
+    params: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> String {
+    params
+        .into_iter()
+        .fold(template.to_owned(), |path, (key, value)| {
+            path.replace(&format!("{{{key}}}"), &encode_path_segment(value))
+        })
+}
+
+/// Where the page goes out: as JSON `{"data","next_cursor"}`, or as CSV with the next cursor
+/// in `X-Next-Cursor` and a `Link: <...>; rel="next"` header (a CSV body has nowhere else to
+/// put it). Extracted from the request: the representation asked for, and the path and query
+/// the next page's link repeats.
+struct Listing {
+    csv: bool,
+    path: String,
+    raw_query: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Listing {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+        // Inside the `/v1` nest the request URI has lost its prefix; the matched route's
+        // template has not.
+        let path = match parts.extensions.get::<MatchedPath>() {
+            Some(template) => fill_path_template(template.as_str(), &params),
+            None => parts.uri.path().to_owned(),
+        };
+        Ok(Listing {
+            csv: wants_csv(&parts.headers),
+            path,
+            raw_query: parts.uri.query().map(str::to_owned),
+        })
+    }
+}
+
+impl Listing {
     fn respond<T: Serialize + CsvRecord>(
         &self,
         data: Vec<T>,
@@ -600,7 +896,7 @@ impl Listing<'_> {
             if let Ok(value) = HeaderValue::try_from(next.as_str()) {
                 headers.insert(X_NEXT_CURSOR, value);
             }
-            let link = next_page_link(self.path, self.raw_query, &next);
+            let link = next_page_link(&self.path, self.raw_query.as_deref(), &next);
             if let Ok(value) = HeaderValue::try_from(link) {
                 headers.insert(header::LINK, value);
             }
@@ -623,37 +919,15 @@ struct OrdersQuery {
 #[tracing::instrument(skip_all)]
 async fn list_orders(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    path: MatchedPath,
-    RawQuery(raw_query): RawQuery,
+    listing: Listing,
     query: Result<Query<OrdersQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query_params(query)?;
-    if q.merchant_id
-        .as_deref()
-        .is_some_and(|m| !is_valid_merchant_id(m))
-    {
-        return Err(InvalidRequest::MerchantId.into());
-    }
-    if q.status
-        .as_deref()
-        .is_some_and(|s| !ORDER_STATUSES.contains(&s))
-    {
-        return Err(InvalidRequest::Status.into());
-    }
     let filter = OrderFilter {
-        merchant_id: q.merchant_id.as_deref(),
-        status: q.status.as_deref(),
-        placed_from: q
-            .from
-            .as_deref()
-            .map(|t| parse_timestamp(t, "from"))
-            .transpose()?,
-        placed_before: q
-            .to
-            .as_deref()
-            .map(|t| parse_timestamp(t, "to"))
-            .transpose()?,
+        merchant_id: merchant_filter(q.merchant_id.as_deref())?,
+        status: filter_one_of(q.status.as_deref(), &ORDER_STATUSES, InvalidRequest::Status)?,
+        placed_from: time_filter(q.from.as_deref(), "from")?,
+        placed_before: time_filter(q.to.as_deref(), "to")?,
     };
     let limit = parse_limit(q.limit.as_deref())?;
     let after = q.cursor.as_deref().map(cursor::parse_order).transpose()?;
@@ -670,12 +944,7 @@ async fn list_orders(
     };
     let rows = read.await.map_err(database_error("list orders"))?;
     let (data, next) = split_page(rows, limit, |r| cursor::order(r.placed_at, &r.order_id));
-    Listing {
-        csv: wants_csv(&headers),
-        path: path.as_str(),
-        raw_query: raw_query.as_deref(),
-    }
-    .respond(data, next)
+    listing.respond(data, next)
 }
 
 #[derive(Debug, Deserialize)]
@@ -691,24 +960,10 @@ struct DiscrepanciesQuery {
 #[tracing::instrument(skip_all)]
 async fn list_discrepancies(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    path: MatchedPath,
-    RawQuery(raw_query): RawQuery,
+    listing: Listing,
     query: Result<Query<DiscrepanciesQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query_params(query)?;
-    if q.merchant_id
-        .as_deref()
-        .is_some_and(|m| !is_valid_merchant_id(m))
-    {
-        return Err(InvalidRequest::MerchantId.into());
-    }
-    if q.kind
-        .as_deref()
-        .is_some_and(|k| !kind_names().contains(&k))
-    {
-        return Err(InvalidRequest::Kind.into());
-    }
     let open = match q.open.as_deref() {
         None => None,
         Some("true") => Some(true),
@@ -716,8 +971,8 @@ async fn list_discrepancies(
         Some(_) => return Err(InvalidRequest::Open.into()),
     };
     let filter = DiscrepancyFilter {
-        merchant_id: q.merchant_id.as_deref(),
-        kind: q.kind.as_deref(),
+        merchant_id: merchant_filter(q.merchant_id.as_deref())?,
+        kind: filter_one_of(q.kind.as_deref(), &kind_names(), InvalidRequest::Kind)?,
         open,
     };
     let limit = parse_limit(q.limit.as_deref())?;
@@ -733,12 +988,187 @@ async fn list_discrepancies(
     };
     let rows = read.await.map_err(database_error("list discrepancies"))?;
     let (data, next) = split_page(rows, limit, |d| cursor::discrepancy(d.id));
-    Listing {
-        csv: wants_csv(&headers),
-        path: path.as_str(),
-        raw_query: raw_query.as_deref(),
+    listing.respond(data, next)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payouts and alerts
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayoutsQuery {
+    merchant_id: Option<String>,
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[tracing::instrument(skip_all)]
+async fn list_payouts(
+    State(state): State<AppState>,
+    listing: Listing,
+    query: Result<Query<PayoutsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query_params(query)?;
+    let filter = PayoutFilter {
+        merchant_id: merchant_filter(q.merchant_id.as_deref())?,
+        status: filter_one_of(
+            q.status.as_deref(),
+            &PAYOUT_STATUSES,
+            InvalidRequest::PayoutStatus,
+        )?,
+        arrival_from: time_filter(q.from.as_deref(), "from")?,
+        arrival_before: time_filter(q.to.as_deref(), "to")?,
+    };
+    let limit = parse_limit(q.limit.as_deref())?;
+    let after = q.cursor.as_deref().map(cursor::parse_payout).transpose()?;
+
+    let read = async {
+        let mut conn = state.pool.acquire().await?;
+        db::back_office::payouts_page(
+            &mut conn,
+            &filter,
+            after.as_ref().map(|(t, id)| (*t, id.as_str())),
+            limit + 1,
+        )
+        .await
+    };
+    let rows = read.await.map_err(database_error("list payouts"))?;
+    let (data, next) = split_page(rows, limit, |p| {
+        cursor::payout(p.arrival_date, &p.payout_id)
+    });
+    listing.respond(data, next)
+}
+
+fn valid_payout_id(payout_id: &str) -> Result<(), InvalidRequest> {
+    if is_valid_payout_id(payout_id) {
+        Ok(())
+    } else {
+        Err(InvalidRequest::PayoutId)
     }
-    .respond(data, next)
+}
+
+/// A payout's `back_office.payouts` row and every line it carried.
+#[derive(Debug, Serialize)]
+struct PayoutDetail {
+    #[serde(flatten)]
+    payout: Payout,
+    lines: Vec<PayoutLine>,
+}
+
+/// Callers read it in one snapshot, so `line_count` is the number of lines shown.
+async fn payout_detail(
+    conn: &mut PgConnection,
+    payout_id: &str,
+) -> Result<Option<PayoutDetail>, sqlx::Error> {
+    let Some(payout) = db::back_office::payout(conn, payout_id).await? else {
+        return Ok(None);
+    };
+    let lines = db::back_office::payout_lines(conn, payout_id, None, None).await?;
+    Ok(Some(PayoutDetail { payout, lines }))
+}
+
+#[tracing::instrument(skip_all, fields(payout_id = %payout_id))]
+async fn show_payout(
+    State(state): State<AppState>,
+    Path(payout_id): Path<String>,
+) -> Result<Json<PayoutDetail>, ApiError> {
+    valid_payout_id(&payout_id)?;
+    let read = async {
+        let mut tx = state.pool.begin().await?;
+        db::back_office::read_only_snapshot(&mut tx).await?;
+        let detail = payout_detail(&mut tx, &payout_id).await?;
+        tx.commit().await?;
+        Ok(detail)
+    };
+    read.await
+        .map_err(database_error("show payout"))?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayoutLinesQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[tracing::instrument(skip_all, fields(payout_id = %payout_id))]
+async fn list_payout_lines(
+    State(state): State<AppState>,
+    Path(payout_id): Path<String>,
+    listing: Listing,
+    query: Result<Query<PayoutLinesQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    valid_payout_id(&payout_id)?;
+    let q = query_params(query)?;
+    let limit = parse_limit(q.limit.as_deref())?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(cursor::parse_payout_line)
+        .transpose()?;
+
+    let read = async {
+        let mut conn = state.pool.acquire().await?;
+        let rows =
+            db::back_office::payout_lines(&mut conn, &payout_id, after.as_deref(), Some(limit + 1))
+                .await?;
+        // An empty page is the end of a payout's lines, or a payout that does not exist.
+        if rows.is_empty() && !db::back_office::payout_exists(&mut conn, &payout_id).await? {
+            return Ok(None);
+        }
+        Ok(Some(rows))
+    };
+    let rows = read
+        .await
+        .map_err(database_error("list payout lines"))?
+        .ok_or(ApiError::NotFound)?;
+    let (data, next) = split_page(rows, limit, |l| {
+        cursor::payout_line(&l.balance_transaction_id)
+    });
+    listing.respond(data, next)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsQuery {
+    merchant_id: Option<String>,
+    kind: Option<String>,
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[tracing::instrument(skip_all)]
+async fn list_alerts(
+    State(state): State<AppState>,
+    listing: Listing,
+    query: Result<Query<AlertsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query_params(query)?;
+    let filter = AlertFilter {
+        merchant_id: merchant_filter(q.merchant_id.as_deref())?,
+        kind: filter_one_of(q.kind.as_deref(), &ALERT_KINDS, InvalidRequest::AlertKind)?,
+        status: filter_one_of(
+            q.status.as_deref(),
+            &ALERT_STATUSES,
+            InvalidRequest::AlertStatus,
+        )?,
+    };
+    let limit = parse_limit(q.limit.as_deref())?;
+    let after = q.cursor.as_deref().map(cursor::parse_alert).transpose()?;
+
+    let read = async {
+        let mut conn = state.pool.acquire().await?;
+        db::back_office::alerts_page(&mut conn, &filter, after, limit + 1).await
+    };
+    let rows = read.await.map_err(database_error("list alerts"))?;
+    let (data, next) = split_page(rows, limit, |a| cursor::alert(a.opened_at, a.id));
+    listing.respond(data, next)
 }
 
 #[cfg(test)]
@@ -841,6 +1271,154 @@ mod tests {
             next_page_link("/v1/x", None, "c"),
             "</v1/x?cursor=c>; rel=\"next\""
         );
+    }
+
+    #[test]
+    fn payout_line_and_alert_cursors_round_trip_and_refuse_each_other() {
+        let arrival =
+            OffsetDateTime::from_unix_timestamp_nanos(1_795_000_000_000_000_001).expect("in range");
+        for arrival_date in [Some(arrival), None] {
+            let encoded = cursor::payout(arrival_date, "po_1Abc");
+            assert_eq!(
+                cursor::parse_payout(&encoded),
+                Ok((arrival_date, "po_1Abc".to_owned()))
+            );
+        }
+        let line = cursor::payout_line("txn_1Abc");
+        assert_eq!(cursor::parse_payout_line(&line), Ok("txn_1Abc".to_owned()));
+        let alert = cursor::alert(arrival, 42);
+        assert_eq!(cursor::parse_alert(&alert), Ok((arrival, 42)));
+
+        let order = cursor::order(arrival, "o_1");
+        let payout = cursor::payout(Some(arrival), "po_1");
+        assert_eq!(cursor::parse_payout(&order), Err(InvalidRequest::Cursor));
+        assert_eq!(
+            cursor::parse_payout_line(&payout),
+            Err(InvalidRequest::Cursor)
+        );
+        assert_eq!(cursor::parse_alert(&payout), Err(InvalidRequest::Cursor));
+        assert_eq!(cursor::parse_order(&alert), Err(InvalidRequest::Cursor));
+        let undated_alert = URL_SAFE_NO_PAD.encode("a1::7");
+        let no_payout_id = URL_SAFE_NO_PAD.encode("p1:5:");
+        let empty_line = URL_SAFE_NO_PAD.encode("l1:");
+        assert_eq!(
+            cursor::parse_alert(&undated_alert),
+            Err(InvalidRequest::Cursor)
+        );
+        assert_eq!(
+            cursor::parse_payout(&no_payout_id),
+            Err(InvalidRequest::Cursor)
+        );
+        assert_eq!(
+            cursor::parse_payout_line(&empty_line),
+            Err(InvalidRequest::Cursor)
+        );
+    }
+
+    #[test]
+    fn the_next_link_of_a_route_with_parameters_names_the_request_path() {
+        assert_eq!(
+            fill_path_template("/v1/payouts/{payout_id}/lines", [("payout_id", "po_1")]),
+            "/v1/payouts/po_1/lines"
+        );
+        assert_eq!(
+            fill_path_template("/v1/x/{a}/y/{b}", [("a", "1 2"), ("b", "é/?")]),
+            "/v1/x/1%202/y/%C3%A9%2F%3F"
+        );
+        assert_eq!(
+            fill_path_template("/v1/reconciliation/orders", []),
+            "/v1/reconciliation/orders"
+        );
+    }
+
+    #[test]
+    fn list_filters_take_only_the_listed_values() {
+        assert_eq!(
+            filter_one_of(Some("paid"), &PAYOUT_STATUSES, InvalidRequest::PayoutStatus),
+            Ok(Some("paid"))
+        );
+        assert_eq!(
+            filter_one_of(None, &PAYOUT_STATUSES, InvalidRequest::PayoutStatus),
+            Ok(None)
+        );
+        assert_eq!(
+            filter_one_of(Some("PAID"), &PAYOUT_STATUSES, InvalidRequest::PayoutStatus),
+            Err(InvalidRequest::PayoutStatus)
+        );
+        assert!(kind_names().contains(&"payout_sum_mismatch"));
+        assert!(is_valid_payout_id("po_1MtwBwLkdIwHu7ix28a3tqPa"));
+        assert!(!is_valid_payout_id("po_"));
+        assert!(!is_valid_payout_id("pi_123"));
+        assert!(!is_valid_payout_id("po_1/../x"));
+    }
+
+    #[test]
+    fn every_csv_record_has_as_many_fields_as_its_header() {
+        fn check<T: CsvRecord>(row: &T) {
+            assert_eq!(row.fields().expect("formats").len(), T::HEADER.len());
+        }
+        let at = OffsetDateTime::UNIX_EPOCH;
+        check(&OrderReconciliation {
+            merchant_id: "m".into(),
+            order_id: "o".into(),
+            amount: 1,
+            currency: "eur".into(),
+            status: "paid".into(),
+            amount_paid: 1,
+            amount_refunded: 0,
+            amount_disputed: 0,
+            payment_intent_id: None,
+            charge_id: None,
+            last_event_at: None,
+            placed_at: at,
+            open_discrepancies: 0,
+            payout_id: Some("po_1".into()),
+            settled_at: Some(at),
+            description: None,
+        });
+        check(&Payout {
+            merchant_id: "m".into(),
+            payout_id: "po_1".into(),
+            amount: 1,
+            currency: "eur".into(),
+            status: "paid".into(),
+            arrival_date: None,
+            automatic: true,
+            failure_code: None,
+            failure_message: None,
+            reconciliation_status: None,
+            itemization_note: None,
+            line_count: 0,
+            orders_settled: 0,
+            reconciled: false,
+        });
+        check(&PayoutLine {
+            merchant_id: "m".into(),
+            payout_id: "po_1".into(),
+            balance_transaction_id: "txn_1".into(),
+            r#type: "charge".into(),
+            reporting_category: None,
+            amount: 1,
+            fee: 0,
+            net: 1,
+            currency: "eur".into(),
+            source_id: None,
+            charge_id: None,
+            refund_id: None,
+            dispute_id: None,
+            payment_intent_id: None,
+            order_id: None,
+        });
+        check(&MerchantAlert {
+            id: 1,
+            merchant_id: "m".into(),
+            kind: "payout_failed".into(),
+            status: "open".into(),
+            opened_at: at,
+            resolved_at: None,
+            detail: "d".into(),
+            last_notified_at: None,
+        });
     }
 
     #[test]

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::intake::StoreError;
+use crate::merchants::MerchantError;
 use crate::profiles::ProfileError;
 use crate::profiles::directory::DirectoryError;
 use crate::stripe::event::EnvelopeError;
@@ -29,6 +30,10 @@ pub enum ApiError {
     /// The request is valid but contradicts what is stored (an order id of another merchant).
     #[error("{0}")]
     Conflict(String),
+    /// Well-formed, but refused by a rule of the setup flow (a key Stripe rejects, a profile
+    /// Stripe cannot be enabled with); `code` says which.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     #[error("missing or wrong bearer token")]
     Unauthorized,
     #[error("the event could not be stored; retry later")]
@@ -49,6 +54,7 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::StorageUnavailable | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -65,6 +71,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Unprocessable { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
             ApiError::StorageUnavailable => "storage_unavailable",
             ApiError::Unavailable => "unavailable",
@@ -128,7 +135,67 @@ impl From<ProfileError> for ApiError {
                 tracing::error!(%error, "profile operation failed");
                 ApiError::StorageUnavailable
             }
+            ProfileError::KeyRejected { .. } => ApiError::Unprocessable {
+                code: "stripe_key_rejected",
+                message: e.to_string(),
+            },
+            ProfileError::KeyLacksPermission(_) => ApiError::Unprocessable {
+                code: "stripe_key_lacks_permission",
+                message: e.to_string(),
+            },
+            ProfileError::StripeRefused(_) => ApiError::Unprocessable {
+                code: "stripe_refused",
+                message: e.to_string(),
+            },
+            ProfileError::NoSecretKey => ApiError::Unprocessable {
+                code: "no_secret_key",
+                message: e.to_string(),
+            },
+            ProfileError::Secret(error) => {
+                tracing::error!(%error, "a profile's stored key cannot be opened");
+                ApiError::Internal
+            }
+            ProfileError::StripeUnavailable(ref error) => {
+                tracing::warn!(%error, "Stripe unreachable while checking keys");
+                ApiError::Unavailable
+            }
             invalid => ApiError::BadRequest(invalid.to_string()),
+        }
+    }
+}
+
+impl From<MerchantError> for ApiError {
+    fn from(e: MerchantError) -> Self {
+        match e {
+            MerchantError::NotFound => ApiError::NotFound,
+            MerchantError::InvalidMerchantId | MerchantError::InvalidName => {
+                ApiError::BadRequest(e.to_string())
+            }
+            MerchantError::AlreadyExists(_) => ApiError::Conflict(e.to_string()),
+            MerchantError::ProfileNotFound(_) => ApiError::Unprocessable {
+                code: "unknown_profile",
+                message: e.to_string(),
+            },
+            MerchantError::ProfileOfAnotherMerchant { .. } => ApiError::Unprocessable {
+                code: "profile_of_another_merchant",
+                message: e.to_string(),
+            },
+            MerchantError::ProfileNotReady { .. } => ApiError::Unprocessable {
+                code: "profile_not_ready",
+                message: e.to_string(),
+            },
+            MerchantError::StripeUnavailable(ref error) => {
+                tracing::warn!(%error, "Stripe unreachable while enabling Stripe");
+                ApiError::Unavailable
+            }
+            MerchantError::Secret(error) => {
+                tracing::error!(%error, "a profile's stored key cannot be opened");
+                ApiError::Internal
+            }
+            MerchantError::Database(error) => {
+                tracing::error!(%error, "merchant operation failed");
+                ApiError::Unavailable
+            }
         }
     }
 }

@@ -4,7 +4,9 @@ pub mod admin;
 pub mod back_office;
 pub mod error;
 pub mod health;
+pub mod merchants;
 pub mod observability;
+pub mod openapi;
 pub mod stripe_webhook;
 
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use sqlx::PgPool;
 
 use crate::amqp::AmqpHealth;
 use crate::intake::InboxWriter;
+use crate::merchants::Merchants;
 use crate::metrics::Metrics;
 use crate::profiles::Profiles;
 use crate::profiles::directory::ProfileDirectory;
@@ -32,6 +35,7 @@ pub struct AppState {
     /// Profiles with their opened secrets, for verification.
     pub directory: Arc<ProfileDirectory>,
     pub profiles: Profiles,
+    pub merchants: Merchants,
     pub admin_token: Option<Arc<SecretString>>,
     pub signature_tolerance: Duration,
     pub metrics: Metrics,
@@ -40,15 +44,20 @@ pub struct AppState {
     pub amqp_health: Vec<AmqpHealth>,
 }
 
-/// `ingest` adds the webhook endpoint and the `/v1` API (profiles, orders, back office); probes
-/// and metrics are always there.
+/// `ingest` adds the webhook endpoint and the `/v1` API (profiles, orders, back office) with its
+/// OpenAPI document; probes and metrics are always there.
 pub fn router(state: AppState, ingest: bool) -> Router {
     let mut router = Router::new().merge(health::routes());
     if ingest {
-        router = router.merge(stripe_webhook::routes()).nest(
-            "/v1",
-            admin::routes(state.clone()).merge(back_office::routes(state.clone())),
-        );
+        router = router
+            .merge(stripe_webhook::routes())
+            .merge(openapi::routes())
+            .nest(
+                "/v1",
+                admin::routes(state.clone())
+                    .merge(back_office::routes(state.clone()))
+                    .merge(merchants::routes(state.clone())),
+            );
     }
     router
         .layer(axum::middleware::from_fn_with_state(

@@ -10,9 +10,14 @@ use serde::Serialize;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+use crate::alerts;
 use crate::crypto::SecretBox;
 use crate::db;
+use crate::db::merchants::AuditEntry;
 use crate::domain::{ProfileId, StripeMode, is_valid_merchant_id};
+use crate::merchants::Actor;
+use crate::stripe::client::{StripeClient, StripeError};
+use crate::worker::accounts::checked_account_update;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -32,6 +37,30 @@ pub enum ProfileError {
         "Stripe secret key must be an sk_ or rk_ key from the Stripe dashboard (Developers > API keys)"
     )]
     MalformedSecretKey,
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// Stripe answered 401 to `GET /v1/account` with the secret key: nothing was stored.
+    #[error(
+        "Stripe rejected the secret key ({reason}): copy the current keys from Stripe > Developers > API keys; nothing was stored"
+    )]
+    KeyRejected { reason: String },
+    /// A restricted key without the permission to read the account.
+    #[error(
+        "the restricted key cannot read the Stripe account ({0}); give it read access to Account, or use the secret key; nothing was stored"
+    )]
+    KeyLacksPermission(String),
+    /// Stripe answered, but not as hoped (a 400, say), for a reason other than the key.
+    #[error("Stripe refused the request ({0}); nothing was stored")]
+    StripeRefused(String),
+    #[error(
+        "the profile has no Stripe secret key: save its keys first (PUT /v1/profiles/{{id}}/keys, or accredito profile set-keys)"
+    )]
+    NoSecretKey,
+    #[error("a stored key cannot be opened")]
+    Secret(#[from] crate::crypto::OpenError),
+    /// Stripe could not be asked; nothing was stored.
+    #[error("Stripe could not be reached to check the key ({0}); nothing was stored, try again")]
+    StripeUnavailable(String),
     #[error("no such profile")]
     NotFound,
     #[error("the profile has no such webhook secret")]
@@ -50,7 +79,85 @@ pub struct ProfileView {
     pub webhook_url: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Public by design; the secret key is shown only as whether one is set.
+    pub publishable_key: Option<String>,
+    pub secret_key_set: bool,
+    pub stripe_account_id: Option<String>,
+    /// The account's name as Stripe shows it (top-left in the dashboard).
+    pub stripe_display_name: Option<String>,
+    /// When Stripe last accepted the keys; null: never checked.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub keys_checked_at: Option<OffsetDateTime>,
+    /// The Stripe webhook endpoint accredito registered for the profile, if it did.
+    pub webhook_endpoint_id: Option<String>,
+    pub webhook_endpoint_status: Option<String>,
     pub webhook_secrets: Vec<SecretView>,
+}
+
+/// What registering the webhook endpoint answers (never the signing secret itself).
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointRegistered {
+    pub profile: ProfileView,
+    pub endpoint_id: String,
+    pub url: String,
+    pub enabled_events: Vec<String>,
+    /// The id of the signing secret stored for the new endpoint.
+    pub webhook_secret_id: i64,
+    /// Secrets that still verify until the overlap ends, for deliveries already under way.
+    pub expiring_secret_ids: Vec<i64>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub previous_secrets_expire_at: OffsetDateTime,
+    /// The endpoint accredito had registered before, deleted from Stripe.
+    pub previous_endpoint_deleted: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// The events accredito's workers handle, which the registered endpoint subscribes to.
+pub const WEBHOOK_EVENT_TYPES: &[&str] = &[
+    "payment_intent.created",
+    "payment_intent.processing",
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.canceled",
+    "payment_intent.requires_action",
+    "payment_intent.amount_capturable_updated",
+    "charge.succeeded",
+    "charge.failed",
+    "charge.captured",
+    "charge.pending",
+    "charge.refunded",
+    "charge.updated",
+    "charge.refund.updated",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+    "payout.created",
+    "payout.updated",
+    "payout.paid",
+    "payout.failed",
+    "payout.canceled",
+    "payout.reconciliation_completed",
+    "balance.available",
+    "account.updated",
+    "account.external_account.created",
+    "account.external_account.updated",
+    "account.external_account.deleted",
+];
+
+/// How long the secrets of a replaced endpoint keep verifying.
+pub const ROTATION_OVERLAP: time::Duration = time::Duration::hours(24);
+
+/// What saving keys answers: the profile and what Stripe said of the account.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeysSaved {
+    pub profile: ProfileView,
+    /// Not errors: e.g. a Stripe display name that differs from the profile name.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -84,6 +191,8 @@ pub struct Profiles {
     secret_box: Arc<SecretBox>,
     mode: StripeMode,
     public_base_url: String,
+    /// Checks keys on save (`GET /v1/account`).
+    stripe: StripeClient,
 }
 
 pub struct NewProfile {
@@ -98,12 +207,14 @@ impl Profiles {
         secret_box: Arc<SecretBox>,
         mode: StripeMode,
         public_base_url: String,
+        stripe: StripeClient,
     ) -> Self {
         Profiles {
             pool,
             secret_box,
             mode,
             public_base_url,
+            stripe,
         }
     }
 
@@ -111,8 +222,12 @@ impl Profiles {
         format!("{}/webhooks/stripe/{profile_id}", self.public_base_url)
     }
 
-    #[tracing::instrument(skip_all, fields(merchant_id = %new.merchant_id))]
-    pub async fn create(&self, new: NewProfile) -> Result<ProfileView, ProfileError> {
+    #[tracing::instrument(skip_all, fields(merchant_id = %new.merchant_id, actor = %actor))]
+    pub async fn create(
+        &self,
+        new: NewProfile,
+        actor: &Actor,
+    ) -> Result<ProfileView, ProfileError> {
         if !is_valid_merchant_id(&new.merchant_id) {
             return Err(ProfileError::InvalidMerchantId);
         }
@@ -127,7 +242,16 @@ impl Profiles {
             .seal(new.webhook_secret.expose_secret(), id.as_str());
 
         let mut tx = self.pool.begin().await?;
-        db::profiles::ensure_merchant(&mut tx, &new.merchant_id).await?;
+        if db::profiles::ensure_merchant_created(&mut tx, &new.merchant_id).await? {
+            let entry = AuditEntry {
+                actor: actor.as_str(),
+                merchant_id: Some(&new.merchant_id),
+                profile_id: None,
+                action: "merchant.created",
+                detail: serde_json::json!({ "stripe_enabled": false, "by": "profile.created" }),
+            };
+            db::merchants::audit(&mut tx, &entry).await?;
+        }
         let row = db::profiles::insert_profile(
             &mut tx,
             id.as_str(),
@@ -137,51 +261,83 @@ impl Profiles {
         )
         .await?;
         let secret = db::profiles::insert_secret(&mut tx, id.as_str(), &sealed, None).await?;
+        let detail = serde_json::json!({ "name": name, "mode": self.mode.as_str(),
+            "webhook_secret_id": secret.id });
+        audit(&mut tx, actor, &row, "profile.created", detail).await?;
         tx.commit().await?;
         tracing::info!(profile_id = %row.id, "profile created");
         Ok(self.view(row, vec![secret.into()]))
     }
 
-    #[tracing::instrument(skip(self, secret))]
+    #[tracing::instrument(skip(self, secret), fields(actor = %actor))]
     pub async fn add_secret(
         &self,
         profile_id: &str,
         secret: &SecretString,
         expires_at: Option<OffsetDateTime>,
+        actor: &Actor,
     ) -> Result<SecretView, ProfileError> {
         validate_secret(secret)?;
-        let mut conn = self.pool.acquire().await?;
-        db::profiles::find_profile(&mut conn, profile_id)
+        let mut tx = self.pool.begin().await?;
+        let profile = db::profiles::find_profile(&mut tx, profile_id)
             .await?
             .ok_or(ProfileError::NotFound)?;
         let sealed = self.secret_box.seal(secret.expose_secret(), profile_id);
-        let row = db::profiles::insert_secret(&mut conn, profile_id, &sealed, expires_at).await?;
+        let row = db::profiles::insert_secret(&mut tx, profile_id, &sealed, expires_at).await?;
+        let detail = serde_json::json!({ "webhook_secret_id": row.id,
+            "expires_at": rfc3339(row.expires_at) });
+        audit(
+            &mut tx,
+            actor,
+            &profile,
+            "profile.webhook_secret_added",
+            detail,
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(secret_id = row.id, "webhook secret added");
         Ok(row.into())
     }
 
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(skip(self), fields(actor = %actor))]
     pub async fn expire_secret(
         &self,
         profile_id: &str,
         secret_id: i64,
         at: OffsetDateTime,
+        actor: &Actor,
     ) -> Result<SecretView, ProfileError> {
-        let mut conn = self.pool.acquire().await?;
-        let row = db::profiles::expire_secret(&mut conn, profile_id, secret_id, at)
+        let mut tx = self.pool.begin().await?;
+        let row = db::profiles::expire_secret(&mut tx, profile_id, secret_id, at)
             .await?
             .ok_or(ProfileError::SecretNotFound)?;
+        if let Some(profile) = db::profiles::find_profile(&mut tx, profile_id).await? {
+            let detail = serde_json::json!({ "webhook_secret_id": secret_id,
+                "expires_at": rfc3339(Some(at)) });
+            audit(
+                &mut tx,
+                actor,
+                &profile,
+                "profile.webhook_secret_expired",
+                detail,
+            )
+            .await?;
+        }
+        tx.commit().await?;
         tracing::info!("webhook secret expiry set");
         Ok(row.into())
     }
 
-    /// Stores the profile's Stripe secret key (sealed), replacing any previous one: rotating a
-    /// key is setting the new one.
-    #[tracing::instrument(skip(self, key))]
+    /// Stores the profile's Stripe secret key (sealed) on its own, replacing any previous one,
+    /// without asking Stripe about it. The key must still be of the deployment's mode, but the
+    /// profile's keys count as unchecked (readiness says so and Stripe cannot be enabled with
+    /// them) until [`Profiles::set_keys`] saves a publishable and secret key that Stripe accepts.
+    #[tracing::instrument(skip(self, key), fields(actor = %actor))]
     pub async fn set_secret_key(
         &self,
         profile_id: &str,
         key: &SecretString,
+        actor: &Actor,
     ) -> Result<(), ProfileError> {
         let k = key.expose_secret().trim();
         let well_formed = (k.starts_with("sk_") || k.starts_with("rk_"))
@@ -190,13 +346,209 @@ impl Profiles {
         if !well_formed {
             return Err(ProfileError::MalformedSecretKey);
         }
+        let kind = classify(k).ok_or(ProfileError::MalformedSecretKey)?;
+        check_key_mode(self.mode, kind.live, kind.live)?;
         let sealed = self.secret_box.seal(k, &secret_key_context(profile_id));
-        let mut conn = self.pool.acquire().await?;
-        if !db::profiles::set_secret_key(&mut conn, profile_id, &sealed).await? {
-            return Err(ProfileError::NotFound);
-        }
+        let mut tx = self.pool.begin().await?;
+        let profile = db::profiles::find_profile(&mut tx, profile_id)
+            .await?
+            .ok_or(ProfileError::NotFound)?;
+        db::profiles::set_secret_key(&mut tx, profile_id, &sealed).await?;
+        let detail =
+            serde_json::json!({ "secret_key": kind.describe(), "checked_with_stripe": false });
+        audit(&mut tx, actor, &profile, "profile.secret_key_set", detail).await?;
+        tx.commit().await?;
         tracing::info!("Stripe secret key set");
         Ok(())
+    }
+
+    /// Saves (or rotates) the profile's publishable and secret keys after checking them: the
+    /// deployment's mode only (live: `pk_live_` with `sk_live_`/`rk_live_`), each in its own
+    /// field, and a secret key Stripe accepts (`GET /v1/account`). Nothing is stored unless all
+    /// of that holds; the old keys are then forgotten. The account's id and display name are
+    /// stored; a display name that differs from the profile name is a warning.
+    #[tracing::instrument(skip(self, publishable_key, secret_key), fields(actor = %actor))]
+    pub async fn set_keys(
+        &self,
+        profile_id: &str,
+        publishable_key: &str,
+        secret_key: &SecretString,
+        actor: &Actor,
+    ) -> Result<KeysSaved, ProfileError> {
+        let publishable_key = publishable_key.trim();
+        let secret = secret_key.expose_secret().trim();
+        let secret_kind = validate_keys(self.mode, publishable_key, secret)?;
+        {
+            let mut conn = self.pool.acquire().await?;
+            db::profiles::find_profile(&mut conn, profile_id)
+                .await?
+                .ok_or(ProfileError::NotFound)?;
+        }
+        // The network call happens outside any transaction.
+        let trimmed = SecretString::from(secret.to_owned());
+        let account = self
+            .stripe
+            .retrieve_account(&trimmed)
+            .await
+            .map_err(key_check_error)?;
+        let display_name = account.display_name().map(str::to_owned);
+        let sealed = self
+            .secret_box
+            .seal(secret, &secret_key_context(profile_id));
+
+        let mut tx = self.pool.begin().await?;
+        let keys = db::profiles::CheckedKeys {
+            publishable_key,
+            sealed_secret_key: &sealed,
+            stripe_account_id: &account.id,
+            stripe_display_name: display_name.as_deref(),
+        };
+        if !db::profiles::set_checked_keys(&mut tx, profile_id, &keys).await? {
+            return Err(ProfileError::NotFound);
+        }
+        let row = db::profiles::find_profile(&mut tx, profile_id)
+            .await?
+            .ok_or(ProfileError::NotFound)?;
+        let detail = serde_json::json!({
+            "publishable_key": publishable_key,
+            "secret_key": secret_kind.describe(),
+            "checked_with_stripe": true,
+            "stripe_account_id": account.id,
+            "stripe_display_name": display_name,
+        });
+        audit(&mut tx, actor, &row, "profile.keys_set", detail).await?;
+        // Stripe just told us the account's bank and payout state, as the account sweep would:
+        // readiness and the no-bank-account alert need not wait for the next sweep.
+        let bank = db::bank::update(
+            &mut tx,
+            &row.merchant_id,
+            &checked_account_update(profile_id, &account),
+        )
+        .await?;
+        alerts::sync_bank_alerts(&mut tx, &bank).await?;
+        let secrets = db::profiles::secrets_of(&mut tx, profile_id).await?;
+        tx.commit().await?;
+        tracing::info!(stripe_account_id = %account.id, "Stripe keys checked and saved");
+
+        let mut warnings = Vec::new();
+        if let Some(shown) = &display_name
+            && !shown.trim().eq_ignore_ascii_case(row.name.trim())
+        {
+            warnings.push(format!(
+                "Stripe shows this account as {shown:?} but the profile is named {:?}: the profile name should be the account name shown top-left in the Stripe dashboard",
+                row.name
+            ));
+        }
+        Ok(KeysSaved {
+            profile: self.view(row, secrets.into_iter().map(SecretView::from).collect()),
+            warnings,
+        })
+    }
+
+    /// Creates the profile's webhook endpoint on its Stripe account with its own key
+    /// (`POST /v1/webhook_endpoints`: the handled event types, URL = the profile's webhook URL)
+    /// and stores the signing secret Stripe returns, so nobody copies `whsec_` by hand.
+    /// Registering again rotates: the new secret verifies at once, the old ones keep verifying
+    /// for [`ROTATION_OVERLAP`] (deliveries already under way), and the endpoint registered
+    /// before is deleted from Stripe so events are not delivered twice.
+    #[tracing::instrument(skip(self), fields(actor = %actor))]
+    pub async fn register_webhook_endpoint(
+        &self,
+        profile_id: &str,
+        actor: &Actor,
+    ) -> Result<EndpointRegistered, ProfileError> {
+        let (previous, key) = {
+            let mut conn = self.pool.acquire().await?;
+            let profile = db::profiles::find_profile(&mut conn, profile_id)
+                .await?
+                .ok_or(ProfileError::NotFound)?;
+            let sealed = db::profiles::secret_key_of(&mut conn, profile_id)
+                .await?
+                .and_then(|k| k.secret_key_ciphertext)
+                .ok_or(ProfileError::NoSecretKey)?;
+            let key = self
+                .secret_box
+                .open(&sealed, &secret_key_context(profile_id))?;
+            (profile.webhook_endpoint_id, key)
+        };
+        let url = self.webhook_url(profile_id);
+        let created = self
+            .stripe
+            .create_webhook_endpoint(&key, &url, WEBHOOK_EVENT_TYPES)
+            .await
+            .map_err(key_check_error)?;
+        let sealed = self
+            .secret_box
+            .seal(created.secret.expose_secret(), profile_id);
+        let overlap_ends = OffsetDateTime::now_utc() + ROTATION_OVERLAP;
+
+        let stored = async {
+            let mut tx = self.pool.begin().await?;
+            let expiring =
+                db::profiles::expire_active_secrets(&mut tx, profile_id, overlap_ends).await?;
+            let secret = db::profiles::insert_secret(&mut tx, profile_id, &sealed, None).await?;
+            db::profiles::set_webhook_endpoint(&mut tx, profile_id, &created.id, &created.status)
+                .await?;
+            let row = db::profiles::find_profile(&mut tx, profile_id)
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?;
+            let detail = serde_json::json!({
+                "endpoint_id": created.id,
+                "url": url,
+                "webhook_secret_id": secret.id,
+                "expiring_secret_ids": expiring,
+                "previous_secrets_expire_at": rfc3339(Some(overlap_ends)),
+                "previous_endpoint_id": previous,
+            });
+            audit(
+                &mut tx,
+                actor,
+                &row,
+                "profile.webhook_endpoint_registered",
+                detail,
+            )
+            .await?;
+            let secrets = db::profiles::secrets_of(&mut tx, profile_id).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>((row, secret.id, expiring, secrets))
+        }
+        .await;
+        let (row, secret_id, expiring, secrets) = match stored {
+            Ok(stored) => stored,
+            Err(error) => {
+                // Its secret is lost with the transaction: an endpoint nobody can verify.
+                if let Err(e) = self.stripe.delete_webhook_endpoint(&key, &created.id).await {
+                    tracing::warn!(endpoint_id = %created.id, error = %e, "could not delete an endpoint whose secret was not stored");
+                }
+                return Err(error.into());
+            }
+        };
+        tracing::info!(endpoint_id = %created.id, "webhook endpoint registered");
+
+        let mut warnings = Vec::new();
+        let mut previous_endpoint_deleted = None;
+        if let Some(old) = previous.filter(|old| *old != created.id) {
+            match self.stripe.delete_webhook_endpoint(&key, &old).await {
+                Ok(()) | Err(StripeError::NotFound { .. }) => previous_endpoint_deleted = Some(old),
+                Err(error) => warnings.push(format!(
+                    "the previous webhook endpoint {old} could not be deleted from Stripe ({error}); delete it in Stripe > Developers > Webhooks"
+                )),
+            }
+        }
+        Ok(EndpointRegistered {
+            profile: self.view(row, secrets.into_iter().map(SecretView::from).collect()),
+            endpoint_id: created.id,
+            url,
+            enabled_events: WEBHOOK_EVENT_TYPES
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect(),
+            webhook_secret_id: secret_id,
+            expiring_secret_ids: expiring,
+            previous_secrets_expire_at: overlap_ends,
+            previous_endpoint_deleted,
+            warnings,
+        })
     }
 
     pub async fn show(&self, profile_id: &str) -> Result<ProfileView, ProfileError> {
@@ -227,6 +579,13 @@ impl Profiles {
             name: row.name,
             mode: row.mode,
             created_at: row.created_at,
+            publishable_key: row.publishable_key,
+            secret_key_set: row.secret_key_set,
+            stripe_account_id: row.stripe_account_id,
+            stripe_display_name: row.stripe_display_name,
+            keys_checked_at: row.keys_checked_at,
+            webhook_endpoint_id: row.webhook_endpoint_id,
+            webhook_endpoint_status: row.webhook_endpoint_status,
             webhook_secrets,
         }
     }
@@ -235,6 +594,196 @@ impl Profiles {
 /// The additional data a profile's Stripe key is sealed with (distinct from its webhook secrets').
 pub fn secret_key_context(profile_id: &str) -> String {
     format!("{profile_id}/stripe-secret-key")
+}
+
+async fn audit(
+    conn: &mut sqlx::PgConnection,
+    actor: &Actor,
+    profile: &db::profiles::ProfileRow,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    db::merchants::audit(
+        conn,
+        &AuditEntry {
+            actor: actor.as_str(),
+            merchant_id: Some(&profile.merchant_id),
+            profile_id: Some(&profile.id),
+            action,
+            detail,
+        },
+    )
+    .await
+}
+
+fn rfc3339(at: Option<OffsetDateTime>) -> Option<String> {
+    at.and_then(|t| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    })
+}
+
+fn key_check_error(error: StripeError) -> ProfileError {
+    match error {
+        StripeError::InvalidApiKey { code } => ProfileError::KeyRejected {
+            reason: match code.as_deref() {
+                Some("api_key_expired") => "401, the key has expired or was rolled".to_owned(),
+                Some(code) => format!("401, {code}"),
+                None => "401, the key is not valid or was revoked".to_owned(),
+            },
+        },
+        StripeError::PermissionDenied { message } => ProfileError::KeyLacksPermission(message),
+        other if other.is_transient() => ProfileError::StripeUnavailable(other.to_string()),
+        other => ProfileError::StripeRefused(other.to_string()),
+    }
+}
+
+/// Why a pair of Stripe keys is refused. Messages name the kind of key, never its value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error(
+        "the publishable key must not be blank (pk_live_... from Stripe > Developers > API keys)"
+    )]
+    BlankPublishable,
+    #[error(
+        "the secret key must not be blank (sk_live_... or rk_live_... from Stripe > Developers > API keys)"
+    )]
+    BlankSecret,
+    #[error(
+        "the secret key field holds a publishable key (pk_...): put the publishable key in publishable_key and the secret key (sk_live_... or a restricted rk_live_...) in secret_key"
+    )]
+    PublishableInSecretField,
+    #[error(
+        "the publishable key field holds a secret key (sk_/rk_...): put it in secret_key, and the publishable key (pk_live_...) in publishable_key"
+    )]
+    SecretInPublishableField,
+    #[error("the publishable key must look like pk_live_... (letters and digits after the prefix)")]
+    MalformedPublishable,
+    #[error(
+        "the secret key must look like sk_live_... or rk_live_... (letters and digits after the prefix)"
+    )]
+    MalformedSecret,
+    #[error(
+        "the keys are of different modes (publishable key {publishable}, secret key {secret}): both must come from the same Stripe account in the same mode"
+    )]
+    MixedModes {
+        publishable: &'static str,
+        secret: &'static str,
+    },
+    #[error(
+        "live keys are required (pk_live_... and sk_live_... or rk_live_...): test keys belong to a Stripe account in test mode, where transactions fail; switch the Stripe dashboard out of test mode and copy the live keys from Developers > API keys"
+    )]
+    TestKeysInLiveMode,
+    #[error(
+        "this deployment runs in test mode (ACCREDITO_STRIPE_MODE=test) and accepts only test keys (pk_test_... with sk_test_... or rk_test_...)"
+    )]
+    LiveKeysInTestMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyType {
+    Publishable,
+    Secret,
+    Restricted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KeyKind {
+    key_type: KeyType,
+    live: bool,
+    /// Letters and digits after the prefix, as Stripe issues them.
+    well_formed: bool,
+}
+
+impl KeyKind {
+    /// What the audit trail says of a key: its kind, never its value.
+    fn describe(self) -> &'static str {
+        match (self.key_type, self.live) {
+            (KeyType::Publishable, true) => "pk_live",
+            (KeyType::Publishable, false) => "pk_test",
+            (KeyType::Secret, true) => "sk_live",
+            (KeyType::Secret, false) => "sk_test",
+            (KeyType::Restricted, true) => "rk_live",
+            (KeyType::Restricted, false) => "rk_test",
+        }
+    }
+}
+
+fn mode_name(live: bool) -> &'static str {
+    if live { "live" } else { "test" }
+}
+
+/// The kind of a Stripe API key from its prefix; `None` when it has no known prefix.
+fn classify(key: &str) -> Option<KeyKind> {
+    let (key_type, rest) = [
+        ("pk_", KeyType::Publishable),
+        ("sk_", KeyType::Secret),
+        ("rk_", KeyType::Restricted),
+    ]
+    .into_iter()
+    .find_map(|(prefix, t)| key.strip_prefix(prefix).map(|rest| (t, rest)))?;
+    let (live, body) = if let Some(body) = rest.strip_prefix("live_") {
+        (true, body)
+    } else if let Some(body) = rest.strip_prefix("test_") {
+        (false, body)
+    } else {
+        return None;
+    };
+    let well_formed =
+        !body.is_empty() && body.len() <= 255 && body.bytes().all(|b| b.is_ascii_alphanumeric());
+    Some(KeyKind {
+        key_type,
+        live,
+        well_formed,
+    })
+}
+
+fn check_key_mode(
+    mode: StripeMode,
+    publishable_live: bool,
+    secret_live: bool,
+) -> Result<(), KeyError> {
+    if publishable_live != secret_live {
+        return Err(KeyError::MixedModes {
+            publishable: mode_name(publishable_live),
+            secret: mode_name(secret_live),
+        });
+    }
+    match (mode, secret_live) {
+        (StripeMode::Live, false) => Err(KeyError::TestKeysInLiveMode),
+        (StripeMode::Test, true) => Err(KeyError::LiveKeysInTestMode),
+        _ => Ok(()),
+    }
+}
+
+/// Checks a publishable and secret key pair against the deployment's mode; returns the secret
+/// key's kind. Swapped fields are told apart from malformed keys, and both from mixed modes.
+fn validate_keys(mode: StripeMode, publishable: &str, secret: &str) -> Result<KeyKind, KeyError> {
+    if publishable.is_empty() {
+        return Err(KeyError::BlankPublishable);
+    }
+    if secret.is_empty() {
+        return Err(KeyError::BlankSecret);
+    }
+    let p = classify(publishable);
+    let s = classify(secret);
+    if s.is_some_and(|k| k.key_type == KeyType::Publishable) || secret.starts_with("pk_") {
+        return Err(KeyError::PublishableInSecretField);
+    }
+    if p.is_some_and(|k| k.key_type != KeyType::Publishable)
+        || publishable.starts_with("sk_")
+        || publishable.starts_with("rk_")
+    {
+        return Err(KeyError::SecretInPublishableField);
+    }
+    let p = p
+        .filter(|k| k.well_formed)
+        .ok_or(KeyError::MalformedPublishable)?;
+    let s = s
+        .filter(|k| k.well_formed)
+        .ok_or(KeyError::MalformedSecret)?;
+    check_key_mode(mode, p.live, s.live)?;
+    Ok(s)
 }
 
 fn validate_secret(secret: &SecretString) -> Result<(), ProfileError> {
@@ -254,6 +803,66 @@ fn validate_secret(secret: &SecretString) -> Result<(), ProfileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PK_LIVE: &str = "pk_live_51Abc";
+    const SK_LIVE: &str = "sk_live_51Abc";
+    const RK_LIVE: &str = "rk_live_51Abc";
+    const PK_TEST: &str = "pk_test_51Abc";
+    const SK_TEST: &str = "sk_test_51Abc";
+
+    #[test]
+    fn live_mode_takes_only_live_keys() {
+        let live = |p, s| validate_keys(StripeMode::Live, p, s);
+        assert!(live(PK_LIVE, SK_LIVE).is_ok());
+        assert_eq!(live(PK_LIVE, RK_LIVE).map(KeyKind::describe), Ok("rk_live"));
+        assert_eq!(live(PK_TEST, SK_TEST), Err(KeyError::TestKeysInLiveMode));
+        assert!(
+            KeyError::TestKeysInLiveMode
+                .to_string()
+                .contains("transactions fail")
+        );
+        assert!(matches!(
+            live(PK_LIVE, SK_TEST),
+            Err(KeyError::MixedModes { .. })
+        ));
+        assert!(matches!(
+            live(PK_TEST, SK_LIVE),
+            Err(KeyError::MixedModes { .. })
+        ));
+        assert_eq!(
+            live(SK_LIVE, PK_LIVE),
+            Err(KeyError::PublishableInSecretField)
+        );
+        assert_eq!(
+            live(SK_LIVE, SK_LIVE),
+            Err(KeyError::SecretInPublishableField)
+        );
+        assert_eq!(
+            live(PK_LIVE, PK_LIVE),
+            Err(KeyError::PublishableInSecretField)
+        );
+        assert_eq!(live("", SK_LIVE), Err(KeyError::BlankPublishable));
+        assert_eq!(live(PK_LIVE, ""), Err(KeyError::BlankSecret));
+        assert_eq!(
+            live("pk_live_", SK_LIVE),
+            Err(KeyError::MalformedPublishable)
+        );
+        assert_eq!(live(PK_LIVE, "whsec_abc"), Err(KeyError::MalformedSecret));
+        assert_eq!(live(PK_LIVE, "sk_live_a b"), Err(KeyError::MalformedSecret));
+    }
+
+    #[test]
+    fn test_mode_takes_only_test_keys() {
+        let test = |p, s| validate_keys(StripeMode::Test, p, s);
+        assert!(test(PK_TEST, SK_TEST).is_ok());
+        assert_eq!(test(PK_LIVE, SK_LIVE), Err(KeyError::LiveKeysInTestMode));
+    }
+
+    #[test]
+    fn key_errors_never_quote_a_key() {
+        let err = validate_keys(StripeMode::Live, SK_LIVE, PK_LIVE).expect_err("swapped");
+        assert!(!err.to_string().contains(SK_LIVE));
+    }
 
     #[test]
     fn secrets_must_be_whsec_values() {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
@@ -15,22 +15,27 @@ use lapin::{BasicProperties, Channel, Connection};
 use rand::Rng;
 use sqlx::PgPool;
 use time::OffsetDateTime;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Applied, EventMessage, Handler, HandlerError, WorkerContext, apply_once};
+use super::{Applied, EventMessage, Handler, HandlerError, WorkerContext, apply_batch, apply_once};
 use crate::amqp::topology::RETRY_LEVELS;
 use crate::amqp::{AmqpHealth, Topology, connect_with_backoff};
 use crate::db;
 use crate::metrics::{Metrics, WorkerLabels};
 
 const ATTEMPT_HEADER: &str = "x-accredito-attempt";
+/// Most deliveries applied in one transaction.
+const MAX_BATCH: usize = 32;
+/// Batches applied at once per consumer (each holds a database connection).
+const CONCURRENT_BATCHES: usize = 4;
 const FIRST_FAILED_HEADER: &str = "x-accredito-first-failed-at";
 const ERROR_HEADER: &str = "x-accredito-error";
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
-    /// Unacknowledged deliveries per consumer, which is also how many are applied at once.
+    /// Unacknowledged deliveries per consumer: enough for several batches in flight.
     pub prefetch: u16,
     /// Attempts before an event is parked in the dead-letter queue.
     pub max_attempts: u32,
@@ -41,7 +46,7 @@ pub struct WorkerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         WorkerSettings {
-            prefetch: 32,
+            prefetch: 128,
             max_attempts: 5,
             retry_base: Duration::from_secs(1),
         }
@@ -132,11 +137,34 @@ impl Consumer {
             publisher,
         });
         let in_flight = TaskTracker::new();
+        let batches = Arc::new(Semaphore::new(CONCURRENT_BATCHES));
         let outcome = loop {
             tokio::select! {
                 next = deliveries.next() => match next {
-                    Some(Ok(delivery)) => {
-                        in_flight.spawn(process(context.clone(), delivery));
+                    Some(Ok(first)) => {
+                        // Whatever else has already arrived joins this batch (never waiting
+                        // for more), so a burst shares one commit and a trickle is not delayed.
+                        let mut batch = vec![first];
+                        let mut failed = None;
+                        while batch.len() < MAX_BATCH {
+                            match deliveries.next().now_or_never() {
+                                Some(Some(Ok(delivery))) => batch.push(delivery),
+                                Some(Some(Err(error))) => {
+                                    failed = Some(error);
+                                    break;
+                                }
+                                _ => break,
+                            }
+                        }
+                        let Ok(permit) = batches.clone().acquire_owned().await else { break Ok(()) };
+                        let context = context.clone();
+                        in_flight.spawn(async move {
+                            process_batch(context, batch).await;
+                            drop(permit);
+                        });
+                        if let Some(error) = failed {
+                            break Err(error);
+                        }
                     }
                     Some(Err(error)) => break Err(error),
                     None => break Err(lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
@@ -153,6 +181,45 @@ impl Consumer {
         let _ = channel.close(200, "bye".into()).await;
         let _ = connection.close(200, "bye".into()).await;
         outcome
+    }
+}
+
+/// Applies a batch in one transaction; if anything in it fails, each delivery is handled on
+/// its own (retries and dead letters are per event).
+async fn process_batch(context: Arc<Context>, batch: Vec<Delivery>) {
+    let parsed: Vec<Option<EventMessage>> = batch.iter().map(|d| message_of(d).ok()).collect();
+    let first_attempts = batch
+        .iter()
+        .all(|d| header_u32(d, ATTEMPT_HEADER).is_none());
+    if batch.len() > 1 && first_attempts && parsed.iter().all(Option::is_some) {
+        let messages: Vec<&EventMessage> = parsed.iter().flatten().collect();
+        match apply_batch(&context.pool, context.handler, &context.worker, &messages).await {
+            Ok(applied) => {
+                let handler = context.handler.name();
+                for (delivery, applied) in batch.iter().zip(applied) {
+                    let outcome = if applied == Applied::Now {
+                        "applied"
+                    } else {
+                        "duplicate"
+                    };
+                    context
+                        .metrics
+                        .worker_events
+                        .get_or_create(&WorkerLabels { handler, outcome })
+                        .inc();
+                    if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
+                        tracing::warn!(handler, %error, "ack failed");
+                    }
+                }
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(%error, size = batch.len(), "batch failed; applying its events one by one");
+            }
+        }
+    }
+    for delivery in batch {
+        process(context.clone(), delivery).await;
     }
 }
 

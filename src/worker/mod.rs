@@ -156,6 +156,37 @@ pub enum Applied {
     Before,
 }
 
+/// Applies a batch of events in one transaction (one commit for all), each at most once.
+/// Any failure rolls the whole batch back; the caller then applies the events one by one, so
+/// one bad event never holds up the others.
+pub async fn apply_batch(
+    pool: &PgPool,
+    handler: Handler,
+    context: &WorkerContext,
+    messages: &[&EventMessage],
+) -> Result<Vec<Applied>, HandlerError> {
+    let profile_ids: Vec<String> = messages.iter().map(|m| m.profile_id.clone()).collect();
+    let event_ids: Vec<String> = messages.iter().map(|m| m.event_id.clone()).collect();
+    let mut tx = pool.begin().await?;
+    let mut claimed: std::collections::HashSet<(String, String)> =
+        db::work::claim_events(&mut tx, handler.name(), &profile_ids, &event_ids)
+            .await?
+            .into_iter()
+            .collect();
+    let mut applied = Vec::with_capacity(messages.len());
+    for message in messages {
+        // The first copy of an event in the batch applies it; later copies are redeliveries.
+        if claimed.remove(&(message.profile_id.clone(), message.event_id.clone())) {
+            handler.apply(&mut tx, context, message).await?;
+            applied.push(Applied::Now);
+        } else {
+            applied.push(Applied::Before);
+        }
+    }
+    tx.commit().await?;
+    Ok(applied)
+}
+
 /// Applies the event at most once per handler: the claim and the effects commit together.
 pub async fn apply_once(
     pool: &PgPool,

@@ -45,8 +45,12 @@ pub async fn apply(
                 latest_charge: latest_charge.as_deref(),
             };
             db::payments::upsert_payment_intent(conn, &row, &seen).await?;
-            check_payment_owner(conn, &pi.id, Some(&event.id)).await?;
-            Some(pi.id)
+            // The ownership check also names the orders to reconcile: no second lookup.
+            let orders = check_payment_owner(conn, &pi.id, Some(&event.id)).await?;
+            for order_id in orders {
+                reconcile_order(conn, &order_id, Some(&event.id)).await?;
+            }
+            None
         }
         "charge" => {
             let charge: Charge = object(event)?;

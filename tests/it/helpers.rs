@@ -137,6 +137,7 @@ pub async fn spawn_app_with(pool: PgPool, options: AppOptions) -> TestApp {
     // Fast retries, so tests see backoff and dead-lettering in well under a second.
     config.alert_poll_every = Duration::from_millis(50);
     config.account_sweep_every = Duration::from_millis(200);
+    config.catch_up_events_every = Duration::from_millis(300);
     config.stripe_retry = Some(fast_stripe_retries());
     config.worker = WorkerSettings {
         prefetch: 32,
@@ -244,6 +245,51 @@ impl TestApp {
             .expect("text")
     }
 
+    // `/v1` reads: JSON, CSV, and every page of a list.
+
+    pub async fn admin_get(&self, path: &str, query: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .get(self.url(&with_query(path, query)))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn admin_get_csv(&self, path: &str, query: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .get(self.url(&with_query(path, query)))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("accept", "text/csv")
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Follows `next_cursor` from the first page to the last, returning every page's `data`.
+    pub async fn walk(&self, path: &str, query: &[(&str, &str)]) -> Vec<Vec<Value>> {
+        let mut pages = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = query.to_vec();
+            if let Some(c) = &cursor {
+                q.push(("cursor", c));
+            }
+            let response = self.admin_get(path, &q).await;
+            assert_eq!(response.status(), 200, "{path} {q:?}");
+            let page: Value = response.json().await.expect("json");
+            pages.push(page["data"].as_array().expect("data").clone());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => {
+                    assert!(page["next_cursor"].is_null());
+                    return pages;
+                }
+            }
+            assert!(pages.len() < 100, "pagination does not end");
+        }
+    }
+
     /// A consumer on one of this app's queues (`orders`, `payouts`, `accounts`, `dead`).
     pub async fn queue(&self, suffix: &str) -> QueueProbe {
         QueueProbe::open(&self.topology.queue(suffix)).await
@@ -313,6 +359,74 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// `path?k=v&...` with every byte but the unreserved ones percent-encoded (so a '+' in an
+/// offset stays a '+').
+pub fn with_query(path: &str, query: &[(&str, &str)]) -> String {
+    let encode = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    if query.is_empty() {
+        return path.to_owned();
+    }
+    let pairs: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    format!("{path}?{}", pairs.join("&"))
+}
+
+pub fn ids(rows: &[Value], field: &str) -> Vec<String> {
+    rows.iter()
+        .map(|r| match &r[field] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// A strict RFC 4180 reader, so the tests check what a spreadsheet would read back.
+pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
+    let mut field = String::new();
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') if field.is_empty() => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\r') => {
+                assert_eq!(chars.next(), Some('\n'), "records end with CRLF");
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            (false, c) => {
+                assert!(
+                    c != '"' && c != '\n',
+                    "unquoted special character in {text:?}"
+                );
+                field.push(c);
+            }
+        }
+    }
+    assert!(!quoted && field.is_empty() && record.is_empty(), "{text:?}");
+    records
 }
 
 /// Reads messages from a queue, acking each.

@@ -1,12 +1,16 @@
 //! End-to-end tests: the app on 127.0.0.1:0, real PostgreSQL and RabbitMQ.
 
 mod admin_api;
+mod back_office_api;
 mod fake_stripe;
 mod helpers;
+mod merchants;
+mod openapi;
 mod operations;
 mod orders_api;
 mod outages;
 mod payouts;
 mod reconciliation;
+mod recovery;
 mod stripe_client;
 mod webhook_intake;

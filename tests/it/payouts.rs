@@ -56,17 +56,19 @@ async fn receive(State(receiver): State<AlertReceiver>, Json(body): Json<Value>)
     StatusCode::OK
 }
 
-struct Scene {
-    app: TestApp,
-    fake: FakeStripe,
-    profile: String,
-    secret: String,
+/// The app against a fake Stripe, with merchant `m_1`'s profile (also used by
+/// [`crate::back_office_api`]).
+pub(crate) struct Scene {
+    pub(crate) app: TestApp,
+    pub(crate) fake: FakeStripe,
+    pub(crate) profile: String,
+    pub(crate) secret: String,
 }
 
 impl Scene {
     /// With an alert receiver, the sweeps role runs too (it delivers alerts); without one it
     /// does not, so the only Stripe calls are the workers'.
-    async fn start(pool: PgPool, fake: FakeStripe, alert_url: Option<String>) -> Self {
+    pub(crate) async fn start(pool: PgPool, fake: FakeStripe, alert_url: Option<String>) -> Self {
         let roles = match alert_url {
             Some(_) => Role::all(),
             None => vec![Role::Ingest, Role::Relay, Role::Workers],
@@ -88,7 +90,7 @@ impl Scene {
         }
     }
 
-    async fn set_key(&self, key: &str) {
+    pub(crate) async fn set_key(&self, key: &str) {
         let response = self
             .app
             .client
@@ -104,7 +106,7 @@ impl Scene {
         assert_eq!(response.status(), 204);
     }
 
-    async fn apply(&self, id: &str, event_type: &str, created: i64, object: Value) {
+    pub(crate) async fn apply(&self, id: &str, event_type: &str, created: i64, object: Value) {
         let body = stripe_event_at(id, event_type, true, created, object);
         assert_eq!(
             self.app
@@ -135,7 +137,7 @@ impl Scene {
 }
 
 /// Registers an order that names its PaymentIntent.
-async fn register_order(pool: &PgPool, order_id: &str, payment_intent_id: &str) {
+pub(crate) async fn register_order(pool: &PgPool, order_id: &str, payment_intent_id: &str) {
     let mut tx = pool.begin().await.expect("tx");
     accredito::db::profiles::ensure_merchant(&mut tx, "m_1")
         .await
@@ -158,7 +160,7 @@ async fn register_order(pool: &PgPool, order_id: &str, payment_intent_id: &str) 
     tx.commit().await.expect("commit");
 }
 
-fn automatic_payout(id: &str, amount: i64, status: &str) -> Value {
+pub(crate) fn automatic_payout(id: &str, amount: i64, status: &str) -> Value {
     let mut p = fake_stripe::payout(id, amount, "eur", status);
     p["automatic"] = true.into();
     p["reconciliation_status"] = if status == "paid" {
@@ -172,7 +174,7 @@ fn automatic_payout(id: &str, amount: i64, status: &str) -> Value {
 }
 
 /// 249 charges of 1000 (fee 30) and the payout's own transaction: 250 in all, 3 pages.
-fn charges_and_payout(payout_id: &str, charges: usize) -> (Vec<Value>, i64) {
+pub(crate) fn charges_and_payout(payout_id: &str, charges: usize) -> (Vec<Value>, i64) {
     let mut transactions: Vec<Value> = (0..charges)
         .map(|i| {
             fake_stripe::balance_transaction(

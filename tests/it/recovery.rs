@@ -1,0 +1,186 @@
+//! Recovery: events Stripe lists whose webhooks never arrived are caught up; stored events
+//! replayed are never applied twice.
+
+use std::time::Duration;
+
+use accredito::config::Role;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use crate::fake_stripe::{self, FakeStripe, VALID_KEY};
+use crate::helpers::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn register_order(pool: &PgPool, order_id: &str) {
+    let mut tx = pool.begin().await.expect("tx");
+    accredito::db::profiles::ensure_merchant(&mut tx, "m_1")
+        .await
+        .expect("merchant");
+    let order = accredito::db::orders::upsert_order(
+        &mut tx,
+        &accredito::db::orders::NewOrder {
+            order_id,
+            merchant_id: "m_1",
+            amount: 1000,
+            currency: "eur",
+            placed_at: OffsetDateTime::now_utc(),
+            description: None,
+            payment_intent_id: None,
+        },
+    )
+    .await
+    .expect("upsert")
+    .expect("same merchant");
+    accredito::orders::after_order_saved(&mut tx, &order)
+        .await
+        .expect("reconcile");
+    tx.commit().await.expect("commit");
+}
+
+fn succeeded(pi: &str, order: &str) -> Value {
+    json!({
+        "id": pi, "object": "payment_intent", "amount": 1000, "amount_received": 1000, "currency": "eur",
+        "status": "succeeded", "metadata": { "order_id": order }, "latest_charge": format!("ch_{pi}"),
+        "livemode": true
+    })
+}
+
+async fn order_status(pool: &PgPool, order_id: &str) -> String {
+    sqlx::query_scalar("select status from back_office.order_reconciliation where order_id = $1")
+        .bind(order_id)
+        .fetch_one(pool)
+        .await
+        .expect("order")
+}
+
+#[sqlx::test]
+async fn catch_up_stores_events_stripe_lists_whose_webhooks_never_arrived(pool: PgPool) {
+    let t = now() - 120;
+    let fake = FakeStripe::builder()
+        .event(fake_stripe::event(
+            "evt_missed_1",
+            "payment_intent.succeeded",
+            t,
+            succeeded("pi_1", "o_1"),
+        ))
+        .event(fake_stripe::event(
+            "evt_missed_2",
+            "payment_intent.succeeded",
+            t + 1,
+            succeeded("pi_2", "o_2"),
+        ))
+        .start()
+        .await;
+    let options = AppOptions {
+        roles: Role::all(),
+        stripe_api_base: Some(fake.base_url()),
+        ..AppOptions::default()
+    };
+    let app = spawn_app_with(pool.clone(), options).await;
+    let secret = random_secret();
+    let profile = app.create_profile("m_1", &secret).await;
+    register_order(&pool, "o_1").await;
+    register_order(&pool, "o_2").await;
+    // One of the two webhooks did arrive: it must not be stored twice.
+    let delivered = stripe_event_at(
+        "evt_missed_2",
+        "payment_intent.succeeded",
+        true,
+        t + 1,
+        succeeded("pi_2", "o_2"),
+    );
+    assert_eq!(
+        app.deliver(&profile, &secret, &delivered).await.status(),
+        200
+    );
+
+    let response = app
+        .client
+        .put(app.url(&format!("/v1/profiles/{profile}/secret-key")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "secret_key": VALID_KEY }))
+        .send()
+        .await
+        .expect("set key");
+    assert!(response.status().is_success(), "{}", response.status());
+
+    eventually(
+        "the missed event is caught up and applied",
+        WAIT,
+        || async { (order_status(&pool, "o_1").await == "paid").then_some(()) },
+    )
+    .await;
+    assert_eq!(order_status(&pool, "o_2").await, "paid");
+    let stored: i64 = sqlx::query_scalar("select count(*) from inbox_events")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(stored, 2, "deduplicated like any delivery");
+    let raw: Vec<u8> =
+        sqlx::query_scalar("select raw_body from inbox_events where event_id = 'evt_missed_1'")
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+    let listed: Value = serde_json::from_slice(&raw).expect("json");
+    assert_eq!(listed["id"], "evt_missed_1");
+    assert!(fake.requests("/v1/events") >= 1);
+    app.stop().await;
+}
+
+#[sqlx::test]
+async fn a_replay_republishes_stored_events_and_applies_nothing_twice(pool: PgPool) {
+    let app = spawn_app_with(
+        pool.clone(),
+        AppOptions {
+            roles: Role::all(),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let secret = random_secret();
+    let profile = app.create_profile("m_1", &secret).await;
+    register_order(&pool, "o_1").await;
+    let body = stripe_event(
+        "evt_r1",
+        "payment_intent.succeeded",
+        true,
+        succeeded("pi_1", "o_1"),
+    );
+    assert_eq!(app.deliver(&profile, &secret, &body).await.status(), 200);
+    eventually("applied", WAIT, || async {
+        (order_status(&pool, "o_1").await == "paid").then_some(())
+    })
+    .await;
+
+    let selection = accredito::replay::Selection {
+        profile_id: Some(&profile),
+        ..Default::default()
+    };
+    let replayed = accredito::replay::replay(&pool, &amqp_url(), &app.topology, &selection)
+        .await
+        .expect("replay");
+
+    assert_eq!(replayed, 1);
+    eventually(
+        "the replayed copy is acknowledged as already applied",
+        WAIT,
+        || async {
+            app.metrics()
+                .await
+                .contains(
+                    r#"accredito_worker_events_total{handler="orders",outcome="duplicate"} 1"#,
+                )
+                .then_some(())
+        },
+    )
+    .await;
+    let claims: i64 = sqlx::query_scalar("select count(*) from processed_events")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(claims, 1);
+    assert_eq!(order_status(&pool, "o_1").await, "paid");
+    app.stop().await;
+}
