@@ -448,7 +448,7 @@ impl QueueProbe {
     pub async fn open(queue: &str) -> Self {
         eventually(
             &format!("queue {queue} declared"),
-            Duration::from_secs(10),
+            Duration::from_secs(30),
             || async {
                 // A failed consume closes its channel; start each attempt afresh.
                 let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
@@ -514,7 +514,7 @@ impl QueueProbe {
         let mut ids = Vec::new();
         loop {
             let message = self
-                .next(Duration::from_secs(10))
+                .next(Duration::from_secs(30))
                 .await
                 .unwrap_or_else(|| panic!("{sentinel} never arrived; got {ids:?}"));
             ids.push(message.message_id.clone());
