@@ -444,7 +444,7 @@ pub struct Received {
 }
 
 impl QueueProbe {
-    /// Waits (up to 10 s) for the queue to be declared: the relay declares it once connected.
+    /// Waits (up to 30 s) for the queue to be declared: the relay declares it once connected.
     pub async fn open(queue: &str) -> Self {
         eventually(
             &format!("queue {queue} declared"),
