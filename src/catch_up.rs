@@ -13,45 +13,13 @@ use tokio_util::sync::CancellationToken;
 use crate::db;
 use crate::db::inbox::NewEvent;
 use crate::domain::StripeMode;
+use crate::stripe::HANDLED_EVENT_TYPES;
 use crate::stripe::event::parse_envelope;
 use crate::worker::{HandlerError, WorkerContext};
 
-/// The event types accredito handles. `types[]` takes exact names (wildcards only work in
-/// the single `type` parameter) and at most 20 per request, hence the groups.
-pub const HANDLED_EVENT_TYPES: [&[&str]; 2] = [
-    &[
-        "payment_intent.processing",
-        "payment_intent.succeeded",
-        "payment_intent.payment_failed",
-        "payment_intent.canceled",
-        "payment_intent.amount_capturable_updated",
-        "charge.succeeded",
-        "charge.captured",
-        "charge.refunded",
-        "charge.refund.updated",
-        "charge.dispute.created",
-        "charge.dispute.updated",
-        "charge.dispute.closed",
-        "charge.dispute.funds_withdrawn",
-        "charge.dispute.funds_reinstated",
-        "refund.created",
-        "refund.updated",
-        "refund.failed",
-    ],
-    &[
-        "payout.created",
-        "payout.updated",
-        "payout.paid",
-        "payout.failed",
-        "payout.canceled",
-        "payout.reconciliation_completed",
-        "balance.available",
-        "account.updated",
-        "account.external_account.created",
-        "account.external_account.updated",
-        "account.external_account.deleted",
-    ],
-];
+/// `GET /v1/events` takes at most 20 exact names in `types[]` (wildcards only work in the
+/// single `type` parameter), so the handled types are listed in groups.
+const TYPES_PER_REQUEST: usize = 20;
 
 /// Stripe keeps events for 30 days; older ones cannot be listed.
 const RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -87,7 +55,7 @@ pub async fn catch_up_profile(
     let oldest = OffsetDateTime::now_utc() - RETENTION;
     let since = since.max(oldest);
     let mut events = Vec::new();
-    for types in HANDLED_EVENT_TYPES {
+    for types in HANDLED_EVENT_TYPES.chunks(TYPES_PER_REQUEST) {
         let listed = context
             .stripe
             .list_events(&key, since.unix_timestamp(), types)

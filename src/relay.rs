@@ -12,10 +12,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::amqp::{
-    AmqpHealth, ConfirmedPublisher, Outgoing, PublishError, PublishOutcome, Topology,
+    AmqpHealth, ConfirmedPublisher, EventRef, PublishError, PublishOutcome, Topology,
     connect_with_backoff,
 };
 use crate::db;
+use crate::db::inbox::Unpublished;
 use crate::metrics::{Metrics, OutcomeLabels};
 
 /// Rows the hot path may hold before new ones are left to the catch-up pass.
@@ -185,21 +186,17 @@ impl Relay {
         publisher: &ConfirmedPublisher,
         jobs: &[PublishJob],
     ) -> Result<(), RelayError> {
-        let headers: Vec<[(&'static str, &str); 3]> = jobs
+        let events: Vec<EventRef<'_>> = jobs
             .iter()
-            .map(|j| headers(&j.profile_id, &j.merchant_id, &j.event_type))
-            .collect();
-        let messages: Vec<Outgoing<'_>> = jobs
-            .iter()
-            .zip(&headers)
-            .map(|(j, h)| Outgoing {
-                routing_key: Topology::routing_key(&j.event_type),
-                message_id: &j.event_id,
-                headers: h,
+            .map(|j| EventRef {
+                profile_id: &j.profile_id,
+                merchant_id: &j.merchant_id,
+                event_id: &j.event_id,
+                event_type: &j.event_type,
                 body: &j.body,
             })
             .collect();
-        let outcomes = publisher.publish_all(&messages).await?;
+        let outcomes = publisher.publish_events(&events).await?;
         let confirmed_at = Instant::now();
         for job in jobs {
             self.metrics
@@ -231,21 +228,8 @@ impl Relay {
             let rows =
                 db::inbox::lock_unpublished(&mut tx, min_age.as_secs_f64(), PUBLISH_BATCH as i64)
                     .await?;
-            let headers: Vec<[(&'static str, &str); 3]> = rows
-                .iter()
-                .map(|r| headers(&r.profile_id, &r.merchant_id, &r.event_type))
-                .collect();
-            let messages: Vec<Outgoing<'_>> = rows
-                .iter()
-                .zip(&headers)
-                .map(|(r, h)| Outgoing {
-                    routing_key: Topology::routing_key(&r.event_type),
-                    message_id: &r.event_id,
-                    headers: h,
-                    body: &r.raw_body,
-                })
-                .collect();
-            let outcomes = publisher.publish_all(&messages).await?;
+            let events: Vec<EventRef<'_>> = rows.iter().map(Unpublished::as_event).collect();
+            let outcomes = publisher.publish_events(&events).await?;
             let ids = self.count_and_collect(rows.iter().map(|r| r.id), &outcomes);
             db::inbox::mark_published(&mut tx, &ids).await?;
             tx.commit().await?;
@@ -285,18 +269,6 @@ impl Relay {
         }
         taken
     }
-}
-
-pub(crate) fn headers<'a>(
-    profile_id: &'a str,
-    merchant_id: &'a str,
-    event_type: &'a str,
-) -> [(&'static str, &'a str); 3] {
-    [
-        ("profile_id", profile_id),
-        ("merchant_id", merchant_id),
-        ("event_type", event_type),
-    ]
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -6,9 +6,9 @@ use lapin::{Connection, ConnectionProperties};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::amqp::{ConfirmedPublisher, Outgoing, PublishError, PublishOutcome, Topology};
+use crate::amqp::{ConfirmedPublisher, EventRef, PublishError, PublishOutcome, Topology};
 use crate::db;
-use crate::relay::headers;
+use crate::db::inbox::Unpublished;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -58,21 +58,8 @@ pub async fn replay(
     let publisher = ConfirmedPublisher::open(connection, topology).await?;
     let mut refused = 0;
     for chunk in rows.chunks(500) {
-        let headers: Vec<[(&'static str, &str); 3]> = chunk
-            .iter()
-            .map(|r| headers(&r.profile_id, &r.merchant_id, &r.event_type))
-            .collect();
-        let messages: Vec<Outgoing<'_>> = chunk
-            .iter()
-            .zip(&headers)
-            .map(|(r, h)| Outgoing {
-                routing_key: Topology::routing_key(&r.event_type),
-                message_id: &r.event_id,
-                headers: h,
-                body: &r.raw_body,
-            })
-            .collect();
-        let outcomes = publisher.publish_all(&messages).await?;
+        let events: Vec<EventRef<'_>> = chunk.iter().map(Unpublished::as_event).collect();
+        let outcomes = publisher.publish_events(&events).await?;
         refused += outcomes
             .iter()
             .filter(|o| **o == PublishOutcome::Nacked)

@@ -6,5 +6,5 @@ pub mod publisher;
 pub mod topology;
 
 pub use connection::{AmqpHealth, connect_with_backoff};
-pub use publisher::{ConfirmedPublisher, Outgoing, PublishError, PublishOutcome};
+pub use publisher::{ConfirmedPublisher, EventRef, Outgoing, PublishError, PublishOutcome};
 pub use topology::{QueueType, Topology};

@@ -10,6 +10,15 @@ use lapin::{BasicProperties, Channel, Connection};
 
 use super::Topology;
 
+/// A stored Stripe event to publish.
+pub struct EventRef<'a> {
+    pub profile_id: &'a str,
+    pub merchant_id: &'a str,
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    pub body: &'a [u8],
+}
+
 /// One message to publish.
 pub struct Outgoing<'a> {
     pub routing_key: String,
@@ -112,6 +121,35 @@ impl ConfirmedPublisher {
             });
         }
         Ok(outcomes)
+    }
+
+    /// Publishes stored Stripe events: routing key `stripe.<type>`, the event id as message
+    /// id, and the profile, merchant and type as headers (what consumers route and dedupe by).
+    pub async fn publish_events(
+        &self,
+        events: &[EventRef<'_>],
+    ) -> Result<Vec<PublishOutcome>, PublishError> {
+        let headers: Vec<[(&'static str, &str); 3]> = events
+            .iter()
+            .map(|e| {
+                [
+                    ("profile_id", e.profile_id),
+                    ("merchant_id", e.merchant_id),
+                    ("event_type", e.event_type),
+                ]
+            })
+            .collect();
+        let messages: Vec<Outgoing<'_>> = events
+            .iter()
+            .zip(&headers)
+            .map(|(e, h)| Outgoing {
+                routing_key: Topology::routing_key(e.event_type),
+                message_id: e.event_id,
+                headers: h,
+                body: e.body,
+            })
+            .collect();
+        self.publish_all(&messages).await
     }
 
     pub async fn close(self) {

@@ -33,6 +33,18 @@ pub struct Unpublished {
     pub raw_body: Vec<u8>,
 }
 
+impl Unpublished {
+    pub fn as_event(&self) -> crate::amqp::EventRef<'_> {
+        crate::amqp::EventRef {
+            profile_id: &self.profile_id,
+            merchant_id: &self.merchant_id,
+            event_id: &self.event_id,
+            event_type: &self.event_type,
+            body: &self.raw_body,
+        }
+    }
+}
+
 /// Inserts many events in one statement; an event already stored for its profile is skipped.
 /// Returns only the rows that were new.
 pub async fn insert_batch(

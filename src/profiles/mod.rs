@@ -112,43 +112,6 @@ pub struct EndpointRegistered {
     pub warnings: Vec<String>,
 }
 
-/// The events accredito's workers handle, which the registered endpoint subscribes to.
-pub const WEBHOOK_EVENT_TYPES: &[&str] = &[
-    "payment_intent.created",
-    "payment_intent.processing",
-    "payment_intent.succeeded",
-    "payment_intent.payment_failed",
-    "payment_intent.canceled",
-    "payment_intent.requires_action",
-    "payment_intent.amount_capturable_updated",
-    "charge.succeeded",
-    "charge.failed",
-    "charge.captured",
-    "charge.pending",
-    "charge.refunded",
-    "charge.updated",
-    "charge.refund.updated",
-    "charge.dispute.created",
-    "charge.dispute.updated",
-    "charge.dispute.closed",
-    "charge.dispute.funds_withdrawn",
-    "charge.dispute.funds_reinstated",
-    "refund.created",
-    "refund.updated",
-    "refund.failed",
-    "payout.created",
-    "payout.updated",
-    "payout.paid",
-    "payout.failed",
-    "payout.canceled",
-    "payout.reconciliation_completed",
-    "balance.available",
-    "account.updated",
-    "account.external_account.created",
-    "account.external_account.updated",
-    "account.external_account.deleted",
-];
-
 /// How long the secrets of a replaced endpoint keep verifying.
 pub const ROTATION_OVERLAP: time::Duration = time::Duration::hours(24);
 
@@ -474,7 +437,7 @@ impl Profiles {
         let url = self.webhook_url(profile_id);
         let created = self
             .stripe
-            .create_webhook_endpoint(&key, &url, WEBHOOK_EVENT_TYPES)
+            .create_webhook_endpoint(&key, &url, crate::stripe::HANDLED_EVENT_TYPES)
             .await
             .map_err(key_check_error)?;
         let sealed = self
@@ -539,7 +502,7 @@ impl Profiles {
             profile: self.view(row, secrets.into_iter().map(SecretView::from).collect()),
             endpoint_id: created.id,
             url,
-            enabled_events: WEBHOOK_EVENT_TYPES
+            enabled_events: crate::stripe::HANDLED_EVENT_TYPES
                 .iter()
                 .map(|e| (*e).to_owned())
                 .collect(),
