@@ -18,6 +18,8 @@
 //! is `paid`. It reports webhook throughput, reconciled orders per second and each order's lag
 //! from its webhook's 200 to its reconciliation, as one JSON line like `intake`.
 
+mod faults;
+
 use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -75,6 +77,9 @@ enum Command {
     Intake(IntakeArgs),
     /// Register orders, pay each with a signed webhook, then wait until all are reconciled.
     E2e(E2eArgs),
+    /// Steady signed events, each retried until acknowledged, while deploy/fault-test.sh
+    /// breaks things; then check nothing was lost or applied twice.
+    Faults(faults::FaultsArgs),
 }
 
 /// Where the server is and who the bench is: shared by every subcommand.
@@ -184,6 +189,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Intake(args) => intake(args).await,
         Command::E2e(args) => e2e(args).await,
+        Command::Faults(args) => faults::faults(args).await,
     }
 }
 

@@ -22,3 +22,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --no-fail-fast
 fi
+# Kills and restarts accredito, RabbitMQ and PostgreSQL under load (about 2 minutes plus a
+# release build); ACCREDITO_SKIP_FAULT_TEST=1 leaves it out of a quick local run.
+if [ "${ACCREDITO_SKIP_FAULT_TEST:-0}" != 1 ]; then
+  echo "== fault test (G1-G5)"
+  bash deploy/fault-test.sh
+fi

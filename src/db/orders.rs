@@ -124,7 +124,7 @@ pub async fn resolve_discrepancies(
     .map(|r| r.rows_affected())
 }
 
-/// An order, locked, with every Stripe object that concerns it: one round trip.
+/// An order, locked, with every Stripe object that concerns it.
 pub struct LockedOrderFacts {
     pub merchant_id: String,
     pub facts: crate::reconciliation::OrderFacts,
@@ -166,10 +166,19 @@ pub async fn lock_with_facts(
     conn: &mut PgConnection,
     order_id: &str,
 ) -> Result<Option<LockedOrderFacts>, sqlx::Error> {
+    // The lock is its own statement: a statement that waits for a row lock still reads the
+    // other tables as of its start, so locking and reading in one would miss what the
+    // transaction we waited for committed (a refund stored concurrently, lost from the state).
+    let locked = sqlx::query_scalar!("select order_id from orders where order_id = $1 for update", order_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if locked.is_none() {
+        return Ok(None);
+    }
     let row = sqlx::query!(
         r#"with o as (
                select order_id, merchant_id, amount, currency, payment_intent_id
-               from orders where order_id = $1 for update
+               from orders where order_id = $1
            ),
            pis as (
                select pi.id, pi.amount_received, pi.currency, pi.status, pi.failed, pi.latest_charge,

@@ -795,3 +795,42 @@ async fn workers_resume_after_losing_rabbitmq(pool: PgPool) {
     assert_eq!(p.order("o_1").await.status, "refunded");
     p.app.stop().await;
 }
+
+#[sqlx::test]
+async fn refunds_of_one_order_applied_concurrently_all_count(pool: PgPool) {
+    let p = Pipeline::start(pool).await;
+    p.register_order("m_1", "o_1", 100_000, "eur").await;
+    p.apply(&stripe_event(
+        "evt_pi",
+        "payment_intent.succeeded",
+        true,
+        pi("pi_1", "o_1", "succeeded", 100_000, 100_000),
+    ))
+    .await;
+    // Many refunds at once: workers apply them in concurrent transactions that all reconcile
+    // the same order; each must see what the others committed.
+    let bodies: Vec<String> = (0..60)
+        .map(|i| {
+            let refund = json!({
+                "id": format!("re_{i}"), "object": "refund", "amount": 100, "currency": "eur",
+                "status": "succeeded", "charge": "ch_pi_1", "payment_intent": "pi_1"
+            });
+            stripe_event(&format!("evt_re_{i}"), "refund.created", true, refund)
+        })
+        .collect();
+    let deliveries = bodies
+        .iter()
+        .map(|b| p.app.deliver(&p.profile, &p.secret, b));
+    for response in futures_util::future::join_all(deliveries).await {
+        assert_eq!(response.status(), 200);
+    }
+    for i in 0..60 {
+        p.wait_applied(&format!("evt_re_{i}")).await;
+    }
+    let row = p.order("o_1").await;
+    assert_eq!(
+        (row.status.as_str(), row.amount_refunded),
+        ("partially_refunded", 6_000)
+    );
+    p.app.stop().await;
+}

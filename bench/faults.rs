@@ -1,0 +1,329 @@
+//! `accredito-bench faults`: the load side of `deploy/fault-test.sh`. It registers orders,
+//! then sends a steady stream of signed events (one payment and several refunds per order),
+//! retrying each event until it is acknowledged, as Stripe does, while the script kills and
+//! restarts accredito, RabbitMQ and PostgreSQL. Afterwards it checks that every acknowledged
+//! event is stored, published and applied exactly once: each order's paid and refunded amounts
+//! must equal the sums of its events.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use accredito::stripe::signature::sign;
+use anyhow::Context;
+use clap::Args;
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::Mutex;
+use tokio::task::JoinSet;
+
+use super::{ServerArgs, create_profile, http_client, random_alphanumeric};
+
+#[derive(Debug, Args)]
+pub struct FaultsArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Orders to pay and refund.
+    #[arg(long, default_value_t = 100)]
+    orders: usize,
+    /// Refund events per order (each refunds a distinct amount).
+    #[arg(long, default_value_t = 20)]
+    refunds_per_order: usize,
+    /// Events per second the stream is paced at.
+    #[arg(long, default_value_t = 100)]
+    rate: u32,
+    /// How long to keep retrying and waiting before giving up, in seconds.
+    #[arg(long, default_value_t = 300)]
+    deadline_secs: u64,
+}
+
+const ORDER_AMOUNT: i64 = 10_000;
+
+struct Planned {
+    id: String,
+    body: String,
+}
+
+/// What the run expects each order to end with.
+struct Expected {
+    paid: i64,
+    refunded: i64,
+}
+
+pub async fn faults(args: FaultsArgs) -> anyhow::Result<ExitCode> {
+    let base = args.server.url.trim_end_matches('/').to_owned();
+    let client = http_client(16)?;
+    let secret = format!("whsec_{}", random_alphanumeric(32));
+    let profile = create_profile(&client, &base, &args.server, &secret).await?;
+    let run = random_alphanumeric(8).to_lowercase();
+    let deadline = Instant::now() + Duration::from_secs(args.deadline_secs);
+
+    let mut expected = BTreeMap::new();
+    let placed_at = OffsetDateTime::now_utc().format(&Rfc3339).context("time")?;
+    for i in 0..args.orders {
+        let order = format!("o_{run}_{i}");
+        retry_until_2xx(deadline, || {
+            client
+                .put(format!("{base}/v1/orders/{order}"))
+                .bearer_auth(&args.server.admin_token)
+                .json(&json!({ "merchant_id": args.server.merchant, "amount": ORDER_AMOUNT, "currency": "eur", "placed_at": placed_at }))
+        })
+        .await
+        .with_context(|| format!("registering {order}"))?;
+        expected.insert(
+            order,
+            Expected {
+                paid: ORDER_AMOUNT,
+                refunded: 0,
+            },
+        );
+    }
+
+    // Every order's payment first, then its refunds, interleaved across orders.
+    let created = OffsetDateTime::now_utc().unix_timestamp();
+    let mut plan = Vec::new();
+    for i in 0..args.orders {
+        let (order, pi) = (format!("o_{run}_{i}"), format!("pi_{run}_{i}"));
+        let object = json!({
+            "id": pi, "object": "payment_intent", "amount": ORDER_AMOUNT, "amount_received": ORDER_AMOUNT,
+            "currency": "eur", "status": "succeeded", "metadata": { "order_id": order },
+            "latest_charge": format!("ch_{run}_{i}"), "livemode": args.server.livemode
+        });
+        plan.push(event(
+            &format!("evt_{run}_{i}_pi"),
+            "payment_intent.succeeded",
+            created,
+            args.server.livemode,
+            object,
+        ));
+    }
+    for k in 0..args.refunds_per_order {
+        for i in 0..args.orders {
+            let amount = 10 * (k as i64 + 1);
+            let object = json!({
+                "id": format!("re_{run}_{i}_{k}"), "object": "refund", "amount": amount, "currency": "eur",
+                "status": "succeeded", "charge": format!("ch_{run}_{i}"), "payment_intent": format!("pi_{run}_{i}")
+            });
+            plan.push(event(
+                &format!("evt_{run}_{i}_re{k}"),
+                "refund.created",
+                created + 1,
+                args.server.livemode,
+                object,
+            ));
+            if let Some(e) = expected.get_mut(&format!("o_{run}_{i}")) {
+                e.refunded += amount;
+            }
+        }
+    }
+
+    let sent = send_paced(
+        &client,
+        &format!("{base}/webhooks/stripe/{}", profile.id),
+        &secret,
+        plan,
+        args.rate,
+        deadline,
+    )
+    .await?;
+    let mut db = PgConnection::connect(&args.server.database_url)
+        .await
+        .context("connecting to the database")?;
+    let counts = wait_for_application(&mut db, &profile.id, sent.acknowledged, deadline).await?;
+    let mut wrong = Vec::new();
+    for (order, want) in &expected {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("select amount_paid, amount_refunded from back_office.order_reconciliation where order_id = $1")
+                .bind(order)
+                .fetch_optional(&mut db)
+                .await?;
+        if row != Some((want.paid, want.refunded)) {
+            wrong.push(
+                json!({ "order": order, "expected": [want.paid, want.refunded], "found": row }),
+            );
+        }
+    }
+    let report = json!({
+        "bench": "faults",
+        "events": sent.acknowledged,
+        "sent_attempts": sent.attempts,
+        "failed_attempts": sent.failures,
+        "acknowledged": sent.acknowledged,
+        "stored": counts.stored,
+        "published": counts.published,
+        "applied": counts.applied,
+        "dead_lettered": counts.dead_lettered,
+        "orders_checked": expected.len(),
+        "orders_wrong": wrong.len(),
+        "wrong": wrong.iter().take(5).collect::<Vec<_>>(),
+    });
+    println!("{report}");
+    let lossless = counts.stored == sent.acknowledged
+        && counts.published == sent.acknowledged
+        && counts.applied == sent.acknowledged
+        && counts.dead_lettered == 0
+        && wrong.is_empty();
+    Ok(if lossless {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn event(id: &str, event_type: &str, created: i64, livemode: bool, object: Value) -> Planned {
+    let body = json!({
+        "id": id, "object": "event", "api_version": "2025-08-27.basil", "created": created,
+        "livemode": livemode, "pending_webhooks": 1, "type": event_type, "data": { "object": object }
+    })
+    .to_string();
+    Planned {
+        id: id.to_owned(),
+        body,
+    }
+}
+
+async fn retry_until_2xx<F>(deadline: Instant, request: F) -> anyhow::Result<()>
+where
+    F: Fn() -> reqwest::RequestBuilder,
+{
+    loop {
+        match request().send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            _ if Instant::now() > deadline => anyhow::bail!("no 2xx before the deadline"),
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+struct SentTotals {
+    acknowledged: usize,
+    attempts: usize,
+    failures: BTreeMap<String, usize>,
+}
+
+/// Sends the plan at `rate` events/s from a few workers; each event is retried (with a fresh
+/// signature, as Stripe does) until it gets a 2xx.
+async fn send_paced(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    plan: Vec<Planned>,
+    rate: u32,
+    deadline: Instant,
+) -> anyhow::Result<SentTotals> {
+    let plan: Arc<[Planned]> = plan.into();
+    let next = Arc::new(AtomicUsize::new(0));
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
+    let start = Instant::now();
+    let gap = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let mut workers = JoinSet::new();
+    for _ in 0..16 {
+        let (client, url, secret, plan, next, attempts, failures) = (
+            client.clone(),
+            url.to_owned(),
+            secret.to_owned(),
+            plan.clone(),
+            next.clone(),
+            attempts.clone(),
+            failures.clone(),
+        );
+        workers.spawn(async move {
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(planned) = plan.get(index) else {
+                    return anyhow::Ok(());
+                };
+                tokio::time::sleep_until(
+                    (start + gap * u32::try_from(index).unwrap_or(u32::MAX)).into(),
+                )
+                .await;
+                loop {
+                    attempts.fetch_add(1, Ordering::Relaxed);
+                    let now = OffsetDateTime::now_utc().unix_timestamp();
+                    let header = sign(planned.body.as_bytes(), &secret, now);
+                    let outcome = client
+                        .post(&url)
+                        .header("Stripe-Signature", header)
+                        .body(planned.body.clone())
+                        .timeout(Duration::from_secs(10))
+                        .send()
+                        .await;
+                    let failure = match outcome {
+                        Ok(r) if r.status().is_success() => break,
+                        Ok(r) => format!("http_{}", r.status().as_u16()),
+                        Err(e) if e.is_connect() => "connect_error".to_owned(),
+                        Err(e) if e.is_timeout() => "timeout".to_owned(),
+                        Err(_) => "transport_error".to_owned(),
+                    };
+                    *failures.lock().await.entry(failure).or_default() += 1;
+                    if Instant::now() > deadline {
+                        anyhow::bail!("{} never acknowledged", planned.id);
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done.context("a sender panicked")??;
+    }
+    let failures = failures.lock().await.clone();
+    Ok(SentTotals {
+        acknowledged: plan.len(),
+        attempts: attempts.load(Ordering::Relaxed),
+        failures,
+    })
+}
+
+struct Counts {
+    stored: usize,
+    published: usize,
+    applied: usize,
+    dead_lettered: usize,
+}
+
+/// Waits until every acknowledged event is published and applied (or the deadline passes).
+async fn wait_for_application(
+    db: &mut PgConnection,
+    profile_id: &str,
+    expected: usize,
+    deadline: Instant,
+) -> anyhow::Result<Counts> {
+    loop {
+        let (stored, published): (i64, i64) = sqlx::query_as(
+            "select count(*), count(published_at) from inbox_events where profile_id = $1",
+        )
+        .bind(profile_id)
+        .fetch_one(&mut *db)
+        .await?;
+        let applied: i64 = sqlx::query_scalar(
+            "select count(*) from processed_events where handler = 'orders' and profile_id = $1",
+        )
+        .bind(profile_id)
+        .fetch_one(&mut *db)
+        .await?;
+        let dead: i64 = sqlx::query_scalar(
+            "select count(*) from dead_letters where profile_id = $1 and redriven_at is null",
+        )
+        .bind(profile_id)
+        .fetch_one(&mut *db)
+        .await?;
+        let counts = Counts {
+            stored: usize::try_from(stored).unwrap_or(0),
+            published: usize::try_from(published).unwrap_or(0),
+            applied: usize::try_from(applied).unwrap_or(0),
+            dead_lettered: usize::try_from(dead).unwrap_or(0),
+        };
+        if (counts.applied + counts.dead_lettered >= expected && counts.published >= expected)
+            || Instant::now() > deadline
+        {
+            return Ok(counts);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
