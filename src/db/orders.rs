@@ -169,9 +169,12 @@ pub async fn lock_with_facts(
     // The lock is its own statement: a statement that waits for a row lock still reads the
     // other tables as of its start, so locking and reading in one would miss what the
     // transaction we waited for committed (a refund stored concurrently, lost from the state).
-    let locked = sqlx::query_scalar!("select order_id from orders where order_id = $1 for update", order_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let locked = sqlx::query_scalar!(
+        "select order_id from orders where order_id = $1 for update",
+        order_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
     if locked.is_none() {
         return Ok(None);
     }
