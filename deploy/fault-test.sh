@@ -71,6 +71,8 @@ wait "$load_pid" || status=$?
 cat "$work/report.json"
 if [ "$status" -ne 0 ]; then
   echo "FAULT TEST FAILED: events lost or applied twice (server log: $work/server.log)" >&2
+  echo "fault test: 0 passed, 1 failed"
   exit "$status"
 fi
 echo "fault test passed: nothing acknowledged was lost, nothing applied twice"
+echo "fault test: 1 passed, 0 failed"
