@@ -741,33 +741,8 @@ pub struct ExternalAccount {
     pub last4: Option<String>,
 }
 
-/// `GET /v1/payouts/{id}`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Payout {
-    pub id: String,
-    pub amount: i64,
-    pub currency: String,
-    pub status: String,
-    #[serde(default)]
-    pub created: Option<i64>,
-    #[serde(default)]
-    pub arrival_date: Option<i64>,
-    /// Automatic payouts can be reconciled transaction by transaction.
-    #[serde(default, deserialize_with = "nullable")]
-    pub automatic: bool,
-    #[serde(default)]
-    pub method: Option<String>,
-    #[serde(default)]
-    pub destination: Option<Expandable>,
-    #[serde(default)]
-    pub balance_transaction: Option<Expandable>,
-    #[serde(default)]
-    pub failure_code: Option<String>,
-    #[serde(default)]
-    pub failure_message: Option<String>,
-    #[serde(default)]
-    pub reconciliation_status: Option<String>,
-}
+/// `GET /v1/payouts/{id}` answers the object webhooks carry.
+pub use super::objects::Payout;
 
 /// One movement of the Stripe balance.
 #[derive(Debug, Clone, Deserialize)]
