@@ -225,6 +225,7 @@ pub async fn start(
         merchants,
         admin_token: settings.admin_token.clone().map(Arc::new),
         signature_tolerance: settings.signature_tolerance(),
+        connect_secret: settings.connect_webhook_secret.clone().map(Arc::new),
         metrics,
         registry: Arc::new(registry),
         amqp_health,

@@ -85,6 +85,15 @@ pub struct Settings {
     )]
     pub stripe_api_base: String,
 
+    /// The platform's Connect webhook signing secret: enables `POST /webhooks/stripe/connect`.
+    #[arg(
+        long,
+        env = "ACCREDITO_CONNECT_WEBHOOK_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub connect_webhook_secret: Option<SecretString>,
+
     /// Where alerts are POSTed (Slack-compatible JSON).
     #[arg(long, env = "ACCREDITO_ALERT_WEBHOOK_URL", global = true)]
     pub alert_webhook_url: Option<String>,

@@ -190,3 +190,24 @@ pub async fn for_replay(
     .fetch_all(conn)
     .await
 }
+
+/// Keeps a Connect event whose account no profile has; `false` when it was already kept.
+pub async fn keep_unrouted(
+    conn: &mut PgConnection,
+    stripe_account_id: &str,
+    event_id: &str,
+    event_type: &str,
+    raw_body: &[u8],
+) -> Result<bool, sqlx::Error> {
+    sqlx::query!(
+        "insert into unrouted_events (stripe_account_id, event_id, event_type, raw_body) values ($1, $2, $3, $4)
+         on conflict (stripe_account_id, event_id) do nothing",
+        stripe_account_id,
+        event_id,
+        event_type,
+        raw_body
+    )
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+}

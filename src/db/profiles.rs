@@ -275,3 +275,17 @@ pub async fn profiles_with_keys(conn: &mut PgConnection) -> Result<Vec<String>, 
     .fetch_all(conn)
     .await
 }
+
+/// The profile of a Stripe account (for Connect routing); the most recently checked one if
+/// several name it.
+pub async fn profile_of_account(
+    conn: &mut PgConnection,
+    stripe_account_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select id from stripe_profiles where stripe_account_id = $1 order by updated_at desc limit 1",
+        stripe_account_id
+    )
+    .fetch_optional(conn)
+    .await
+}

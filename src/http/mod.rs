@@ -38,6 +38,8 @@ pub struct AppState {
     pub merchants: Merchants,
     pub admin_token: Option<Arc<SecretString>>,
     pub signature_tolerance: Duration,
+    /// The platform's own signing secret for `POST /webhooks/stripe/connect` (off when unset).
+    pub connect_secret: Option<Arc<SecretString>>,
     pub metrics: Metrics,
     pub registry: Arc<Registry>,
     /// One flag per component holding a RabbitMQ connection (none for ingest-only).

@@ -186,6 +186,51 @@ fn paths() -> Value {
             }),
         ),
         (
+            "/webhooks/stripe/connect",
+            json!({
+                "post": {
+                    "operationId": "receiveConnectWebhook",
+                    "tags": ["stripe"],
+                    "summary": "Receive one Stripe Connect event for the platform",
+                    "description": "Enabled by `ACCREDITO_CONNECT_WEBHOOK_SECRET` (404 otherwise). \
+                        Verified with the platform's own signing secret, then routed by the event's \
+                        `account` to the profile of that Stripe account and stored like a profile's \
+                        event. An event for an account no profile has is kept in `unrouted_events` \
+                        (answered 200, so it is not lost) and counted.",
+                    "security": [],
+                    "parameters": [
+                        {
+                            "name": "Stripe-Signature",
+                            "in": "header",
+                            "required": true,
+                            "description": "`t=<unix time>,v1=<hex HMAC-SHA256>[,v1=...]`, as Stripe sends it.",
+                            "schema": { "type": "string" }
+                        }
+                    ],
+                    "requestBody": {
+                        "required": true,
+                        "description": "A Stripe v1 Connect event (with `account`), byte for byte as Stripe sent it.",
+                        "content": { "application/json": { "schema": schema_ref("StripeEvent") } }
+                    },
+                    "responses": {
+                        "200": json_response("Stored (or kept as unrouted), or already stored.", schema_ref("Receipt")),
+                        "400": error_response(
+                            "Signature verification failed, the body is not a Stripe v1 event, or it names no `account`.",
+                            &[
+                                "missing_header", "malformed_header", "no_v1_signature", "signature_mismatch",
+                                "timestamp_outside_tolerance", "empty_payload", "blank_secret",
+                                "invalid_json", "not_a_stripe_event", "thin_event_payload", "bad_request",
+                            ],
+                        ),
+                        "404": error_response("Connect routing is not enabled.", &["not_found"]),
+                        "413": error_response(&format!("The body is over {} KiB.", BODY_LIMIT_BYTES / 1024), &["payload_too_large"]),
+                        "500": { "$ref": "#/components/responses/Internal" },
+                        "503": error_response("Not stored; Stripe should retry.", &["storage_unavailable", "unavailable"])
+                    }
+                }
+            }),
+        ),
+        (
             "/v1/profiles",
             json!({
                 "post": {

@@ -10,13 +10,15 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{ApiError, AppState};
+use crate::db;
 use crate::db::inbox::NewEvent;
 use crate::domain::ProfileId;
 use crate::intake::Stored;
-use crate::metrics::ReasonLabels;
+use crate::metrics::{OutcomeLabels, ReasonLabels};
 use crate::profiles::directory::SigningProfile;
-use crate::stripe::event::parse_envelope;
+use crate::stripe::event::{EventEnvelope, parse_envelope};
 use crate::stripe::signature::{self, SignatureError};
+use secrecy::ExposeSecret;
 
 /// Stripe's own events stay well under this; anything larger is not a Stripe event.
 pub const BODY_LIMIT_BYTES: usize = 512 * 1024;
@@ -24,6 +26,7 @@ pub const BODY_LIMIT_BYTES: usize = 512 * 1024;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/webhooks/stripe/{profile_id}", post(receive))
+        .route("/webhooks/stripe/connect", post(receive_connect))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
 }
 
@@ -46,12 +49,7 @@ async fn receive(
         .get(&id)
         .await?
         .ok_or(ApiError::UnknownProfile)?;
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
-            limit_kib: BODY_LIMIT_BYTES / 1024,
-        },
-        _ => ApiError::BadRequest("the request body could not be read".into()),
-    })?;
+    let body = read_body(body)?;
     let header = headers.get("stripe-signature").map(|v| v.as_bytes());
 
     let profile = match verify(&state, &profile, &body, header) {
@@ -66,24 +64,127 @@ async fn receive(
         }
         other => other.map(|()| profile),
     }
-    .inspect_err(|e| {
-        state
-            .metrics
-            .verification_failures
-            .get_or_create(&ReasonLabels { reason: e.reason() })
-            .inc();
-        tracing::info!(
-            reason = e.reason(),
-            "webhook refused: signature verification failed"
-        );
-    })
-    .map_err(ApiError::Signature)?;
+    .map_err(|e| refused(&state, e))?;
 
-    let envelope = parse_envelope(&body).map_err(|e| {
+    let envelope = envelope_of(&body)?;
+    store(&state, &profile, envelope, body).await
+}
+
+/// `POST /webhooks/stripe/connect`: one endpoint for a platform on Stripe Connect, verified
+/// with the platform's own signing secret; each event goes to the profile whose Stripe
+/// account it names. An event for an account no profile has is kept, not lost.
+#[tracing::instrument(skip_all, fields(account, event_id))]
+async fn receive_connect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Receipt>, ApiError> {
+    let secret = state.connect_secret.clone().ok_or(ApiError::NotFound)?;
+    let body = read_body(body)?;
+    let header = headers.get("stripe-signature").map(|v| v.as_bytes());
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    signature::verify(
+        &body,
+        header,
+        &[secret.expose_secret()],
+        now,
+        state.signature_tolerance.as_secs(),
+    )
+    .map_err(|e| refused(&state, e))?;
+    let envelope = envelope_of(&body)?;
+    let account = envelope.account.clone().ok_or_else(|| {
+        ApiError::BadRequest("the event names no `account`: it is not a Connect event".into())
+    })?;
+    tracing::Span::current().record("account", account.as_str());
+    let routed = {
+        let mut conn = state.pool.acquire().await.map_err(|error| {
+            tracing::error!(%error, "connect routing lookup failed");
+            ApiError::StorageUnavailable
+        })?;
+        db::profiles::profile_of_account(&mut conn, &account)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "connect routing lookup failed");
+                ApiError::StorageUnavailable
+            })?
+    };
+    let profile = match routed.and_then(|id| ProfileId::parse(&id)) {
+        Some(id) => state.directory.get(&id).await?,
+        None => None,
+    };
+    match profile {
+        Some(profile) => store(&state, &profile, envelope, body).await,
+        None => {
+            let mut conn = state
+                .pool
+                .acquire()
+                .await
+                .map_err(|_| ApiError::StorageUnavailable)?;
+            let new = db::inbox::keep_unrouted(
+                &mut conn,
+                &account,
+                &envelope.id,
+                &envelope.event_type,
+                &body,
+            )
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "storing an unrouted event failed");
+                ApiError::StorageUnavailable
+            })?;
+            if new {
+                tracing::warn!(%account, event_id = %envelope.id, "Connect event for an account no profile has: kept in unrouted_events");
+                let unrouted = OutcomeLabels {
+                    outcome: "unrouted",
+                };
+                state.metrics.webhook_events.get_or_create(&unrouted).inc();
+            }
+            Ok(Json(Receipt {
+                received: true,
+                duplicate: !new,
+            }))
+        }
+    }
+}
+
+fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+            limit_kib: BODY_LIMIT_BYTES / 1024,
+        },
+        _ => ApiError::BadRequest("the request body could not be read".into()),
+    })
+}
+
+fn refused(state: &AppState, e: SignatureError) -> ApiError {
+    state
+        .metrics
+        .verification_failures
+        .get_or_create(&ReasonLabels { reason: e.reason() })
+        .inc();
+    tracing::info!(
+        reason = e.reason(),
+        "webhook refused: signature verification failed"
+    );
+    ApiError::Signature(e)
+}
+
+fn envelope_of(body: &[u8]) -> Result<EventEnvelope, ApiError> {
+    let envelope = parse_envelope(body).map_err(|e| {
         tracing::info!(reason = e.reason(), "webhook refused: not a Stripe event");
         ApiError::NotAnEvent(e)
     })?;
     tracing::Span::current().record("event_id", envelope.id.as_str());
+    Ok(envelope)
+}
+
+/// Stores a verified event for its profile; answered only after the commit (G1).
+async fn store(
+    state: &AppState,
+    profile: &SigningProfile,
+    envelope: EventEnvelope,
+    body: Bytes,
+) -> Result<Json<Receipt>, ApiError> {
     let livemode_mismatch = !profile.mode.accepts_livemode(envelope.livemode);
     if livemode_mismatch {
         tracing::warn!(livemode = envelope.livemode, mode = %profile.mode, "event livemode disagrees with its profile: stored, not processed");

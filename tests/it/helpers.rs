@@ -27,6 +27,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// The platform's Connect signing secret in tests.
+pub const CONNECT_SECRET: &str = "whsec_connect_platform_secret";
 pub const RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// Stripe client retries in milliseconds, so tests of 429/5xx handling stay fast.
@@ -102,6 +104,7 @@ pub fn test_settings(mode: StripeMode, amqp_url: String, prefix: String) -> Sett
         stripe_mode: mode,
         stripe_api_base: "http://127.0.0.1:9".into(),
         alert_webhook_url: None,
+        connect_webhook_secret: Some(SecretString::from(CONNECT_SECRET)),
         public_url: Some("https://accredito.example".into()),
         log_format: LogFormat::Pretty,
         signature_tolerance_secs: 300,

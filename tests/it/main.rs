@@ -2,6 +2,7 @@
 
 mod admin_api;
 mod back_office_api;
+mod connect;
 mod fake_stripe;
 mod helpers;
 mod merchants;
