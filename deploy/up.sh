@@ -3,6 +3,7 @@
 #   - PostgreSQL and RabbitMQ made reachable (running ones used; else started; else installed)
 #   - a master key and admin token generated once into .local/accredito.env (git-ignored)
 #   - the release build, the database created and migrated, a demo Stripe profile
+#   - `accredito demo` (the whole product in a minute, on a database of its own)
 #   - the webhook URL and signing secret printed, then the service runs in the foreground
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,12 @@ if ! grep -q '^DEMO_PROFILE_ID=' "$env_file"; then
   { echo "DEMO_PROFILE_ID=$profile_id"; echo "DEMO_WEBHOOK_SECRET=$secret"; } >>"$env_file"
   source "$env_file"
 fi
+
+# A one-minute tour first: merchants at each step of the setup, a day of signed events through
+# the real endpoint, RabbitMQ and workers (with a local stand-in for the Stripe API), and the
+# back-office tables and alerts they produce. It uses a database of its own (<name>_demo).
+echo "running accredito demo"
+RUST_LOG=warn "$bin" demo
 
 cat <<MSG
 

@@ -212,6 +212,10 @@ pub enum Command {
     Dlq(DlqCommand),
     /// Print a fresh random value for ACCREDITO_MASTER_KEY.
     GenerateMasterKey,
+    /// Run the whole pipeline once against a local stand-in for the Stripe API and print
+    /// the back-office tables: recreates the database in DATABASE_URL with a `_demo` suffix
+    /// and uses a fresh RabbitMQ prefix whose queues expire.
+    Demo,
 }
 
 #[derive(Debug, Subcommand)]

@@ -111,28 +111,33 @@ fn list(url: &str, data: Vec<Value>) -> Response {
         .into_response()
 }
 
-/// Checks the key; `Err` is Stripe's 401.
-fn authorized(fake: &FakeStripe, headers: &HeaderMap, path: &str) -> Result<String, Response> {
+/// The request's key when the stand-in knows it; otherwise answer [`unauthorized`].
+fn authorized(fake: &FakeStripe, headers: &HeaderMap, path: &str) -> Option<String> {
     let key = bearer(headers).unwrap_or_default();
     let known = fake.with(|s| s.accounts.contains_key(&key));
-    tracing::info!(path, known, "demo's local stand-in for Stripe (not Stripe) answering");
-    if known {
-        Ok(key)
-    } else {
-        Err(stripe_error(
-            StatusCode::UNAUTHORIZED,
-            "Invalid API Key provided (demo's local stand-in for Stripe)",
-        ))
-    }
+    tracing::info!(
+        path,
+        known,
+        "demo's local stand-in for Stripe (not Stripe) answering"
+    );
+    known.then_some(key)
+}
+
+/// Stripe's 401 for an unknown key.
+fn unauthorized() -> Response {
+    stripe_error(
+        StatusCode::UNAUTHORIZED,
+        "Invalid API Key provided (demo's local stand-in for Stripe)",
+    )
 }
 
 async fn account(State(fake): State<FakeStripe>, headers: HeaderMap) -> Response {
     match authorized(&fake, &headers, "/v1/account") {
-        Ok(key) => {
+        Some(key) => {
             let account = fake.with(|s| s.accounts.get(&key).cloned().unwrap_or_default());
             axum::Json(account).into_response()
         }
-        Err(refusal) => refusal,
+        None => unauthorized(),
     }
 }
 
@@ -141,8 +146,8 @@ async fn balance_transactions(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Err(refusal) = authorized(&fake, &headers, "/v1/balance_transactions") {
-        return refusal;
+    if authorized(&fake, &headers, "/v1/balance_transactions").is_none() {
+        return unauthorized();
     }
     let query = pairs(query.as_deref().unwrap_or_default());
     let payout = query
@@ -164,8 +169,8 @@ async fn payout(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(refusal) = authorized(&fake, &headers, "/v1/payouts/{id}") {
-        return refusal;
+    if authorized(&fake, &headers, "/v1/payouts/{id}").is_none() {
+        return unauthorized();
     }
     match fake.with(|s| s.payouts.get(&id).cloned()) {
         Some(payout) => axum::Json(payout).into_response(),
@@ -175,14 +180,14 @@ async fn payout(
 
 async fn events(State(fake): State<FakeStripe>, headers: HeaderMap) -> Response {
     match authorized(&fake, &headers, "/v1/events") {
-        Ok(_) => list("/v1/events", Vec::new()),
-        Err(refusal) => refusal,
+        Some(_) => list("/v1/events", Vec::new()),
+        None => unauthorized(),
     }
 }
 
 async fn list_endpoints(State(fake): State<FakeStripe>, headers: HeaderMap) -> Response {
     match authorized(&fake, &headers, "/v1/webhook_endpoints") {
-        Ok(key) => {
+        Some(key) => {
             let data = fake.with(|s| s.endpoints.get(&key).cloned().unwrap_or_default());
             let data = data
                 .into_iter()
@@ -195,21 +200,21 @@ async fn list_endpoints(State(fake): State<FakeStripe>, headers: HeaderMap) -> R
                 .collect();
             list("/v1/webhook_endpoints", data)
         }
-        Err(refusal) => refusal,
+        None => unauthorized(),
     }
 }
 
-async fn create_endpoint(State(fake): State<FakeStripe>, headers: HeaderMap, body: Bytes) -> Response {
+async fn create_endpoint(
+    State(fake): State<FakeStripe>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let key = match authorized(&fake, &headers, "POST /v1/webhook_endpoints") {
-        Ok(key) => key,
-        Err(refusal) => return refusal,
+        Some(key) => key,
+        None => return unauthorized(),
     };
     let form = pairs(&String::from_utf8_lossy(&body));
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let Some(url) = field("url") else {
         return stripe_error(StatusCode::BAD_REQUEST, "Missing required param: url.");
     };

@@ -3,6 +3,7 @@
 mod admin_api;
 mod back_office_api;
 mod connect;
+mod demo;
 mod fake_stripe;
 mod helpers;
 mod merchants;

@@ -1,0 +1,68 @@
+//! `accredito demo`, run as a binary against a database named after the test's own.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::migrate::MigrateDatabase;
+
+use crate::helpers::*;
+
+#[sqlx::test]
+async fn the_demo_runs_the_pipeline_and_prints_every_outcome(pool: PgPool) {
+    let database_url = database_url_of(&pool);
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_accredito"))
+        .arg("demo")
+        .env("DATABASE_URL", &database_url)
+        .env("AMQP_URL", amqp_url())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the demo finishes within a minute")
+        .expect("output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    // The demo recreates its own database, `<test database>_demo`; remove it.
+    let demo_url = accredito::demo::demo_database_url(&database_url).expect("demo url");
+    sqlx::Postgres::force_drop_database(&demo_url)
+        .await
+        .expect("drop the demo database");
+
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("LOCAL STAND-IN"), "{stdout}");
+    assert!(
+        stdout.contains("test keys belong to a Stripe account in test mode"),
+        "{stdout}"
+    );
+    let line_of = |needle: &str| -> String {
+        stdout
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle}:\n{stdout}"))
+            .to_owned()
+    };
+    assert!(line_of("o_1001 ").contains(" paid "), "{stdout}");
+    assert!(
+        line_of("o_1002 ").contains("partially_refunded"),
+        "{stdout}"
+    );
+    assert!(line_of("o_1003 ").contains("dispute_lost"), "{stdout}");
+    assert!(line_of("o_1004 ").contains("awaiting_payment"), "{stdout}");
+    let settled = line_of("po_demobar    ");
+    assert!(settled.contains(" paid "), "{settled}");
+    assert!(settled.contains("o_1001,o_1002,o_1003,o_1005"), "{settled}");
+    assert!(line_of("po_demopizza ").contains("failed"), "{stdout}");
+    assert!(line_of("amount_mismatch").contains("o_1005"), "{stdout}");
+    assert!(
+        line_of("no_bank_account").contains("m_pizzeria"),
+        "{stdout}"
+    );
+    assert!(line_of("payout_failed ").contains("open"), "{stdout}");
+    assert!(line_of("READY").ends_with("true"), "{stdout}");
+}
