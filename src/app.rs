@@ -101,8 +101,11 @@ pub async fn start(
     let secret_box = Arc::new(SecretBox::from_master_key(settings.master_key.as_ref())?);
     let ingest = config.roles.contains(&Role::Ingest);
     let relay_role = config.roles.contains(&Role::Relay);
-    if ingest && settings.admin_token.is_none() {
-        tracing::warn!("ACCREDITO_ADMIN_TOKEN is not set: the /v1 API refuses every request");
+    let admin_tokens = Arc::new(settings.admin_credentials().map_err(anyhow::Error::msg)?);
+    if ingest && admin_tokens.is_empty() {
+        tracing::warn!(
+            "neither ACCREDITO_ADMIN_TOKEN nor ACCREDITO_ADMIN_TOKENS is set: the /v1 API refuses every request"
+        );
     }
 
     let (metrics, registry) = Metrics::new();
@@ -223,7 +226,7 @@ pub async fn start(
         )),
         profiles,
         merchants,
-        admin_token: settings.admin_token.clone().map(Arc::new),
+        admin_tokens,
         signature_tolerance: settings.signature_tolerance(),
         connect_secret: settings.connect_webhook_secret.clone().map(Arc::new),
         metrics,

@@ -149,11 +149,13 @@ pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Re
         ProfileCommand::SetSecretKey {
             profile,
             secret_key,
-        } => {
+        } => serde_json::to_value(
             profiles
                 .set_secret_key(&profile, &read_secret(secret_key)?, &actor)
-                .await?;
-            serde_json::json!({ "profile_id": profile, "secret_key_set": true })
+                .await?,
+        )?,
+        ProfileCommand::Delete { profile } => {
+            serde_json::to_value(profiles.delete(&profile, &actor).await?)?
         }
         ProfileCommand::RegisterWebhookEndpoint { profile } => {
             serde_json::to_value(profiles.register_webhook_endpoint(&profile, &actor).await?)?

@@ -63,6 +63,16 @@ pub struct Settings {
     )]
     pub admin_token: Option<SecretString>,
 
+    /// More `/v1` bearer tokens, each named for the audit trail: `name:token` entries separated
+    /// by commas (e.g. `ops-alice:...,platform-sync:...`).
+    #[arg(
+        long,
+        env = "ACCREDITO_ADMIN_TOKENS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub admin_tokens: Option<SecretString>,
+
     /// 32 random bytes, base64: encrypts webhook secrets and Stripe keys at rest.
     #[arg(
         long,
@@ -157,7 +167,12 @@ impl Settings {
         {
             return Err("ACCREDITO_AMQP_PREFIX must be non-empty and use only letters, digits, '_', '-', '.'".into());
         }
-        Ok(())
+        self.admin_credentials().map(|_| ())
+    }
+
+    /// The `/v1` bearer tokens, by name.
+    pub fn admin_credentials(&self) -> Result<crate::http::auth::AdminTokens, String> {
+        crate::http::auth::AdminTokens::parse(self.admin_token.as_ref(), self.admin_tokens.as_ref())
     }
 
     pub fn signature_tolerance(&self) -> Duration {
@@ -356,8 +371,8 @@ pub enum ProfileCommand {
         #[arg(long)]
         secret_key: String,
     },
-    /// Set only the secret key, without checking it with Stripe (the keys then count as
-    /// unchecked: prefer `set-keys`).
+    /// Rotate only the secret key, keeping the publishable key, once Stripe accepts it (the
+    /// old one is forgotten).
     SetSecretKey {
         profile: String,
         /// `sk_...` or `rk_...`; `-` reads it from standard input.
@@ -367,6 +382,9 @@ pub enum ProfileCommand {
     /// Create (or replace) the profile's webhook endpoint on Stripe with its key and store the
     /// signing secret; a replaced endpoint's secrets keep verifying for 24 hours.
     RegisterWebhookEndpoint { profile: String },
+    /// Delete a profile: its webhook endpoint is removed from Stripe and its keys and secrets
+    /// forgotten. Refused while a merchant has Stripe enabled with it.
+    Delete { profile: String },
     /// Show a profile and its secrets' ids and expiries (never their values).
     Show { profile: String },
     /// List profiles.

@@ -27,6 +27,7 @@ pub mod app;
 pub mod catch_up;
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod crypto;
 pub mod db;
 pub mod demo;

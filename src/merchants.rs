@@ -16,15 +16,15 @@ use crate::domain::{StripeMode, is_valid_merchant_id};
 use crate::profiles::secret_key_context;
 use crate::stripe::client::{StripeClient, StripeError};
 
-/// Who made a change, as the audit trail names them: the admin token's name for the `/v1`
-/// API, `cli` for commands. Never a secret.
+/// Who made a change, as the audit trail names them: the bearer token's name for the `/v1`
+/// API (`admin` for `ACCREDITO_ADMIN_TOKEN`), `cli` for commands. Never a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor(String);
 
 impl Actor {
-    /// The name of the single `ACCREDITO_ADMIN_TOKEN`.
-    pub fn admin() -> Self {
-        Actor("admin".to_owned())
+    /// The holder of the `/v1` bearer token with this name.
+    pub fn token(name: &str) -> Self {
+        Actor(name.to_owned())
     }
 
     pub fn cli() -> Self {

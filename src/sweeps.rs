@@ -40,6 +40,13 @@ impl AccountSweep {
     }
 
     async fn sweep_all(&self) -> Result<usize, sqlx::Error> {
+        // Connect events that came before their account's profile (and were not routed when
+        // its keys were saved, e.g. they arrived meanwhile).
+        match crate::connect::route_unrouted(&self.pool, None).await {
+            Ok(0) => {}
+            Ok(routed) => tracing::info!(routed, "unrouted Connect events routed"),
+            Err(error) => tracing::warn!(%error, "routing unrouted Connect events failed"),
+        }
         let profiles = {
             let mut conn = self.pool.acquire().await?;
             db::profiles::profiles_with_keys(&mut conn).await?

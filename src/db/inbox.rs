@@ -211,3 +211,47 @@ pub async fn keep_unrouted(
     .await
     .map(|r| r.rows_affected() == 1)
 }
+
+/// An unrouted Connect event with the profile that now has its account.
+pub struct RoutableUnrouted {
+    pub id: i64,
+    pub raw_body: Vec<u8>,
+    pub profile_id: String,
+    pub merchant_id: String,
+    pub mode: String,
+}
+
+/// Unrouted events (of one account, when given) whose account a profile now has, locked for
+/// moving; rows another mover holds are skipped.
+pub async fn routable_unrouted(
+    conn: &mut PgConnection,
+    stripe_account_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<RoutableUnrouted>, sqlx::Error> {
+    sqlx::query_as!(
+        RoutableUnrouted,
+        r#"select u.id, u.raw_body, p.id as "profile_id!", p.merchant_id as "merchant_id!",
+            p.mode as "mode!"
+         from unrouted_events u
+         cross join lateral (
+             select id, merchant_id, mode from stripe_profiles
+             where stripe_account_id = u.stripe_account_id and deleted_at is null
+             order by updated_at desc limit 1
+         ) p
+         where $1::text is null or u.stripe_account_id = $1
+         order by u.id
+         limit $2
+         for update of u skip locked"#,
+        stripe_account_id,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn forget_unrouted(conn: &mut PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+    sqlx::query!("delete from unrouted_events where id = any($1)", ids)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}

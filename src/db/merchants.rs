@@ -104,6 +104,24 @@ pub async fn set_stripe(
     .await
 }
 
+/// Forgets the merchant's selection of `profile_id` (Stripe being off); `false` when the
+/// merchant had not selected it.
+pub async fn unselect_profile(
+    conn: &mut PgConnection,
+    id: &str,
+    profile_id: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query!(
+        "update merchants set selected_profile_id = null, updated_at = now()
+         where id = $1 and selected_profile_id = $2 and not stripe_enabled",
+        id,
+        profile_id
+    )
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
+}
+
 /// One change to a merchant or a profile. `detail` must never hold a secret value.
 pub struct AuditEntry<'a> {
     pub actor: &'a str,

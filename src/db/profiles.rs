@@ -84,7 +84,7 @@ pub async fn find_profile(
         r#"select id, merchant_id, name, mode, created_at, publishable_key,
             secret_key_ciphertext is not null as "secret_key_set!", stripe_account_id,
             stripe_display_name, keys_checked_at, webhook_endpoint_id, webhook_endpoint_status
-         from stripe_profiles where id = $1"#,
+         from stripe_profiles where id = $1 and deleted_at is null"#,
         id
     )
     .fetch_optional(conn)
@@ -101,7 +101,7 @@ pub async fn list_profiles(
             secret_key_ciphertext is not null as "secret_key_set!", stripe_account_id,
             stripe_display_name, keys_checked_at, webhook_endpoint_id, webhook_endpoint_status
          from stripe_profiles
-         where $1::text is null or merchant_id = $1
+         where ($1::text is null or merchant_id = $1) and deleted_at is null
          order by created_at, id"#,
         merchant_id
     )
@@ -162,44 +162,28 @@ pub async fn expire_secret(
     .await
 }
 
-/// Stores the profile's sealed Stripe secret key (replacing the previous one).
-pub async fn set_secret_key(
-    conn: &mut PgConnection,
-    profile_id: &str,
-    sealed: &[u8],
-) -> Result<bool, sqlx::Error> {
-    sqlx::query!(
-        // A key set on its own is not checked with Stripe: the profile's keys count as
-        // unchecked until `set_checked_keys`.
-        "update stripe_profiles set secret_key_ciphertext = $2, keys_checked_at = null,
-            updated_at = now() where id = $1",
-        profile_id,
-        sealed
-    )
-    .execute(conn)
-    .await
-    .map(|r| r.rows_affected() == 1)
-}
-
 /// The keys Stripe accepted, with what it said of the account they belong to.
 pub struct CheckedKeys<'a> {
-    pub publishable_key: &'a str,
+    /// `None` keeps the stored publishable key (a secret key rotated alone).
+    pub publishable_key: Option<&'a str>,
     pub sealed_secret_key: &'a [u8],
     pub stripe_account_id: &'a str,
     pub stripe_display_name: Option<&'a str>,
 }
 
-/// Replaces the profile's keys (the old ones are forgotten) and records Stripe's answer.
+/// Replaces the profile's keys (the old ones are forgotten) and records Stripe's answer;
+/// `false` when the profile is gone or its keys were for another Stripe account.
 pub async fn set_checked_keys(
     conn: &mut PgConnection,
     profile_id: &str,
     keys: &CheckedKeys<'_>,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query!(
-        "update stripe_profiles set publishable_key = $2, secret_key_ciphertext = $3,
-            stripe_account_id = $4, stripe_display_name = $5, keys_checked_at = now(),
-            updated_at = now()
-         where id = $1",
+        "update stripe_profiles set publishable_key = coalesce($2, publishable_key),
+            secret_key_ciphertext = $3, stripe_account_id = $4, stripe_display_name = $5,
+            keys_checked_at = now(), updated_at = now()
+         where id = $1 and deleted_at is null
+            and (stripe_account_id is null or stripe_account_id = $4)",
         profile_id,
         keys.publishable_key,
         keys.sealed_secret_key,
@@ -260,7 +244,8 @@ pub async fn secret_key_of(
 ) -> Result<Option<ProfileKey>, sqlx::Error> {
     sqlx::query_as!(
         ProfileKey,
-        "select merchant_id, secret_key_ciphertext from stripe_profiles where id = $1",
+        "select merchant_id, secret_key_ciphertext from stripe_profiles
+         where id = $1 and deleted_at is null",
         profile_id
     )
     .fetch_optional(conn)
@@ -270,7 +255,8 @@ pub async fn secret_key_of(
 /// Profiles that have a Stripe secret key, for the periodic account checks.
 pub async fn profiles_with_keys(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar!(
-        "select id from stripe_profiles where secret_key_ciphertext is not null order by id"
+        "select id from stripe_profiles
+         where secret_key_ciphertext is not null and deleted_at is null order by id"
     )
     .fetch_all(conn)
     .await
@@ -283,9 +269,37 @@ pub async fn profile_of_account(
     stripe_account_id: &str,
 ) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar!(
-        "select id from stripe_profiles where stripe_account_id = $1 order by updated_at desc limit 1",
+        "select id from stripe_profiles where stripe_account_id = $1 and deleted_at is null
+         order by updated_at desc limit 1",
         stripe_account_id
     )
     .fetch_optional(conn)
     .await
+}
+
+/// Marks the profile deleted and forgets its Stripe key, its webhook endpoint and every signing
+/// secret. Returns when it was deleted; `None` when there was no such (undeleted) profile.
+pub async fn soft_delete(
+    conn: &mut PgConnection,
+    profile_id: &str,
+) -> Result<Option<OffsetDateTime>, sqlx::Error> {
+    let deleted_at = sqlx::query_scalar!(
+        r#"update stripe_profiles set deleted_at = now(), secret_key_ciphertext = null,
+            keys_checked_at = null, webhook_endpoint_id = null, webhook_endpoint_status = null,
+            updated_at = now()
+         where id = $1 and deleted_at is null
+         returning deleted_at as "deleted_at!""#,
+        profile_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if deleted_at.is_some() {
+        sqlx::query!(
+            "delete from webhook_secrets where profile_id = $1",
+            profile_id
+        )
+        .execute(conn)
+        .await?;
+    }
+    Ok(deleted_at)
 }

@@ -98,6 +98,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         database_url: database_url.clone(),
         listen: addr,
         admin_token: Some(SecretString::from(admin_token.clone())),
+        admin_tokens: None,
         master_key: Some(SecretString::from(SecretBox::generate_master_key())),
         stripe_mode: StripeMode::Live,
         stripe_api_base: format!("http://{stripe_addr}"),

@@ -1,27 +1,28 @@
-//! The `/v1` admin API, behind `Authorization: Bearer $ACCREDITO_ADMIN_TOKEN`.
+//! The `/v1` profile API, behind a bearer token (see [`super::auth`]).
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Extension, Path, Query, Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use super::{ApiError, AppState};
 use crate::domain::ProfileId;
 use crate::merchants::Actor;
-use crate::profiles::{EndpointRegistered, KeysSaved, NewProfile, ProfileView, SecretView};
+use crate::profiles::{
+    EndpointRegistered, KeysSaved, NewProfile, ProfileDeleted, ProfileView, SecretView,
+};
 
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/profiles", post(create_profile).get(list_profiles))
-        .route("/profiles/{profile_id}", get(show_profile))
+        .route(
+            "/profiles/{profile_id}",
+            get(show_profile).delete(delete_profile),
+        )
         .route("/profiles/{profile_id}/webhook-secrets", post(add_secret))
         .route(
             "/profiles/{profile_id}/secret-key",
@@ -38,36 +39,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route_layer(axum::middleware::from_fn_with_state(
             state,
-            require_admin_token,
+            super::auth::require_admin_token,
         ))
-}
-
-/// Shared with [`super::back_office`] and [`super::merchants`], whose routes sit behind the
-/// same token. Puts the token's name in the request as the [`Actor`] the audit trail records
-/// (the single admin token is named `admin`).
-pub(super) async fn require_admin_token(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let Some(expected) = &state.admin_token else {
-        return Err(ApiError::Unauthorized);
-    };
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(ApiError::Unauthorized)?;
-    // Hashing first makes the comparison constant-time in the length too.
-    let matches: bool = Sha256::digest(presented.as_bytes())
-        .ct_eq(&Sha256::digest(expected.expose_secret().as_bytes()))
-        .into();
-    if !matches {
-        return Err(ApiError::Unauthorized);
-    }
-    request.extensions_mut().insert(Actor::admin());
-    Ok(next.run(request).await)
 }
 
 pub(super) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
@@ -152,19 +125,20 @@ struct SecretKeyRequest {
     secret_key: SecretString,
 }
 
-/// Sets or rotates the key accredito calls Stripe with; the key is never returned.
+/// Rotates the key accredito calls Stripe with, keeping the publishable key, once Stripe
+/// accepts it; answers as [`set_keys`] does (the key is never returned).
 async fn set_secret_key(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(profile_id): Path<String>,
     body: Result<Json<SecretKeyRequest>, JsonRejection>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<KeysSaved>, ApiError> {
     let req = json_body(body)?;
-    state
+    let saved = state
         .profiles
         .set_secret_key(&profile_id, &req.secret_key, &actor)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(saved))
 }
 
 #[derive(Deserialize)]
@@ -202,6 +176,17 @@ async fn register_webhook_endpoint(
         .await?;
     forget_cached(&state, &profile_id);
     Ok((StatusCode::CREATED, Json(registered)))
+}
+
+/// Deletes the profile and the webhook endpoint accredito registered for it on Stripe.
+async fn delete_profile(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(profile_id): Path<String>,
+) -> Result<Json<ProfileDeleted>, ApiError> {
+    let deleted = state.profiles.delete(&profile_id, &actor).await?;
+    forget_cached(&state, &profile_id);
+    Ok(Json(deleted))
 }
 
 #[derive(Deserialize, Default)]

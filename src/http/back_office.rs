@@ -100,7 +100,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/alerts", get(list_alerts))
         .route_layer(axum::middleware::from_fn_with_state(
             state,
-            super::admin::require_admin_token,
+            super::auth::require_admin_token,
         ))
 }
 

@@ -147,6 +147,11 @@ impl From<ProfileError> for ApiError {
                 code: "stripe_refused",
                 message: e.to_string(),
             },
+            ProfileError::InUse { .. } => ApiError::Conflict(e.to_string()),
+            ProfileError::OtherAccount { .. } => ApiError::Unprocessable {
+                code: "stripe_account_mismatch",
+                message: e.to_string(),
+            },
             ProfileError::NoSecretKey => ApiError::Unprocessable {
                 code: "no_secret_key",
                 message: e.to_string(),

@@ -7,7 +7,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::admin::{json_body, require_admin_token};
+use super::admin::json_body;
+use super::auth::require_admin_token;
 use super::{ApiError, AppState};
 use crate::merchants::{Actor, MerchantView};
 use crate::readiness::{self, Language, Readiness};

@@ -1,6 +1,7 @@
 //! The HTTP surface: Stripe's webhook endpoint, the `/v1` admin API, probes and metrics.
 
 pub mod admin;
+pub mod auth;
 pub mod back_office;
 pub mod error;
 pub mod health;
@@ -36,7 +37,8 @@ pub struct AppState {
     pub directory: Arc<ProfileDirectory>,
     pub profiles: Profiles,
     pub merchants: Merchants,
-    pub admin_token: Option<Arc<SecretString>>,
+    /// The `/v1` bearer tokens, by name.
+    pub admin_tokens: Arc<auth::AdminTokens>,
     pub signature_tolerance: Duration,
     /// The platform's own signing secret for `POST /webhooks/stripe/connect` (off when unset).
     pub connect_secret: Option<Arc<SecretString>>,

@@ -283,6 +283,32 @@ fn paths() -> Value {
                         "404": not_found("No such profile."),
                         "503": storage_unavailable()
                     }
+                },
+                "delete": {
+                    "operationId": "deleteProfile",
+                    "tags": ["profiles"],
+                    "summary": "Delete a profile and its webhook endpoint on Stripe",
+                    "description": "Deletes the webhook endpoint accredito registered for the \
+                        profile from Stripe (with the profile's key) first; then forgets the \
+                        profile's keys and signing secrets, so its webhook URL answers 404, and \
+                        drops it as its merchant's selection. The events it received are kept. \
+                        Refused while the merchant has Stripe enabled with it. An endpoint Stripe \
+                        would not delete (the key rejected) is named in `warnings`, to be deleted \
+                        by hand. No request body.",
+                    "responses": {
+                        "200": json_response("Deleted.", schema_ref("ProfileDeleted")),
+                        "401": { "$ref": "#/components/responses/Unauthorized" },
+                        "404": not_found("No such profile (or already deleted)."),
+                        "409": error_response(
+                            "The merchant has Stripe enabled with this profile: disable Stripe, or enable it with another profile, first.",
+                            &["conflict"],
+                        ),
+                        "500": { "$ref": "#/components/responses/Internal" },
+                        "503": error_response(
+                            "Stripe or PostgreSQL is unreachable; nothing changed, retry later.",
+                            &["unavailable", "storage_unavailable"],
+                        )
+                    }
                 }
             }),
         ),
@@ -346,16 +372,24 @@ fn paths() -> Value {
                 "put": {
                     "operationId": "setStripeSecretKey",
                     "tags": ["profiles"],
-                    "summary": "Set or rotate the Stripe secret key accredito calls the Stripe API with",
-                    "description": "The key is encrypted at rest and never returned. A `live` \
-                        deployment refuses test keys, with an error that says so.",
+                    "summary": "Rotate only the Stripe secret key, keeping the publishable key",
+                    "description": "Checked as `PUT .../keys` checks a pair (against the stored \
+                        publishable key, when there is one), and with Stripe: nothing is stored \
+                        unless Stripe accepts the key for the profile's own Stripe account. The key \
+                        is encrypted at rest and never returned. A `live` deployment refuses test \
+                        keys, with an error that says so.",
                     "requestBody": json_body(schema_ref("SetSecretKeyRequest")),
                     "responses": {
-                        "204": { "description": "Stored." },
+                        "200": json_response("Saved; the profile and any warnings.", schema_ref("KeysSaved")),
                         "400": bad_request(),
                         "401": { "$ref": "#/components/responses/Unauthorized" },
                         "404": not_found("No such profile."),
-                        "503": storage_unavailable()
+                        "422": stripe_refused(&["stripe_account_mismatch"]),
+                        "500": { "$ref": "#/components/responses/Internal" },
+                        "503": error_response(
+                            "Stripe or PostgreSQL is unreachable; nothing was stored, retry later.",
+                            &["unavailable", "storage_unavailable"],
+                        )
                     }
                 }
             }),
@@ -378,7 +412,7 @@ fn paths() -> Value {
                         "400": bad_request(),
                         "401": { "$ref": "#/components/responses/Unauthorized" },
                         "404": not_found("No such profile."),
-                        "422": stripe_refused(&[]),
+                        "422": stripe_refused(&["stripe_account_mismatch"]),
                         "500": { "$ref": "#/components/responses/Internal" },
                         "503": error_response(
                             "Stripe or PostgreSQL is unreachable; nothing was stored, retry later.",
@@ -789,8 +823,9 @@ fn components() -> Value {
             "bearer": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "`Authorization: Bearer $ACCREDITO_ADMIN_TOKEN`. Without \
-                    ACCREDITO_ADMIN_TOKEN configured, every protected operation answers 401."
+                "description": "`Authorization: Bearer <token>`: `ACCREDITO_ADMIN_TOKEN`, or one \
+                    of the named `ACCREDITO_ADMIN_TOKENS`, whose name the audit trail records. \
+                    With no token configured, every protected operation answers 401."
             }
         },
         "parameters": {
@@ -1330,6 +1365,31 @@ fn schemas() -> Value {
             }),
         ),
         (
+            "ProfileDeleted",
+            json!({
+                "type": "object",
+                "required": ["id", "merchant_id", "deleted_at", "webhook_endpoint_deleted", "unselected", "warnings"],
+                "properties": {
+                    "id": { "type": "string" },
+                    "merchant_id": { "type": "string" },
+                    "deleted_at": { "type": "string", "format": "date-time" },
+                    "webhook_endpoint_deleted": {
+                        "type": ["string", "null"],
+                        "description": "The Stripe webhook endpoint deleted with the profile, if it had one."
+                    },
+                    "unselected": {
+                        "type": "boolean",
+                        "description": "Whether the merchant had the profile selected (with Stripe off) and no longer does."
+                    },
+                    "warnings": {
+                        "type": "array",
+                        "items": { "type": "string" },
+                        "description": "E.g. an endpoint left on Stripe, to delete in the Stripe dashboard."
+                    }
+                }
+            }),
+        ),
+        (
             "EndpointRegistered",
             json!({
                 "type": "object",
@@ -1553,8 +1613,8 @@ fn stripe_refused(extra: &[&str]) -> Value {
     codes.extend_from_slice(extra);
     error_response(
         "Well-formed, but Stripe refused the key (rejected, or lacking a permission) or the \
-         request made with it, or the profile has no secret key yet; the message says which. \
-         Nothing was stored.",
+         request made with it, the key is of another Stripe account than the profile's, or the \
+         profile has no secret key yet; the message says which. Nothing was stored.",
         &codes,
     )
 }

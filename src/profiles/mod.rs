@@ -63,6 +63,17 @@ pub enum ProfileError {
     StripeUnavailable(String),
     #[error("no such profile")]
     NotFound,
+    #[error(
+        "merchant {merchant_id} takes payments with this profile: disable Stripe for the merchant, or enable it with another profile, before deleting it"
+    )]
+    InUse { merchant_id: String },
+    #[error(
+        "the key belongs to Stripe account {key_account}, but the profile is for account {profile_account}: a profile is one Stripe account, so create another profile for the other account; nothing was stored"
+    )]
+    OtherAccount {
+        profile_account: String,
+        key_account: String,
+    },
     #[error("the profile has no such webhook secret")]
     SecretNotFound,
     #[error("database error")]
@@ -145,6 +156,21 @@ impl From<db::profiles::SecretRow> for SecretView {
             active,
         }
     }
+}
+
+/// What deleting a profile answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileDeleted {
+    pub id: String,
+    pub merchant_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub deleted_at: OffsetDateTime,
+    /// The Stripe webhook endpoint removed with the profile, if it had one.
+    pub webhook_endpoint_deleted: Option<String>,
+    /// Whether the merchant had the profile selected (with Stripe off) and no longer does.
+    pub unselected: bool,
+    /// E.g. an endpoint that could not be removed from Stripe and must be removed by hand.
+    pub warnings: Vec<String>,
 }
 
 /// Profile operations. Holds the pool, the cipher for secrets, and what webhook URLs look like.
@@ -291,38 +317,16 @@ impl Profiles {
         Ok(row.into())
     }
 
-    /// Stores the profile's Stripe secret key (sealed) on its own, replacing any previous one,
-    /// without asking Stripe about it. The key must still be of the deployment's mode, but the
-    /// profile's keys count as unchecked (readiness says so and Stripe cannot be enabled with
-    /// them) until [`Profiles::set_keys`] saves a publishable and secret key that Stripe accepts.
-    #[tracing::instrument(skip(self, key), fields(actor = %actor))]
+    /// Rotates the profile's Stripe secret key alone, keeping its publishable key: checked as
+    /// [`Profiles::set_keys`] checks a pair (against the stored publishable key when there is
+    /// one), and stored only once Stripe accepts it.
     pub async fn set_secret_key(
         &self,
         profile_id: &str,
-        key: &SecretString,
+        secret_key: &SecretString,
         actor: &Actor,
-    ) -> Result<(), ProfileError> {
-        let k = key.expose_secret().trim();
-        let well_formed = (k.starts_with("sk_") || k.starts_with("rk_"))
-            && k.len() > 8
-            && k.bytes().all(|b| b.is_ascii_graphic());
-        if !well_formed {
-            return Err(ProfileError::MalformedSecretKey);
-        }
-        let kind = classify(k).ok_or(ProfileError::MalformedSecretKey)?;
-        check_key_mode(self.mode, kind.live, kind.live)?;
-        let sealed = self.secret_box.seal(k, &secret_key_context(profile_id));
-        let mut tx = self.pool.begin().await?;
-        let profile = db::profiles::find_profile(&mut tx, profile_id)
-            .await?
-            .ok_or(ProfileError::NotFound)?;
-        db::profiles::set_secret_key(&mut tx, profile_id, &sealed).await?;
-        let detail =
-            serde_json::json!({ "secret_key": kind.describe(), "checked_with_stripe": false });
-        audit(&mut tx, actor, &profile, "profile.secret_key_set", detail).await?;
-        tx.commit().await?;
-        tracing::info!("Stripe secret key set");
-        Ok(())
+    ) -> Result<KeysSaved, ProfileError> {
+        self.save_keys(profile_id, None, secret_key, actor).await
     }
 
     /// Saves (or rotates) the profile's publishable and secret keys after checking them: the
@@ -330,7 +334,6 @@ impl Profiles {
     /// field, and a secret key Stripe accepts (`GET /v1/account`). Nothing is stored unless all
     /// of that holds; the old keys are then forgotten. The account's id and display name are
     /// stored; a display name that differs from the profile name is a warning.
-    #[tracing::instrument(skip(self, publishable_key, secret_key), fields(actor = %actor))]
     pub async fn set_keys(
         &self,
         profile_id: &str,
@@ -338,15 +341,37 @@ impl Profiles {
         secret_key: &SecretString,
         actor: &Actor,
     ) -> Result<KeysSaved, ProfileError> {
-        let publishable_key = publishable_key.trim();
+        self.save_keys(profile_id, Some(publishable_key), secret_key, actor)
+            .await
+    }
+
+    /// Both key routes: `publishable_key` `None` keeps the stored one.
+    #[tracing::instrument(skip(self, publishable_key, secret_key), fields(actor = %actor))]
+    async fn save_keys(
+        &self,
+        profile_id: &str,
+        publishable_key: Option<&str>,
+        secret_key: &SecretString,
+        actor: &Actor,
+    ) -> Result<KeysSaved, ProfileError> {
         let secret = secret_key.expose_secret().trim();
-        let secret_kind = validate_keys(self.mode, publishable_key, secret)?;
-        {
+        let stored = {
             let mut conn = self.pool.acquire().await?;
             db::profiles::find_profile(&mut conn, profile_id)
                 .await?
-                .ok_or(ProfileError::NotFound)?;
-        }
+                .ok_or(ProfileError::NotFound)?
+        };
+        let secret_kind = match publishable_key.map(str::trim) {
+            Some(publishable) => validate_keys(self.mode, publishable, secret)?,
+            None => {
+                // The deployment's mode first: its message says why test keys are refused.
+                let kind = validate_secret_key(self.mode, secret)?;
+                if let Some(publishable) = stored.publishable_key.as_deref() {
+                    validate_keys(self.mode, publishable, secret)?;
+                }
+                kind
+            }
+        };
         // The network call happens outside any transaction.
         let trimmed = SecretString::from(secret.to_owned());
         let account = self
@@ -354,6 +379,18 @@ impl Profiles {
             .retrieve_account(&trimmed)
             .await
             .map_err(key_check_error)?;
+        let account_changed = |row: &db::profiles::ProfileRow| {
+            row.stripe_account_id
+                .as_deref()
+                .filter(|known| *known != account.id)
+                .map(|known| ProfileError::OtherAccount {
+                    profile_account: known.to_owned(),
+                    key_account: account.id.clone(),
+                })
+        };
+        if let Some(refused) = account_changed(&stored) {
+            return Err(refused);
+        }
         let display_name = account.display_name().map(str::to_owned);
         let sealed = self
             .secret_box
@@ -361,25 +398,38 @@ impl Profiles {
 
         let mut tx = self.pool.begin().await?;
         let keys = db::profiles::CheckedKeys {
-            publishable_key,
+            publishable_key: publishable_key.map(str::trim),
             sealed_secret_key: &sealed,
             stripe_account_id: &account.id,
             stripe_display_name: display_name.as_deref(),
         };
         if !db::profiles::set_checked_keys(&mut tx, profile_id, &keys).await? {
-            return Err(ProfileError::NotFound);
+            // Deleted, or given another account's keys, since it was read above.
+            let now = db::profiles::find_profile(&mut tx, profile_id).await?;
+            return Err(now
+                .as_ref()
+                .and_then(account_changed)
+                .unwrap_or(ProfileError::NotFound));
         }
         let row = db::profiles::find_profile(&mut tx, profile_id)
             .await?
             .ok_or(ProfileError::NotFound)?;
-        let detail = serde_json::json!({
-            "publishable_key": publishable_key,
-            "secret_key": secret_kind.describe(),
-            "checked_with_stripe": true,
-            "stripe_account_id": account.id,
-            "stripe_display_name": display_name,
-        });
-        audit(&mut tx, actor, &row, "profile.keys_set", detail).await?;
+        let (action, detail) = {
+            let mut detail = serde_json::json!({
+                "secret_key": secret_kind.describe(),
+                "checked_with_stripe": true,
+                "stripe_account_id": account.id,
+                "stripe_display_name": display_name,
+            });
+            match publishable_key {
+                Some(_) => {
+                    detail["publishable_key"] = row.publishable_key.clone().into();
+                    ("profile.keys_set", detail)
+                }
+                None => ("profile.secret_key_set", detail),
+            }
+        };
+        audit(&mut tx, actor, &row, action, detail).await?;
         // Stripe just told us the account's bank and payout state, as the account sweep would:
         // readiness and the no-bank-account alert need not wait for the next sweep.
         let bank = db::bank::update(
@@ -392,6 +442,7 @@ impl Profiles {
         let secrets = db::profiles::secrets_of(&mut tx, profile_id).await?;
         tx.commit().await?;
         tracing::info!(stripe_account_id = %account.id, "Stripe keys checked and saved");
+        self.route_waiting_connect_events(&account.id).await;
 
         let mut warnings = Vec::new();
         if let Some(shown) = &display_name
@@ -404,6 +455,97 @@ impl Profiles {
         }
         Ok(KeysSaved {
             profile: self.view(row, secrets.into_iter().map(SecretView::from).collect()),
+            warnings,
+        })
+    }
+
+    /// Connect events that arrived before any profile had this account are routed to it now.
+    /// Best effort: the account sweep routes whatever is left.
+    async fn route_waiting_connect_events(&self, stripe_account_id: &str) {
+        match crate::connect::route_unrouted(&self.pool, Some(stripe_account_id)).await {
+            Ok(0) => {}
+            Ok(routed) => tracing::info!(routed, "waiting Connect events routed to the profile"),
+            Err(error) => {
+                tracing::warn!(%error, "routing waiting Connect events failed; the sweep retries")
+            }
+        }
+    }
+
+    /// Deletes the profile: removes the webhook endpoint accredito registered for it from
+    /// Stripe, forgets its keys and signing secrets (its webhook URL answers 404 from then on),
+    /// and drops it as a merchant's selection. Refused while a merchant takes payments with it.
+    /// The row stays, marked deleted, because stored events and the audit trail name it.
+    #[tracing::instrument(skip(self), fields(actor = %actor))]
+    pub async fn delete(
+        &self,
+        profile_id: &str,
+        actor: &Actor,
+    ) -> Result<ProfileDeleted, ProfileError> {
+        let (profile, key) = {
+            let mut conn = self.pool.acquire().await?;
+            let profile = db::profiles::find_profile(&mut conn, profile_id)
+                .await?
+                .ok_or(ProfileError::NotFound)?;
+            in_use_check(&mut conn, &profile).await?;
+            let key = db::profiles::secret_key_of(&mut conn, profile_id)
+                .await?
+                .and_then(|k| k.secret_key_ciphertext)
+                .map(|sealed| {
+                    self.secret_box
+                        .open(&sealed, &secret_key_context(profile_id))
+                })
+                .transpose()?;
+            (profile, key)
+        };
+
+        // Stripe first: if it cannot be reached nothing changes, and deleting again retries.
+        let mut warnings = Vec::new();
+        let mut endpoint_deleted = None;
+        if let Some(endpoint) = &profile.webhook_endpoint_id {
+            let left_behind = |why: String| {
+                format!(
+                    "the webhook endpoint {endpoint} was left on Stripe ({why}): delete it in Stripe > Developers > Webhooks, or Stripe keeps sending events that are now refused"
+                )
+            };
+            match &key {
+                None => warnings.push(left_behind("the profile has no secret key".to_owned())),
+                Some(key) => match self.stripe.delete_webhook_endpoint(key, endpoint).await {
+                    Ok(()) | Err(StripeError::NotFound { .. }) => {
+                        endpoint_deleted = Some(endpoint.clone());
+                    }
+                    Err(error) if error.is_transient() => {
+                        return Err(ProfileError::StripeUnavailable(error.to_string()));
+                    }
+                    Err(error) => warnings.push(left_behind(error.to_string())),
+                },
+            }
+        }
+
+        let mut tx = self.pool.begin().await?;
+        // The merchant row lock orders this against enabling Stripe with the profile.
+        db::merchants::find_for_update(&mut tx, &profile.merchant_id).await?;
+        in_use_check(&mut tx, &profile).await?;
+        let unselected =
+            db::merchants::unselect_profile(&mut tx, &profile.merchant_id, profile_id).await?;
+        let deleted_at = db::profiles::soft_delete(&mut tx, profile_id)
+            .await?
+            .ok_or(ProfileError::NotFound)?;
+        let detail = serde_json::json!({
+            "name": profile.name,
+            "stripe_account_id": profile.stripe_account_id,
+            "webhook_endpoint_deleted": endpoint_deleted,
+            "unselected": unselected,
+            "warnings": warnings,
+        });
+        audit(&mut tx, actor, &profile, "profile.deleted", detail).await?;
+        tx.commit().await?;
+        tracing::info!(endpoint_deleted = ?endpoint_deleted, "profile deleted");
+        Ok(ProfileDeleted {
+            id: profile.id,
+            merchant_id: profile.merchant_id,
+            deleted_at,
+            webhook_endpoint_deleted: endpoint_deleted,
+            unselected,
             warnings,
         })
     }
@@ -747,6 +889,36 @@ fn validate_keys(mode: StripeMode, publishable: &str, secret: &str) -> Result<Ke
         .ok_or(KeyError::MalformedSecret)?;
     check_key_mode(mode, p.live, s.live)?;
     Ok(s)
+}
+
+/// A secret key on its own (no publishable key to pair it with): its kind, checked against the
+/// deployment's mode.
+fn validate_secret_key(mode: StripeMode, secret: &str) -> Result<KeyKind, KeyError> {
+    if secret.is_empty() {
+        return Err(KeyError::BlankSecret);
+    }
+    if secret.starts_with("pk_") {
+        return Err(KeyError::PublishableInSecretField);
+    }
+    let kind = classify(secret)
+        .filter(|k| k.well_formed)
+        .ok_or(KeyError::MalformedSecret)?;
+    check_key_mode(mode, kind.live, kind.live)?;
+    Ok(kind)
+}
+
+/// Refuses to delete the profile a merchant has Stripe enabled with.
+async fn in_use_check(
+    conn: &mut sqlx::PgConnection,
+    profile: &db::profiles::ProfileRow,
+) -> Result<(), ProfileError> {
+    let merchant = db::merchants::find(conn, &profile.merchant_id).await?;
+    match merchant {
+        Some(m) if m.stripe_enabled && m.selected_profile_id.as_deref() == Some(&profile.id) => {
+            Err(ProfileError::InUse { merchant_id: m.id })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn validate_secret(secret: &SecretString) -> Result<(), ProfileError> {

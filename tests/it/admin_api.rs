@@ -266,3 +266,79 @@ async fn missing_or_malformed_master_key_stops_start_up_with_a_clear_error(pool:
         assert!(stderr.contains(expected), "{stderr}");
     }
 }
+
+#[sqlx::test]
+async fn each_named_admin_token_is_recorded_in_the_audit_trail_by_its_name(pool: PgPool) {
+    let options = AppOptions {
+        admin_tokens: Some(
+            "ops-alice:alice-token-0123456789, platform-sync:sync-token-0123".into(),
+        ),
+        ..AppOptions::default()
+    };
+    let app = spawn_app_with(pool.clone(), options).await;
+    let create = |token: &'static str, merchant: &'static str| {
+        app.client
+            .post(app.url("/v1/merchants"))
+            .bearer_auth(token)
+            .json(&json!({ "id": merchant }))
+            .send()
+    };
+    for (token, merchant) in [
+        ("alice-token-0123456789", "m_alice"),
+        ("sync-token-0123", "m_sync"),
+        (ADMIN_TOKEN, "m_admin"),
+    ] {
+        let response = create(token, merchant).await.expect("create");
+        assert_eq!(response.status(), 201, "{merchant}");
+    }
+    for wrong in [
+        "alice-token-012345678",
+        "ops-alice",
+        "ops-alice:alice-token-0123456789",
+    ] {
+        let response = create(wrong, "m_nobody").await.expect("create");
+        assert_eq!(response.status(), 401, "{wrong}");
+    }
+
+    let actors: Vec<(String, String)> = sqlx::query_as(
+        "select merchant_id, actor from audit_log where action = 'merchant.created' order by id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("audit");
+    let expected = [
+        ("m_alice", "ops-alice"),
+        ("m_sync", "platform-sync"),
+        ("m_admin", "admin"),
+    ];
+    assert_eq!(
+        actors,
+        expected.map(|(m, a)| (m.to_owned(), a.to_owned())),
+        "who, by token name, never the token"
+    );
+    app.stop().await;
+}
+
+#[sqlx::test]
+async fn a_malformed_admin_token_list_stops_start_up_without_quoting_a_token(pool: PgPool) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_accredito"))
+        .args(["--listen", "127.0.0.1:0", "serve"])
+        .env("DATABASE_URL", database_url_of(&pool))
+        .env(
+            "ACCREDITO_MASTER_KEY",
+            accredito::crypto::SecretBox::generate_master_key(),
+        )
+        .env(
+            "ACCREDITO_ADMIN_TOKENS",
+            "ops-alice:secret-value-1,ops-alice:secret-value-2",
+        )
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("token name ops-alice is used twice"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret-value"), "{stderr}");
+}

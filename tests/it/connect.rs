@@ -6,7 +6,9 @@ use accredito::stripe::signature;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
+use crate::fake_stripe::{AccountSpec, FakeStripe, VALID_KEY};
 use crate::helpers::*;
+use crate::merchants::PK_LIVE;
 
 fn connect_event(id: &str, account: &str) -> String {
     let mut event: Value = serde_json::from_str(&stripe_event(
@@ -123,5 +125,119 @@ async fn connect_events_go_to_the_profile_of_their_account_and_unknown_ones_are_
         .await
         .expect("count");
     assert_eq!(stored, 1);
+    app.stop().await;
+}
+
+async fn inbox_owner(pool: &PgPool, event_id: &str) -> Vec<String> {
+    sqlx::query_scalar("select profile_id from inbox_events where event_id = $1")
+        .bind(event_id)
+        .fetch_all(pool)
+        .await
+        .expect("inbox")
+}
+
+async fn keep_unrouted(pool: &PgPool, account: &str, event_id: &str) {
+    sqlx::query(
+        "insert into unrouted_events (stripe_account_id, event_id, event_type, raw_body)
+         values ($1, $2, 'charge.succeeded', $3)",
+    )
+    .bind(account)
+    .bind(event_id)
+    .bind(connect_event(event_id, account).into_bytes())
+    .execute(pool)
+    .await
+    .expect("kept");
+}
+
+#[sqlx::test]
+async fn unrouted_events_are_routed_once_a_profile_has_their_account(pool: PgPool) {
+    let fake = FakeStripe::builder()
+        .account(AccountSpec::ready("acct_late"))
+        .start()
+        .await;
+    let options = AppOptions {
+        stripe_api_base: Some(fake.base_url()),
+        ..AppOptions::default()
+    };
+    let app = spawn_app_with(pool.clone(), options).await;
+    let early = deliver_connect(&app, CONNECT_SECRET, &connect_event("evt_l1", "acct_late")).await;
+    assert_eq!(early.status(), 200);
+    assert!(inbox_owner(&pool, "evt_l1").await.is_empty(), "kept aside");
+
+    // Saving keys of that account routes what was waiting, and the relay publishes it.
+    let profile = app.create_profile("m_1", &random_secret()).await;
+    let saved = app
+        .client
+        .put(app.url(&format!("/v1/profiles/{profile}/keys")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "publishable_key": PK_LIVE, "secret_key": VALID_KEY }))
+        .send()
+        .await
+        .expect("keys");
+    assert_eq!(saved.status(), 200);
+    assert_eq!(inbox_owner(&pool, "evt_l1").await, [profile.as_str()]);
+    let waiting: i64 = sqlx::query_scalar("select count(*) from unrouted_events")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(waiting, 0);
+    eventually(
+        "the routed event is published",
+        Duration::from_secs(20),
+        || async { app.is_published("evt_l1").await.then_some(()) },
+    )
+    .await;
+
+    // What the sweep finds later (one kept while the keys were being saved, and a second
+    // copy of one already routed) is routed once, never duplicated; other accounts wait.
+    keep_unrouted(&pool, "acct_late", "evt_l2").await;
+    keep_unrouted(&pool, "acct_late", "evt_l1").await;
+    keep_unrouted(&pool, "acct_unknown", "evt_l3").await;
+    let routed = accredito::connect::route_unrouted(&pool, None)
+        .await
+        .expect("routed");
+    assert_eq!(routed, 2);
+    assert_eq!(inbox_owner(&pool, "evt_l2").await, [profile.as_str()]);
+    assert_eq!(inbox_owner(&pool, "evt_l1").await, [profile.as_str()]);
+    let left: Vec<String> = sqlx::query_scalar("select event_id from unrouted_events")
+        .fetch_all(&pool)
+        .await
+        .expect("left");
+    assert_eq!(left, ["evt_l3"]);
+    app.stop().await;
+}
+
+#[sqlx::test]
+async fn a_deleted_profile_is_no_longer_routed_to(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let profile = app.create_profile("m_1", &random_secret()).await;
+    sqlx::query("update stripe_profiles set stripe_account_id = 'acct_gone' where id = $1")
+        .bind(&profile)
+        .execute(&pool)
+        .await
+        .expect("account id");
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/v1/profiles/{profile}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 200);
+
+    let response =
+        deliver_connect(&app, CONNECT_SECRET, &connect_event("evt_g1", "acct_gone")).await;
+    assert_eq!(response.status(), 200);
+    assert!(inbox_owner(&pool, "evt_g1").await.is_empty());
+    keep_unrouted(&pool, "acct_gone", "evt_g2").await;
+    let routed = accredito::connect::route_unrouted(&pool, None)
+        .await
+        .expect("routed");
+    assert_eq!(routed, 0);
+    let kept: i64 = sqlx::query_scalar("select count(*) from unrouted_events")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(kept, 2, "kept and reported, not lost");
     app.stop().await;
 }

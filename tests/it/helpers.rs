@@ -78,6 +78,8 @@ pub struct AppOptions {
     /// A fake Stripe's base URL.
     pub stripe_api_base: Option<String>,
     pub alert_webhook_url: Option<String>,
+    /// `ACCREDITO_ADMIN_TOKENS` (named tokens), besides the `admin` one, [`ADMIN_TOKEN`].
+    pub admin_tokens: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -90,6 +92,7 @@ impl Default for AppOptions {
             prefix: unique_prefix(),
             stripe_api_base: None,
             alert_webhook_url: None,
+            admin_tokens: None,
         }
     }
 }
@@ -100,6 +103,7 @@ pub fn test_settings(mode: StripeMode, amqp_url: String, prefix: String) -> Sett
         amqp_url,
         listen: "127.0.0.1:0".parse().expect("valid address"),
         admin_token: Some(SecretString::from(ADMIN_TOKEN)),
+        admin_tokens: None,
         master_key: Some(SecretString::from(SecretBox::generate_master_key())),
         stripe_mode: mode,
         stripe_api_base: "http://127.0.0.1:9".into(),
@@ -133,6 +137,7 @@ pub async fn spawn_app_with(pool: PgPool, options: AppOptions) -> TestApp {
         settings.stripe_api_base = base;
     }
     settings.alert_webhook_url = options.alert_webhook_url;
+    settings.admin_tokens = options.admin_tokens.map(SecretString::from);
     let mut config = ServiceConfig::new(settings, options.roles);
     config.topology.ephemeral_after_ms = Some(60_000);
     config.topology.queue_type = QueueType::Classic;

@@ -12,6 +12,7 @@ mod operations;
 mod orders_api;
 mod outages;
 mod payouts;
+mod profiles;
 mod reconciliation;
 mod recovery;
 mod stripe_client;

@@ -1,0 +1,272 @@
+//! A profile's life after its keys: rotating the secret key alone, keys of another Stripe
+//! account, and deleting a profile (its Stripe webhook endpoint with it).
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::fake_stripe::{AccountSpec, Scripted, VALID_KEY};
+use crate::helpers::*;
+use crate::merchants::{OTHER_KEY, PK_LIVE, Setup, message};
+
+/// A profile of `m_1` with live keys Stripe accepted and a webhook endpoint accredito
+/// registered; returns the profile id, the endpoint id, and the endpoint's signing secret.
+async fn registered_profile(s: &Setup) -> (String, String, String) {
+    let profile = s.app.create_profile("m_1", &random_secret()).await;
+    assert_eq!(s.put_keys(&profile, PK_LIVE, VALID_KEY).await.0, 200);
+    let (status, registered, _) = s
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/profiles/{profile}/webhook-endpoint"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{registered}");
+    let endpoint = registered["endpoint_id"].as_str().expect("id").to_owned();
+    let secret = s.fake.webhook_endpoints()[0]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    (profile, endpoint, secret)
+}
+
+async fn delete(s: &Setup, profile: &str) -> (u16, Value, String) {
+    s.send(
+        reqwest::Method::DELETE,
+        &format!("/v1/profiles/{profile}"),
+        None,
+    )
+    .await
+}
+
+fn account_updated(id: &str) -> String {
+    stripe_event(
+        id,
+        "account.updated",
+        true,
+        json!({ "id": "acct_fake", "object": "account" }),
+    )
+}
+
+async fn count(pool: &PgPool, sql: &'static str, profile: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(profile)
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
+
+#[sqlx::test]
+async fn deleting_a_profile_removes_its_stripe_endpoint_and_forgets_its_secrets(pool: PgPool) {
+    let s = Setup::start(pool.clone()).await;
+    let (profile, endpoint, secret) = registered_profile(&s).await;
+    let before = account_updated("evt_before");
+    assert_eq!(
+        s.app.deliver(&profile, &secret, &before).await.status(),
+        200
+    );
+
+    let (status, deleted, _) = delete(&s, &profile).await;
+    assert_eq!(status, 200, "{deleted}");
+    assert_eq!(deleted["webhook_endpoint_deleted"], endpoint.as_str());
+    assert_eq!(deleted["warnings"], json!([]));
+    assert!(
+        s.fake.webhook_endpoints().is_empty(),
+        "the endpoint is gone from Stripe"
+    );
+
+    // Its webhook URL no longer verifies anything, and the API no longer shows it.
+    let after = account_updated("evt_after");
+    assert_eq!(s.app.deliver(&profile, &secret, &after).await.status(), 404);
+    let path = format!("/v1/profiles/{profile}");
+    assert_eq!(s.send(reqwest::Method::GET, &path, None).await.0, 404);
+    let (_, listed, _) = s.send(reqwest::Method::GET, "/v1/profiles", None).await;
+    assert_eq!(listed["data"], json!([]));
+    assert_eq!(delete(&s, &profile).await.0, 404, "deleted once");
+
+    // Keys and signing secrets are forgotten; the events it received are kept.
+    assert!(!s.stored_keys(&profile).await.1);
+    let secrets = "select count(*) from webhook_secrets where profile_id = $1";
+    assert_eq!(count(&pool, secrets, &profile).await, 0);
+    let events = "select count(*) from inbox_events where profile_id = $1";
+    assert_eq!(count(&pool, events, &profile).await, 1);
+    let actions = s.actions().await;
+    assert_eq!(
+        actions.last(),
+        Some(&("admin".to_owned(), "profile.deleted".to_owned()))
+    );
+    s.app.stop().await;
+}
+
+#[sqlx::test]
+async fn a_profile_a_merchant_takes_payments_with_cannot_be_deleted(pool: PgPool) {
+    let s = Setup::start(pool.clone()).await;
+    let (profile, _, _) = registered_profile(&s).await;
+    assert_eq!(s.enable("m_1", &profile).await.0, 200);
+
+    let (status, body, _) = delete(&s, &profile).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("conflict")));
+    assert!(message(&body).contains("disable Stripe"), "{body}");
+    assert_eq!(s.fake.webhook_endpoints().len(), 1, "left untouched");
+    assert!(s.stored_keys(&profile).await.1);
+
+    // With Stripe off it can go; the merchant's selection goes with it, and the deleted
+    // profile cannot be selected again.
+    let (status, _, _) = s
+        .send(
+            reqwest::Method::POST,
+            "/v1/merchants/m_1/disable-stripe",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, deleted, _) = delete(&s, &profile).await;
+    assert_eq!(status, 200, "{deleted}");
+    assert_eq!(deleted["unselected"], true);
+    let (_, merchant, _) = s
+        .send(reqwest::Method::GET, "/v1/merchants/m_1", None)
+        .await;
+    assert_eq!(merchant["selected_profile_id"], Value::Null);
+    let (status, body, _) = s.enable("m_1", &profile).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("unknown_profile"))
+    );
+    s.app.stop().await;
+}
+
+#[sqlx::test]
+async fn deleting_while_stripe_is_unreachable_changes_nothing(pool: PgPool) {
+    let s = Setup::start(pool.clone()).await;
+    let (profile, endpoint, secret) = registered_profile(&s).await;
+    let endpoint_path = format!("/v1/webhook_endpoints/{endpoint}");
+    s.fake
+        .fail_next(&endpoint_path, 6, Scripted::server_error());
+
+    let (status, body, _) = delete(&s, &profile).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(s.fake.webhook_endpoints().len(), 1);
+    let event = account_updated("evt_still_verified");
+    assert_eq!(
+        s.app.deliver(&profile, &secret, &event).await.status(),
+        200,
+        "the profile still works"
+    );
+    assert!(
+        !s.actions()
+            .await
+            .iter()
+            .any(|(_, action)| action == "profile.deleted")
+    );
+
+    let attempts = s.fake.requests(&endpoint_path);
+    // Once Stripe answers again (the scripted failures used up), deleting again works.
+    let mut status = 503;
+    while status == 503 && s.fake.requests(&endpoint_path) < attempts + 20 {
+        status = delete(&s, &profile).await.0;
+    }
+    assert_eq!(status, 200);
+    assert!(s.fake.webhook_endpoints().is_empty());
+    s.app.stop().await;
+}
+
+#[sqlx::test]
+async fn a_profile_whose_key_stripe_rejects_is_deleted_with_a_warning_to_remove_the_endpoint(
+    pool: PgPool,
+) {
+    let s = Setup::start(pool.clone()).await;
+    let (profile, endpoint, _) = registered_profile(&s).await;
+    s.fake.revoke_key(VALID_KEY);
+
+    let (status, deleted, text) = delete(&s, &profile).await;
+    assert_eq!(status, 200, "{deleted}");
+    assert_eq!(deleted["webhook_endpoint_deleted"], Value::Null);
+    let warning = deleted["warnings"][0].as_str().expect("a warning");
+    assert!(warning.contains(&endpoint), "{warning}");
+    assert!(warning.contains("Developers > Webhooks"), "{warning}");
+    assert!(!text.contains(VALID_KEY));
+    assert_eq!(s.fake.webhook_endpoints().len(), 1, "still on Stripe");
+    assert!(s.audit_text().await.contains("left on Stripe"));
+    s.app.stop().await;
+}
+
+#[sqlx::test]
+async fn the_secret_key_rotates_alone_only_once_stripe_accepts_it(pool: PgPool) {
+    let s = Setup::start(pool.clone()).await;
+    let profile = s.app.create_profile("m_1", &random_secret()).await;
+    assert_eq!(s.put_keys(&profile, PK_LIVE, VALID_KEY).await.0, 200);
+    let path = format!("/v1/profiles/{profile}/secret-key");
+    let rotate = |key: &'static str| {
+        s.send(
+            reqwest::Method::PUT,
+            &path,
+            Some(json!({ "secret_key": key })),
+        )
+    };
+
+    let asked = s.fake.requests("/v1/account");
+    let (status, body, _) = rotate("sk_live_fake0000000000000revoked").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("stripe_key_rejected")),
+        "{body}"
+    );
+    assert_eq!(s.fake.requests("/v1/account"), asked + 1);
+    let (status, body, _) = rotate("sk_test_fake000000000000000000test").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(message(&body).contains("live keys are required"), "{body}");
+    let (status, body, _) = rotate("pk_live_fake0000000000000000public").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(s.fake.requests("/v1/account"), asked + 1, "refused before");
+
+    // The stored key is still the first one: Stripe can be enabled with it...
+    s.fake.revoke_key(OTHER_KEY);
+    assert_eq!(s.enable("m_1", &profile).await.0, 200);
+    // ...and after a rotation the new one is used, the publishable key kept.
+    s.fake.add_valid_key(OTHER_KEY);
+    let (status, saved, text) = rotate(OTHER_KEY).await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["profile"]["publishable_key"], PK_LIVE);
+    assert!(!text.contains(OTHER_KEY));
+    s.fake.revoke_key(VALID_KEY);
+    assert_eq!(s.enable("m_1", &profile).await.0, 200);
+    let actions = s.actions().await;
+    assert!(actions.contains(&("admin".to_owned(), "profile.secret_key_set".to_owned())));
+    assert!(!s.audit_text().await.contains(OTHER_KEY));
+    s.app.stop().await;
+}
+
+#[sqlx::test]
+async fn keys_of_another_stripe_account_are_refused(pool: PgPool) {
+    let s = Setup::start(pool.clone()).await;
+    s.fake.set_account(AccountSpec::ready("acct_first"));
+    let profile = s.app.create_profile("m_1", &random_secret()).await;
+    assert_eq!(s.put_keys(&profile, PK_LIVE, VALID_KEY).await.0, 200);
+
+    s.fake.set_account(AccountSpec::ready("acct_second"));
+    for (status, body, _) in [
+        s.put_keys(&profile, PK_LIVE, OTHER_KEY).await,
+        s.send(
+            reqwest::Method::PUT,
+            &format!("/v1/profiles/{profile}/secret-key"),
+            Some(json!({ "secret_key": OTHER_KEY })),
+        )
+        .await,
+    ] {
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (422, Some("stripe_account_mismatch")),
+            "{body}"
+        );
+        assert!(message(&body).contains("acct_second"), "{body}");
+        assert!(message(&body).contains("acct_first"), "{body}");
+    }
+    let (_, shown, _) = s
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/profiles/{profile}"),
+            None,
+        )
+        .await;
+    assert_eq!(shown["stripe_account_id"], "acct_first");
+    s.app.stop().await;
+}
