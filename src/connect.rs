@@ -22,12 +22,16 @@ pub async fn route_unrouted(
     stripe_account_id: Option<&str>,
 ) -> Result<usize, sqlx::Error> {
     let mut routed = 0;
+    // Paged by id, so rows left behind (below) never hold up the ones after them.
+    let mut after_id = 0;
     loop {
         let mut tx = pool.begin().await?;
-        let batch = db::inbox::routable_unrouted(&mut tx, stripe_account_id, BATCH).await?;
-        if batch.is_empty() {
+        let batch =
+            db::inbox::routable_unrouted(&mut tx, stripe_account_id, after_id, BATCH).await?;
+        let Some(last) = batch.last() else {
             return Ok(routed);
-        }
+        };
+        after_id = last.id;
         let mut events = Vec::with_capacity(batch.len());
         let mut moved = Vec::with_capacity(batch.len());
         for row in &batch {
@@ -52,9 +56,6 @@ pub async fn route_unrouted(
                 raw_body: bytes::Bytes::from(row.raw_body.clone()),
             });
             moved.push(row.id);
-        }
-        if moved.is_empty() {
-            return Ok(routed);
         }
         let refs: Vec<&NewEvent> = events.iter().collect();
         // An event the profile already has (delivered to its own endpoint too) is skipped.

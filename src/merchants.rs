@@ -27,6 +27,11 @@ impl Actor {
         Actor(name.to_owned())
     }
 
+    /// A background task of accredito itself (e.g. `account-sweep`).
+    pub fn system(task: &str) -> Self {
+        Actor(format!("accredito:{task}"))
+    }
+
     pub fn cli() -> Self {
         Actor("cli".to_owned())
     }
@@ -245,6 +250,11 @@ impl Merchants {
         let before = db::merchants::find_for_update(&mut tx, merchant_id)
             .await?
             .ok_or(MerchantError::NotFound)?;
+        // Again under the merchant's lock, which deleting a profile takes too: a profile
+        // deleted since it was read above is never selected.
+        db::profiles::find_profile(&mut tx, profile_id)
+            .await?
+            .ok_or_else(|| MerchantError::ProfileNotFound(profile_id.to_owned()))?;
         let row = db::merchants::set_stripe(&mut tx, merchant_id, true, Some(profile_id)).await?;
         let detail = serde_json::json!({
             "stripe_enabled": { "from": before.stripe_enabled, "to": true },

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::alerts::{self, sync_bank_alerts};
 use crate::db;
 use crate::db::bank::BankUpdate;
+use crate::profiles::remove_pending_endpoints;
 use crate::worker::WorkerContext;
 use crate::worker::accounts::checked_account_update;
 
@@ -46,6 +47,13 @@ impl AccountSweep {
             Ok(0) => {}
             Ok(routed) => tracing::info!(routed, "unrouted Connect events routed"),
             Err(error) => tracing::warn!(%error, "routing unrouted Connect events failed"),
+        }
+        // Webhook endpoints of deleted profiles that Stripe could not be asked to remove.
+        let context = &self.context;
+        match remove_pending_endpoints(&self.pool, &context.secret_box, &context.stripe).await {
+            Ok(0) => {}
+            Ok(settled) => tracing::info!(settled, "deleted profiles' endpoints removed"),
+            Err(error) => tracing::warn!(%error, "removing deleted profiles' endpoints failed"),
         }
         let profiles = {
             let mut conn = self.pool.acquire().await?;

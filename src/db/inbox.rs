@@ -221,11 +221,13 @@ pub struct RoutableUnrouted {
     pub mode: String,
 }
 
-/// Unrouted events (of one account, when given) whose account a profile now has, locked for
-/// moving; rows another mover holds are skipped.
+/// Unrouted events after `after_id` (of one account, when given) whose account a profile now
+/// has, locked for moving; rows another mover holds are skipped. The profile is share-locked,
+/// so it cannot be deleted before the move commits.
 pub async fn routable_unrouted(
     conn: &mut PgConnection,
     stripe_account_id: Option<&str>,
+    after_id: i64,
     limit: i64,
 ) -> Result<Vec<RoutableUnrouted>, sqlx::Error> {
     sqlx::query_as!(
@@ -237,12 +239,14 @@ pub async fn routable_unrouted(
              select id, merchant_id, mode from stripe_profiles
              where stripe_account_id = u.stripe_account_id and deleted_at is null
              order by updated_at desc limit 1
+             for share
          ) p
-         where $1::text is null or u.stripe_account_id = $1
+         where ($1::text is null or u.stripe_account_id = $1) and u.id > $2
          order by u.id
-         limit $2
+         limit $3
          for update of u skip locked"#,
         stripe_account_id,
+        after_id,
         limit
     )
     .fetch_all(conn)

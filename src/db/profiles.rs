@@ -223,7 +223,7 @@ pub async fn set_webhook_endpoint(
     sqlx::query!(
         "update stripe_profiles set webhook_endpoint_id = $2, webhook_endpoint_status = $3,
             updated_at = now()
-         where id = $1",
+         where id = $1 and deleted_at is null",
         profile_id,
         endpoint_id,
         status
@@ -277,29 +277,123 @@ pub async fn profile_of_account(
     .await
 }
 
-/// Marks the profile deleted and forgets its Stripe key, its webhook endpoint and every signing
-/// secret. Returns when it was deleted; `None` when there was no such (undeleted) profile.
-pub async fn soft_delete(
+/// Locks the (undeleted) profile's row until the transaction ends; `false` when there is none.
+pub async fn lock_profile(conn: &mut PgConnection, id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select 1 as locked from stripe_profiles where id = $1 and deleted_at is null for update",
+        id
+    )
+    .fetch_optional(conn)
+    .await
+    .map(|row| row.is_some())
+}
+
+/// The merchant of a profile, deleted or not.
+pub async fn merchant_of_any(
     conn: &mut PgConnection,
     profile_id: &str,
-) -> Result<Option<OffsetDateTime>, sqlx::Error> {
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select merchant_id from stripe_profiles where id = $1",
+        profile_id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub struct DeletionLock {
+    pub deleted_at: Option<OffsetDateTime>,
+    pub webhook_endpoint_id: Option<String>,
+}
+
+/// Locks a profile, deleted or not, for deleting it.
+pub async fn lock_for_deletion(
+    conn: &mut PgConnection,
+    profile_id: &str,
+) -> Result<Option<DeletionLock>, sqlx::Error> {
+    sqlx::query_as!(
+        DeletionLock,
+        "select deleted_at, webhook_endpoint_id from stripe_profiles where id = $1 for update",
+        profile_id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Marks the profile deleted and forgets every signing secret. Its Stripe key is kept only
+/// while it still has a webhook endpoint to remove with it ([`forget_endpoint`] then drops
+/// both). Returns when it was deleted.
+pub async fn mark_deleted(
+    conn: &mut PgConnection,
+    profile_id: &str,
+) -> Result<OffsetDateTime, sqlx::Error> {
     let deleted_at = sqlx::query_scalar!(
-        r#"update stripe_profiles set deleted_at = now(), secret_key_ciphertext = null,
-            keys_checked_at = null, webhook_endpoint_id = null, webhook_endpoint_status = null,
+        r#"update stripe_profiles set deleted_at = now(), keys_checked_at = null,
+            secret_key_ciphertext = case when webhook_endpoint_id is null then null
+                                         else secret_key_ciphertext end,
             updated_at = now()
-         where id = $1 and deleted_at is null
+         where id = $1
          returning deleted_at as "deleted_at!""#,
         profile_id
     )
-    .fetch_optional(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    if deleted_at.is_some() {
-        sqlx::query!(
-            "delete from webhook_secrets where profile_id = $1",
-            profile_id
-        )
-        .execute(conn)
-        .await?;
-    }
+    sqlx::query!(
+        "delete from webhook_secrets where profile_id = $1",
+        profile_id
+    )
+    .execute(conn)
+    .await?;
     Ok(deleted_at)
+}
+
+/// A deleted profile's webhook endpoint still on Stripe, with the key to remove it.
+pub struct PendingRemoval {
+    pub merchant_id: String,
+    pub webhook_endpoint_id: String,
+    pub secret_key_ciphertext: Option<Vec<u8>>,
+}
+
+pub async fn pending_endpoint_removal(
+    conn: &mut PgConnection,
+    profile_id: &str,
+) -> Result<Option<PendingRemoval>, sqlx::Error> {
+    sqlx::query_as!(
+        PendingRemoval,
+        r#"select merchant_id, webhook_endpoint_id as "webhook_endpoint_id!", secret_key_ciphertext
+         from stripe_profiles
+         where id = $1 and deleted_at is not null and webhook_endpoint_id is not null"#,
+        profile_id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Deleted profiles whose webhook endpoint is still to be removed from Stripe.
+pub async fn deleted_with_endpoint(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select id from stripe_profiles
+         where deleted_at is not null and webhook_endpoint_id is not null order by id"
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Forgets a deleted profile's endpoint and, with it, its last key; `false` when another
+/// process already did.
+pub async fn forget_endpoint(
+    conn: &mut PgConnection,
+    profile_id: &str,
+    endpoint_id: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query!(
+        "update stripe_profiles set webhook_endpoint_id = null, webhook_endpoint_status = null,
+            secret_key_ciphertext = null, updated_at = now()
+         where id = $1 and deleted_at is not null and webhook_endpoint_id = $2",
+        profile_id,
+        endpoint_id
+    )
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
 }

@@ -178,15 +178,22 @@ async fn register_webhook_endpoint(
     Ok((StatusCode::CREATED, Json(registered)))
 }
 
-/// Deletes the profile and the webhook endpoint accredito registered for it on Stripe.
+/// Deletes the profile and the webhook endpoint accredito registered for it on Stripe: 200,
+/// or 202 when the profile is deleted but Stripe could not be reached to remove the endpoint
+/// yet (deleting again, or the account sweep, retries).
 async fn delete_profile(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(profile_id): Path<String>,
-) -> Result<Json<ProfileDeleted>, ApiError> {
-    let deleted = state.profiles.delete(&profile_id, &actor).await?;
+) -> Result<(StatusCode, Json<ProfileDeleted>), ApiError> {
+    let deleted = state.profiles.delete(&profile_id, &actor).await;
     forget_cached(&state, &profile_id);
-    Ok(Json(deleted))
+    let deleted = deleted?;
+    let status = match deleted.webhook_endpoint_pending {
+        Some(_) => StatusCode::ACCEPTED,
+        None => StatusCode::OK,
+    };
+    Ok((status, Json(deleted)))
 }
 
 #[derive(Deserialize, Default)]

@@ -288,15 +288,21 @@ fn paths() -> Value {
                     "operationId": "deleteProfile",
                     "tags": ["profiles"],
                     "summary": "Delete a profile and its webhook endpoint on Stripe",
-                    "description": "Deletes the webhook endpoint accredito registered for the \
-                        profile from Stripe (with the profile's key) first; then forgets the \
-                        profile's keys and signing secrets, so its webhook URL answers 404, and \
-                        drops it as its merchant's selection. The events it received are kept. \
-                        Refused while the merchant has Stripe enabled with it. An endpoint Stripe \
-                        would not delete (the key rejected) is named in `warnings`, to be deleted \
-                        by hand. No request body.",
+                    "description": "Marks the profile deleted, forgets its signing secrets (its \
+                        webhook URL answers 404 from then on) and drops it as its merchant's \
+                        selection; then deletes the webhook endpoint accredito registered for it \
+                        from Stripe, with its key, and forgets the key. The events it received \
+                        are kept. Refused while the merchant has Stripe enabled with it. An \
+                        endpoint Stripe would not delete (the key rejected) is named in \
+                        `warnings`, to be deleted by hand. No request body.",
                     "responses": {
-                        "200": json_response("Deleted.", schema_ref("ProfileDeleted")),
+                        "200": json_response("Deleted, endpoint included.", schema_ref("ProfileDeleted")),
+                        "202": json_response(
+                            "Deleted, but Stripe could not be reached to delete the endpoint \
+                             (`webhook_endpoint_pending`): deleting again, or the next account \
+                             sweep, retries.",
+                            schema_ref("ProfileDeleted"),
+                        ),
                         "401": { "$ref": "#/components/responses/Unauthorized" },
                         "404": not_found("No such profile (or already deleted)."),
                         "409": error_response(
@@ -304,10 +310,7 @@ fn paths() -> Value {
                             &["conflict"],
                         ),
                         "500": { "$ref": "#/components/responses/Internal" },
-                        "503": error_response(
-                            "Stripe or PostgreSQL is unreachable; nothing changed, retry later.",
-                            &["unavailable", "storage_unavailable"],
-                        )
+                        "503": storage_unavailable()
                     }
                 }
             }),
@@ -1368,7 +1371,7 @@ fn schemas() -> Value {
             "ProfileDeleted",
             json!({
                 "type": "object",
-                "required": ["id", "merchant_id", "deleted_at", "webhook_endpoint_deleted", "unselected", "warnings"],
+                "required": ["id", "merchant_id", "deleted_at", "webhook_endpoint_deleted", "webhook_endpoint_pending", "unselected", "warnings"],
                 "properties": {
                     "id": { "type": "string" },
                     "merchant_id": { "type": "string" },
@@ -1376,6 +1379,10 @@ fn schemas() -> Value {
                     "webhook_endpoint_deleted": {
                         "type": ["string", "null"],
                         "description": "The Stripe webhook endpoint deleted with the profile, if it had one."
+                    },
+                    "webhook_endpoint_pending": {
+                        "type": ["string", "null"],
+                        "description": "An endpoint still to be deleted from Stripe (it could not be reached)."
                     },
                     "unselected": {
                         "type": "boolean",

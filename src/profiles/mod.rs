@@ -1,7 +1,10 @@
 //! Stripe profiles: the operations the CLI and the `/v1` API share, and the directory the
 //! webhook endpoint verifies against.
 
+mod deletion;
 pub mod directory;
+
+pub use deletion::{EndpointRemoval, ProfileDeleted, remove_pending_endpoints};
 
 use std::sync::Arc;
 
@@ -158,21 +161,6 @@ impl From<db::profiles::SecretRow> for SecretView {
     }
 }
 
-/// What deleting a profile answers.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProfileDeleted {
-    pub id: String,
-    pub merchant_id: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub deleted_at: OffsetDateTime,
-    /// The Stripe webhook endpoint removed with the profile, if it had one.
-    pub webhook_endpoint_deleted: Option<String>,
-    /// Whether the merchant had the profile selected (with Stripe off) and no longer does.
-    pub unselected: bool,
-    /// E.g. an endpoint that could not be removed from Stripe and must be removed by hand.
-    pub warnings: Vec<String>,
-}
-
 /// Profile operations. Holds the pool, the cipher for secrets, and what webhook URLs look like.
 #[derive(Clone)]
 pub struct Profiles {
@@ -268,6 +256,10 @@ impl Profiles {
     ) -> Result<SecretView, ProfileError> {
         validate_secret(secret)?;
         let mut tx = self.pool.begin().await?;
+        // Locked, so a secret is never added to a profile being deleted.
+        if !db::profiles::lock_profile(&mut tx, profile_id).await? {
+            return Err(ProfileError::NotFound);
+        }
         let profile = db::profiles::find_profile(&mut tx, profile_id)
             .await?
             .ok_or(ProfileError::NotFound)?;
@@ -471,83 +463,27 @@ impl Profiles {
         }
     }
 
-    /// Deletes the profile: removes the webhook endpoint accredito registered for it from
-    /// Stripe, forgets its keys and signing secrets (its webhook URL answers 404 from then on),
-    /// and drops it as a merchant's selection. Refused while a merchant takes payments with it.
-    /// The row stays, marked deleted, because stored events and the audit trail name it.
+    /// Deletes the profile (see [`deletion`]): from then on it verifies no webhook, routes no
+    /// Connect event and cannot be selected; then the webhook endpoint accredito registered
+    /// for it is removed from Stripe and its key forgotten. Refused while a merchant takes
+    /// payments with it. The row stays, marked deleted: stored events and the audit trail
+    /// name it.
     #[tracing::instrument(skip(self), fields(actor = %actor))]
     pub async fn delete(
         &self,
         profile_id: &str,
         actor: &Actor,
     ) -> Result<ProfileDeleted, ProfileError> {
-        let (profile, key) = {
-            let mut conn = self.pool.acquire().await?;
-            let profile = db::profiles::find_profile(&mut conn, profile_id)
-                .await?
-                .ok_or(ProfileError::NotFound)?;
-            in_use_check(&mut conn, &profile).await?;
-            let key = db::profiles::secret_key_of(&mut conn, profile_id)
-                .await?
-                .and_then(|k| k.secret_key_ciphertext)
-                .map(|sealed| {
-                    self.secret_box
-                        .open(&sealed, &secret_key_context(profile_id))
-                })
-                .transpose()?;
-            (profile, key)
-        };
-
-        // Stripe first: if it cannot be reached nothing changes, and deleting again retries.
-        let mut warnings = Vec::new();
-        let mut endpoint_deleted = None;
-        if let Some(endpoint) = &profile.webhook_endpoint_id {
-            let left_behind = |why: String| {
-                format!(
-                    "the webhook endpoint {endpoint} was left on Stripe ({why}): delete it in Stripe > Developers > Webhooks, or Stripe keeps sending events that are now refused"
-                )
-            };
-            match &key {
-                None => warnings.push(left_behind("the profile has no secret key".to_owned())),
-                Some(key) => match self.stripe.delete_webhook_endpoint(key, endpoint).await {
-                    Ok(()) | Err(StripeError::NotFound { .. }) => {
-                        endpoint_deleted = Some(endpoint.clone());
-                    }
-                    Err(error) if error.is_transient() => {
-                        return Err(ProfileError::StripeUnavailable(error.to_string()));
-                    }
-                    Err(error) => warnings.push(left_behind(error.to_string())),
-                },
-            }
-        }
-
-        let mut tx = self.pool.begin().await?;
-        // The merchant row lock orders this against enabling Stripe with the profile.
-        db::merchants::find_for_update(&mut tx, &profile.merchant_id).await?;
-        in_use_check(&mut tx, &profile).await?;
-        let unselected =
-            db::merchants::unselect_profile(&mut tx, &profile.merchant_id, profile_id).await?;
-        let deleted_at = db::profiles::soft_delete(&mut tx, profile_id)
-            .await?
-            .ok_or(ProfileError::NotFound)?;
-        let detail = serde_json::json!({
-            "name": profile.name,
-            "stripe_account_id": profile.stripe_account_id,
-            "webhook_endpoint_deleted": endpoint_deleted,
-            "unselected": unselected,
-            "warnings": warnings,
-        });
-        audit(&mut tx, actor, &profile, "profile.deleted", detail).await?;
-        tx.commit().await?;
-        tracing::info!(endpoint_deleted = ?endpoint_deleted, "profile deleted");
-        Ok(ProfileDeleted {
-            id: profile.id,
-            merchant_id: profile.merchant_id,
-            deleted_at,
-            webhook_endpoint_deleted: endpoint_deleted,
-            unselected,
-            warnings,
-        })
+        let claimed = deletion::claim(&self.pool, profile_id, actor).await?;
+        let removal = deletion::remove_endpoint(
+            &self.pool,
+            &self.secret_box,
+            &self.stripe,
+            profile_id,
+            actor,
+        )
+        .await?;
+        Ok(ProfileDeleted::new(profile_id, claimed, removal))
     }
 
     /// Creates the profile's webhook endpoint on its Stripe account with its own key
@@ -589,6 +525,11 @@ impl Profiles {
 
         let stored = async {
             let mut tx = self.pool.begin().await?;
+            // Locked, so a profile deleted meanwhile gets no endpoint (the one just created is
+            // removed below) and one being deleted sees this endpoint to remove.
+            if !db::profiles::lock_profile(&mut tx, profile_id).await? {
+                return Err(ProfileError::NotFound);
+            }
             let expiring =
                 db::profiles::expire_active_secrets(&mut tx, profile_id, overlap_ends).await?;
             let secret = db::profiles::insert_secret(&mut tx, profile_id, &sealed, None).await?;
@@ -596,7 +537,7 @@ impl Profiles {
                 .await?;
             let row = db::profiles::find_profile(&mut tx, profile_id)
                 .await?
-                .ok_or(sqlx::Error::RowNotFound)?;
+                .ok_or(ProfileError::NotFound)?;
             let detail = serde_json::json!({
                 "endpoint_id": created.id,
                 "url": url,
@@ -615,7 +556,7 @@ impl Profiles {
             .await?;
             let secrets = db::profiles::secrets_of(&mut tx, profile_id).await?;
             tx.commit().await?;
-            Ok::<_, sqlx::Error>((row, secret.id, expiring, secrets))
+            Ok::<_, ProfileError>((row, secret.id, expiring, secrets))
         }
         .await;
         let (row, secret_id, expiring, secrets) = match stored {
@@ -625,7 +566,7 @@ impl Profiles {
                 if let Err(e) = self.stripe.delete_webhook_endpoint(&key, &created.id).await {
                     tracing::warn!(endpoint_id = %created.id, error = %e, "could not delete an endpoint whose secret was not stored");
                 }
-                return Err(error.into());
+                return Err(error);
             }
         };
         tracing::info!(endpoint_id = %created.id, "webhook endpoint registered");

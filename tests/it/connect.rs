@@ -193,17 +193,39 @@ async fn unrouted_events_are_routed_once_a_profile_has_their_account(pool: PgPoo
     keep_unrouted(&pool, "acct_late", "evt_l2").await;
     keep_unrouted(&pool, "acct_late", "evt_l1").await;
     keep_unrouted(&pool, "acct_unknown", "evt_l3").await;
+    // More rows that no longer parse than one batch holds do not hold up the ones after them.
+    sqlx::query(
+        "insert into unrouted_events (stripe_account_id, event_id, event_type, raw_body)
+         select 'acct_late', 'evt_bad_' || g, 'charge.succeeded', '{}'::bytea
+         from generate_series(1, 450) g",
+    )
+    .execute(&pool)
+    .await
+    .expect("unparseable rows");
+    keep_unrouted(&pool, "acct_late", "evt_l4").await;
     let routed = accredito::connect::route_unrouted(&pool, None)
         .await
         .expect("routed");
-    assert_eq!(routed, 2);
-    assert_eq!(inbox_owner(&pool, "evt_l2").await, [profile.as_str()]);
-    assert_eq!(inbox_owner(&pool, "evt_l1").await, [profile.as_str()]);
-    let left: Vec<String> = sqlx::query_scalar("select event_id from unrouted_events")
-        .fetch_all(&pool)
-        .await
-        .expect("left");
+    assert_eq!(routed, 3);
+    for event in ["evt_l1", "evt_l2", "evt_l4"] {
+        assert_eq!(
+            inbox_owner(&pool, event).await,
+            [profile.as_str()],
+            "{event}"
+        );
+    }
+    let left: Vec<String> = sqlx::query_scalar(
+        "select event_id from unrouted_events where event_id not like 'evt_bad_%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("left");
     assert_eq!(left, ["evt_l3"]);
+    let bad: i64 = sqlx::query_scalar("select count(*) from unrouted_events")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(bad, 451, "kept and reported, not lost");
     app.stop().await;
 }
 

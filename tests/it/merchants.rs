@@ -20,9 +20,13 @@ pub(crate) struct Setup {
 
 impl Setup {
     pub(crate) async fn start(pool: PgPool) -> Self {
+        Setup::start_with_roles(pool, vec![Role::Ingest]).await
+    }
+
+    pub(crate) async fn start_with_roles(pool: PgPool, roles: Vec<Role>) -> Self {
         let fake = FakeStripe::builder().valid_key(OTHER_KEY).start().await;
         let options = AppOptions {
-            roles: vec![Role::Ingest],
+            roles,
             stripe_api_base: Some(fake.base_url()),
             ..AppOptions::default()
         };

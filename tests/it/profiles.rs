@@ -1,6 +1,9 @@
 //! A profile's life after its keys: rotating the secret key alone, keys of another Stripe
 //! account, and deleting a profile (its Stripe webhook endpoint with it).
 
+use std::time::Duration;
+
+use accredito::config::Role;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -90,9 +93,13 @@ async fn deleting_a_profile_removes_its_stripe_endpoint_and_forgets_its_secrets(
     let events = "select count(*) from inbox_events where profile_id = $1";
     assert_eq!(count(&pool, events, &profile).await, 1);
     let actions = s.actions().await;
+    let admin = |action: &str| ("admin".to_owned(), action.to_owned());
     assert_eq!(
-        actions.last(),
-        Some(&("admin".to_owned(), "profile.deleted".to_owned()))
+        actions[actions.len() - 2..],
+        [
+            admin("profile.deleted"),
+            admin("profile.webhook_endpoint_deleted")
+        ]
     );
     s.app.stop().await;
 }
@@ -135,38 +142,99 @@ async fn a_profile_a_merchant_takes_payments_with_cannot_be_deleted(pool: PgPool
 }
 
 #[sqlx::test]
-async fn deleting_while_stripe_is_unreachable_changes_nothing(pool: PgPool) {
+async fn a_profile_deleted_while_stripe_is_unreachable_is_unusable_and_its_endpoint_removed_later(
+    pool: PgPool,
+) {
     let s = Setup::start(pool.clone()).await;
     let (profile, endpoint, secret) = registered_profile(&s).await;
     let endpoint_path = format!("/v1/webhook_endpoints/{endpoint}");
     s.fake
         .fail_next(&endpoint_path, 6, Scripted::server_error());
 
-    let (status, body, _) = delete(&s, &profile).await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(s.fake.webhook_endpoints().len(), 1);
-    let event = account_updated("evt_still_verified");
+    let (status, deleted, _) = delete(&s, &profile).await;
+    assert_eq!(status, 202, "{deleted}");
+    assert_eq!(deleted["webhook_endpoint_pending"], endpoint.as_str());
+    assert_eq!(deleted["webhook_endpoint_deleted"], Value::Null);
+    assert!(
+        message_of_warning(&deleted).contains("retries"),
+        "{deleted}"
+    );
+    assert_eq!(s.fake.webhook_endpoints().len(), 1, "still on Stripe");
+
+    // Deleted already: no webhook verifies, and it cannot be selected.
+    let event = account_updated("evt_after_delete");
+    assert_eq!(s.app.deliver(&profile, &secret, &event).await.status(), 404);
+    let (status, body, _) = s.enable("m_1", &profile).await;
     assert_eq!(
-        s.app.deliver(&profile, &secret, &event).await.status(),
-        200,
-        "the profile still works"
+        (status, body["error"].as_str()),
+        (422, Some("unknown_profile"))
     );
     assert!(
-        !s.actions()
-            .await
-            .iter()
-            .any(|(_, action)| action == "profile.deleted")
+        s.stored_keys(&profile).await.1,
+        "kept to remove the endpoint"
     );
 
-    let attempts = s.fake.requests(&endpoint_path);
-    // Once Stripe answers again (the scripted failures used up), deleting again works.
-    let mut status = 503;
-    while status == 503 && s.fake.requests(&endpoint_path) < attempts + 20 {
-        status = delete(&s, &profile).await.0;
+    // Deleting again retries the removal, until Stripe answers.
+    let mut answer = (202, Value::Null);
+    for _ in 0..6 {
+        let (status, body, _) = delete(&s, &profile).await;
+        answer = (status, body);
+        if status != 202 {
+            break;
+        }
     }
-    assert_eq!(status, 200);
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    assert_eq!(answer.1["webhook_endpoint_deleted"], endpoint.as_str());
     assert!(s.fake.webhook_endpoints().is_empty());
+    assert!(!s.stored_keys(&profile).await.1, "the key is forgotten");
+    assert_eq!(delete(&s, &profile).await.0, 404);
     s.app.stop().await;
+}
+
+#[sqlx::test]
+async fn the_account_sweep_removes_the_endpoint_of_a_profile_deleted_while_stripe_was_down(
+    pool: PgPool,
+) {
+    let s = Setup::start_with_roles(pool.clone(), vec![Role::Ingest, Role::Sweeps]).await;
+    let (profile, endpoint, _) = registered_profile(&s).await;
+    let endpoint_path = format!("/v1/webhook_endpoints/{endpoint}");
+    s.fake
+        .fail_next(&endpoint_path, 6, Scripted::server_error());
+    let (status, deleted, _) = delete(&s, &profile).await;
+    assert!(
+        status == 202 || status == 200,
+        "the sweep may have raced the request: {deleted}"
+    );
+
+    eventually(
+        "the sweep removes the endpoint from Stripe",
+        Duration::from_secs(20),
+        || async { s.fake.webhook_endpoints().is_empty().then_some(()) },
+    )
+    .await;
+    eventually("and forgets the key", Duration::from_secs(5), || async {
+        (!s.stored_keys(&profile).await.1).then_some(())
+    })
+    .await;
+    let removed_by: Vec<String> = s
+        .actions()
+        .await
+        .into_iter()
+        .filter(|(_, action)| action == "profile.webhook_endpoint_deleted")
+        .map(|(actor, _)| actor)
+        .collect();
+    // Stripe failed the request's own attempts, so only the sweep can have removed it.
+    let remover = if status == 202 {
+        "accredito:account-sweep"
+    } else {
+        "admin"
+    };
+    assert_eq!(removed_by, [remover]);
+    s.app.stop().await;
+}
+
+fn message_of_warning(body: &Value) -> &str {
+    body["warnings"][0].as_str().unwrap_or_default()
 }
 
 #[sqlx::test]
@@ -219,10 +287,8 @@ async fn the_secret_key_rotates_alone_only_once_stripe_accepts_it(pool: PgPool) 
     assert_eq!(s.fake.requests("/v1/account"), asked + 1, "refused before");
 
     // The stored key is still the first one: Stripe can be enabled with it...
-    s.fake.revoke_key(OTHER_KEY);
     assert_eq!(s.enable("m_1", &profile).await.0, 200);
     // ...and after a rotation the new one is used, the publishable key kept.
-    s.fake.add_valid_key(OTHER_KEY);
     let (status, saved, text) = rotate(OTHER_KEY).await;
     assert_eq!(status, 200, "{saved}");
     assert_eq!(saved["profile"]["publishable_key"], PK_LIVE);
@@ -241,6 +307,17 @@ async fn keys_of_another_stripe_account_are_refused(pool: PgPool) {
     s.fake.set_account(AccountSpec::ready("acct_first"));
     let profile = s.app.create_profile("m_1", &random_secret()).await;
     assert_eq!(s.put_keys(&profile, PK_LIVE, VALID_KEY).await.0, 200);
+
+    let sealed_key = || async {
+        sqlx::query_scalar::<_, Vec<u8>>(
+            "select secret_key_ciphertext from stripe_profiles where id = $1",
+        )
+        .bind(&profile)
+        .fetch_one(&pool)
+        .await
+        .expect("key")
+    };
+    let first_key = sealed_key().await;
 
     s.fake.set_account(AccountSpec::ready("acct_second"));
     for (status, body, _) in [
@@ -268,5 +345,10 @@ async fn keys_of_another_stripe_account_are_refused(pool: PgPool) {
         )
         .await;
     assert_eq!(shown["stripe_account_id"], "acct_first");
+    assert_eq!(
+        sealed_key().await,
+        first_key,
+        "the first account's key is kept"
+    );
     s.app.stop().await;
 }
