@@ -36,10 +36,6 @@ pub enum ProfileError {
         "webhook signing secret must be the whsec_... value from the Stripe dashboard or `stripe listen`"
     )]
     MalformedSecret,
-    #[error(
-        "Stripe secret key must be an sk_ or rk_ key from the Stripe dashboard (Developers > API keys)"
-    )]
-    MalformedSecretKey,
     #[error(transparent)]
     Keys(#[from] KeyError),
     /// Stripe answered 401 to `GET /v1/account` with the secret key: nothing was stored.
