@@ -163,7 +163,7 @@ async fn invalid_profile_requests_are_400_with_a_reason(pool: PgPool) {
 }
 
 #[sqlx::test]
-async fn cli_creates_a_profile_and_rotates_its_secret(pool: PgPool) {
+async fn cli_creates_a_profile_rotates_its_secret_and_deletes_it(pool: PgPool) {
     let database_url = database_url_of(&pool);
     let master_key = accredito::crypto::SecretBox::generate_master_key();
     let secret = random_secret();
@@ -243,6 +243,25 @@ async fn cli_creates_a_profile_and_rotates_its_secret(pool: PgPool) {
     ]);
     assert!(!ok);
     assert!(stderr.contains("must not be blank"), "{stderr}");
+
+    let (ok, stdout, stderr) = run(&["profile", "delete", &id]);
+    assert!(ok, "{stderr}");
+    let deleted: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(deleted["id"], id.as_str());
+    assert_eq!(
+        deleted["webhook_endpoint_deleted"],
+        Value::Null,
+        "it had none"
+    );
+    let (ok, _, stderr) = run(&["profile", "show", &id]);
+    assert!(!ok);
+    assert!(stderr.contains("no such profile"), "{stderr}");
+    let actor: String =
+        sqlx::query_scalar("select actor from audit_log where action = 'profile.deleted'")
+            .fetch_one(&pool)
+            .await
+            .expect("audited");
+    assert_eq!(actor, "cli");
 }
 
 #[sqlx::test]
