@@ -22,6 +22,21 @@ pub async fn open(
     .await
 }
 
+/// The detail of the merchant's open alert of this kind, if there is one.
+pub async fn open_detail(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    kind: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select detail from alerts where merchant_id = $1 and kind = $2 and resolved_at is null",
+        merchant_id,
+        kind
+    )
+    .fetch_optional(conn)
+    .await
+}
+
 /// Resolves the open alert of this kind, if any; returns its id and detail.
 pub async fn resolve(
     conn: &mut PgConnection,

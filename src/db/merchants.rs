@@ -31,7 +31,9 @@ pub async fn insert(
     .await
 }
 
-/// Locks the merchant's row for the rest of the transaction.
+/// Locks the merchant's row for the rest of the transaction. `for no key update`: it orders
+/// changes to the merchant (enabling Stripe, deleting a profile) without blocking the foreign
+/// key checks of rows that name the merchant.
 pub async fn find_for_update(
     conn: &mut PgConnection,
     id: &str,
@@ -39,7 +41,7 @@ pub async fn find_for_update(
     sqlx::query_as!(
         MerchantRow,
         "select id, name, stripe_enabled, selected_profile_id, created_at, updated_at
-         from merchants where id = $1 for update",
+         from merchants where id = $1 for no key update",
         id
     )
     .fetch_optional(conn)

@@ -280,7 +280,8 @@ pub async fn profile_of_account(
 /// Locks the (undeleted) profile's row until the transaction ends; `false` when there is none.
 pub async fn lock_profile(conn: &mut PgConnection, id: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
-        "select 1 as locked from stripe_profiles where id = $1 and deleted_at is null for update",
+        "select 1 as locked from stripe_profiles where id = $1 and deleted_at is null
+         for no key update",
         id
     )
     .fetch_optional(conn)
@@ -313,7 +314,8 @@ pub async fn lock_for_deletion(
 ) -> Result<Option<DeletionLock>, sqlx::Error> {
     sqlx::query_as!(
         DeletionLock,
-        "select deleted_at, webhook_endpoint_id from stripe_profiles where id = $1 for update",
+        "select deleted_at, webhook_endpoint_id from stripe_profiles where id = $1
+         for no key update",
         profile_id
     )
     .fetch_optional(conn)

@@ -42,6 +42,8 @@ pub(super) struct Claimed {
     pub merchant_id: String,
     pub deleted_at: OffsetDateTime,
     pub unselected: bool,
+    /// The endpoint step 2 is to remove, as the claim saw it.
+    pub webhook_endpoint_id: Option<String>,
 }
 
 /// Step 1. A profile already deleted whose endpoint is still to be removed is claimed again
@@ -62,10 +64,11 @@ pub(super) async fn claim(
         .ok_or(ProfileError::NotFound)?;
     if let Some(deleted_at) = profile.deleted_at {
         return match profile.webhook_endpoint_id {
-            Some(_) => Ok(Claimed {
+            Some(endpoint_id) => Ok(Claimed {
                 merchant_id,
                 deleted_at,
                 unselected: false,
+                webhook_endpoint_id: Some(endpoint_id),
             }),
             None => Err(ProfileError::NotFound),
         };
@@ -76,8 +79,16 @@ pub(super) async fn claim(
     in_use_check(&mut tx, &row).await?;
     let unselected = db::merchants::unselect_profile(&mut tx, &merchant_id, profile_id).await?;
     let deleted_at = db::profiles::mark_deleted(&mut tx, profile_id).await?;
-    // The endpoint goes with the profile, so Stripe disabling it no longer matters.
-    alerts::resolve(&mut tx, &merchant_id, "webhook_endpoint_disabled").await?;
+    // The endpoint goes with the profile, so Stripe having disabled it no longer matters (the
+    // alert names the endpoint's URL; one about another profile of the merchant stays open).
+    let kind = "webhook_endpoint_disabled";
+    let about_this_profile = format!("/webhooks/stripe/{profile_id})");
+    if db::alerts::open_detail(&mut tx, &merchant_id, kind)
+        .await?
+        .is_some_and(|detail| detail.contains(&about_this_profile))
+    {
+        alerts::resolve(&mut tx, &merchant_id, kind).await?;
+    }
     let detail = serde_json::json!({
         "name": row.name,
         "stripe_account_id": row.stripe_account_id,
@@ -91,6 +102,7 @@ pub(super) async fn claim(
         merchant_id,
         deleted_at,
         unselected,
+        webhook_endpoint_id: row.webhook_endpoint_id,
     })
 }
 
@@ -203,9 +215,12 @@ pub async fn remove_pending_endpoints(
     let actor = Actor::system("account-sweep");
     let mut settled = 0;
     for profile_id in pending {
-        match remove_endpoint(pool, secret_box, stripe, &profile_id, &actor).await? {
-            EndpointRemoval::Pending { .. } => {}
-            _ => settled += 1,
+        match remove_endpoint(pool, secret_box, stripe, &profile_id, &actor).await {
+            Ok(EndpointRemoval::Pending { .. }) => {}
+            Ok(_) => settled += 1,
+            Err(error) => {
+                tracing::warn!(%profile_id, %error, "could not remove a deleted profile's endpoint");
+            }
         }
     }
     Ok(settled)

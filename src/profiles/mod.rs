@@ -478,7 +478,22 @@ impl Profiles {
             profile_id,
             actor,
         )
-        .await?;
+        .await;
+        // The profile is deleted whatever happens to step 2; a failed step 2 is retried.
+        let removal = match (removal, &claimed.webhook_endpoint_id) {
+            (Ok(removal), _) => removal,
+            (Err(error), None) => {
+                tracing::warn!(%error, "a deleted profile's bookkeeping failed after its deletion");
+                EndpointRemoval::NoEndpoint
+            }
+            (Err(error), Some(endpoint_id)) => {
+                tracing::warn!(%error, "removing a deleted profile's endpoint failed");
+                EndpointRemoval::Pending {
+                    endpoint_id: endpoint_id.clone(),
+                    reason: error.to_string(),
+                }
+            }
+        };
         Ok(ProfileDeleted::new(profile_id, claimed, removal))
     }
 
