@@ -572,27 +572,27 @@ async fn scenario(api: &Api, fake: &FakeStripe, pool: &PgPool) -> anyhow::Result
     println!("\n## Signed webhooks delivered to POST /webhooks/stripe/{{profile}}");
     let mut ids = Vec::new();
     let mut created = t;
-    for (id, event_type, object) in &payments {
-        created += 1;
-        api.deliver(
-            &bar_profile,
-            &bar_secret,
-            &event(id, event_type, created, object.clone()),
-        )
-        .await?;
-        ids.push((*id).to_owned());
-        step(&format!("{}  {id}  {event_type}", bar.id));
-    }
-    for (id, event_type, object) in &pizzeria_events {
-        created += 1;
-        api.deliver(
+    let deliveries = [
+        (&bar.id, &bar_profile, &bar_secret, &payments),
+        (
+            &pizzeria.id,
             &pizzeria_profile,
             &pizzeria_secret,
-            &event(id, event_type, created, object.clone()),
-        )
-        .await?;
-        ids.push((*id).to_owned());
-        step(&format!("{}  {id}  {event_type}", pizzeria.id));
+            &pizzeria_events,
+        ),
+    ];
+    for (merchant, profile, secret, events) in deliveries {
+        for (id, event_type, object) in events {
+            created += 1;
+            api.deliver(
+                profile,
+                secret,
+                &event(id, event_type, created, object.clone()),
+            )
+            .await?;
+            ids.push((*id).to_owned());
+            step(&format!("{merchant}  {id}  {event_type}"));
+        }
     }
     wait_applied(pool, &ids).await?;
     // Payouts after the payments they settle, as Stripe sends them days later.

@@ -153,14 +153,7 @@ fn paths() -> Value {
                     "security": [],
                     "parameters": [
                         { "$ref": "#/components/parameters/ProfileId" },
-                        {
-                            "name": "Stripe-Signature",
-                            "in": "header",
-                            "required": true,
-                            "description": "`t=<unix time>,v1=<hex HMAC-SHA256>[,v1=...]`, as Stripe sends it.",
-                            "schema": { "type": "string" },
-                            "example": "t=1767225600,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd"
-                        }
+                        stripe_signature_header()
                     ],
                     "requestBody": {
                         "required": true,
@@ -171,11 +164,7 @@ fn paths() -> Value {
                         "200": json_response("Stored now, or already stored (`duplicate: true`).", schema_ref("Receipt")),
                         "400": error_response(
                             "Signature verification failed, or the verified body is not a Stripe v1 event; nothing is kept.",
-                            &[
-                                "missing_header", "malformed_header", "no_v1_signature", "signature_mismatch",
-                                "timestamp_outside_tolerance", "empty_payload", "blank_secret",
-                                "invalid_json", "not_a_stripe_event", "thin_event_payload", "bad_request",
-                            ],
+                            WEBHOOK_REFUSALS,
                         ),
                         "404": error_response("No such profile.", &["unknown_profile"]),
                         "413": error_response(&format!("The body is over {} KiB.", BODY_LIMIT_BYTES / 1024), &["payload_too_large"]),
@@ -199,13 +188,7 @@ fn paths() -> Value {
                         (answered 200, so it is not lost) and counted.",
                     "security": [],
                     "parameters": [
-                        {
-                            "name": "Stripe-Signature",
-                            "in": "header",
-                            "required": true,
-                            "description": "`t=<unix time>,v1=<hex HMAC-SHA256>[,v1=...]`, as Stripe sends it.",
-                            "schema": { "type": "string" }
-                        }
+                        stripe_signature_header()
                     ],
                     "requestBody": {
                         "required": true,
@@ -216,11 +199,7 @@ fn paths() -> Value {
                         "200": json_response("Stored (or kept as unrouted), or already stored.", schema_ref("Receipt")),
                         "400": error_response(
                             "Signature verification failed, the body is not a Stripe v1 event, or it names no `account`.",
-                            &[
-                                "missing_header", "malformed_header", "no_v1_signature", "signature_mismatch",
-                                "timestamp_outside_tolerance", "empty_payload", "blank_secret",
-                                "invalid_json", "not_a_stripe_event", "thin_event_payload", "bad_request",
-                            ],
+                            WEBHOOK_REFUSALS,
                         ),
                         "404": error_response("Connect routing is not enabled.", &["not_found"]),
                         "413": error_response(&format!("The body is over {} KiB.", BODY_LIMIT_BYTES / 1024), &["payload_too_large"]),
@@ -1625,6 +1604,33 @@ fn stripe_refused(extra: &[&str]) -> Value {
         &codes,
     )
 }
+
+/// The `Stripe-Signature` header both webhook endpoints verify.
+fn stripe_signature_header() -> Value {
+    json!({
+        "name": "Stripe-Signature",
+        "in": "header",
+        "required": true,
+        "description": "`t=<unix time>,v1=<hex HMAC-SHA256>[,v1=...]`, as Stripe sends it.",
+        "schema": { "type": "string" },
+        "example": "t=1767225600,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd"
+    })
+}
+
+/// The 400 codes of both webhook endpoints: verification failed, or not a Stripe event.
+const WEBHOOK_REFUSALS: &[&str] = &[
+    "missing_header",
+    "malformed_header",
+    "no_v1_signature",
+    "signature_mismatch",
+    "timestamp_outside_tolerance",
+    "empty_payload",
+    "blank_secret",
+    "invalid_json",
+    "not_a_stripe_event",
+    "thin_event_payload",
+    "bad_request",
+];
 
 fn merchant_filter() -> Value {
     json!({
