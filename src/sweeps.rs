@@ -1,6 +1,8 @@
 //! Periodic Stripe checks: each profile with a key has its account read (`GET /v1/account`)
 //! and its webhook endpoints listed, so a merchant who never sends an `account.updated` (or
-//! whose endpoint Stripe disabled) is still caught. Runs once at start, then every `every`.
+//! whose endpoint Stripe disabled) is still caught. Each pass also routes Connect events
+//! waiting for their account's profile and removes the endpoints of deleted profiles that Stripe
+//! could not be asked to remove. Runs once at start, then every `every`.
 
 use std::sync::Arc;
 use std::time::Duration;

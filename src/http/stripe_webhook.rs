@@ -96,18 +96,15 @@ async fn receive_connect(
         ApiError::BadRequest("the event names no `account`: it is not a Connect event".into())
     })?;
     tracing::Span::current().record("account", account.as_str());
-    let routed = {
-        let mut conn = state.pool.acquire().await.map_err(|error| {
-            tracing::error!(%error, "connect routing lookup failed");
-            ApiError::StorageUnavailable
-        })?;
-        db::profiles::profile_of_account(&mut conn, &account)
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "connect routing lookup failed");
-                ApiError::StorageUnavailable
-            })?
-    };
+    let routed = async {
+        let mut conn = state.pool.acquire().await?;
+        db::profiles::profile_of_account(&mut conn, &account).await
+    }
+    .await
+    .map_err(|error| {
+        tracing::error!(%error, "connect routing lookup failed");
+        ApiError::StorageUnavailable
+    })?;
     let profile = match routed.and_then(|id| ProfileId::parse(&id)) {
         Some(id) => state.directory.get(&id).await?,
         None => None,

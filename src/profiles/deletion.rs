@@ -13,7 +13,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use super::{ProfileError, audit, in_use_check, secret_key_context};
+use super::{ProfileError, audit, secret_key_context};
 use crate::alerts;
 use crate::crypto::SecretBox;
 use crate::db;
@@ -58,7 +58,9 @@ pub(super) async fn claim(
         .await?
         .ok_or(ProfileError::NotFound)?;
     // Merchant first, then profile: the order enabling Stripe locks them in.
-    db::merchants::find_for_update(&mut tx, &merchant_id).await?;
+    let merchant = db::merchants::find_for_update(&mut tx, &merchant_id)
+        .await?
+        .ok_or(ProfileError::NotFound)?;
     let profile = db::profiles::lock_for_deletion(&mut tx, profile_id)
         .await?
         .ok_or(ProfileError::NotFound)?;
@@ -76,7 +78,9 @@ pub(super) async fn claim(
     let row = db::profiles::find_profile(&mut tx, profile_id)
         .await?
         .ok_or(ProfileError::NotFound)?;
-    in_use_check(&mut tx, &row).await?;
+    if merchant.stripe_enabled && merchant.selected_profile_id.as_deref() == Some(profile_id) {
+        return Err(ProfileError::InUse { merchant_id });
+    }
     let unselected = db::merchants::unselect_profile(&mut tx, &merchant_id, profile_id).await?;
     let deleted_at = db::profiles::mark_deleted(&mut tx, profile_id).await?;
     // The endpoint goes with the profile, so Stripe having disabled it no longer matters (the

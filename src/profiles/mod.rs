@@ -859,20 +859,6 @@ fn validate_secret_key(mode: StripeMode, secret: &str) -> Result<KeyKind, KeyErr
     Ok(kind)
 }
 
-/// Refuses to delete the profile a merchant has Stripe enabled with.
-async fn in_use_check(
-    conn: &mut sqlx::PgConnection,
-    profile: &db::profiles::ProfileRow,
-) -> Result<(), ProfileError> {
-    let merchant = db::merchants::find(conn, &profile.merchant_id).await?;
-    match merchant {
-        Some(m) if m.stripe_enabled && m.selected_profile_id.as_deref() == Some(&profile.id) => {
-            Err(ProfileError::InUse { merchant_id: m.id })
-        }
-        _ => Ok(()),
-    }
-}
-
 fn validate_secret(secret: &SecretString) -> Result<(), ProfileError> {
     let s = secret.expose_secret();
     if s.trim().is_empty() {
