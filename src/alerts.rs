@@ -31,14 +31,17 @@ pub enum AlertKind {
     PayoutsDisabled,
     PayoutFailed,
     FundsUnsettled,
+    /// Stripe answered 401/403 to the profile's key while handling an event.
+    StripeKeyRejected,
 }
 
 impl AlertKind {
-    pub const FROM_BANK_STATE: [AlertKind; 4] = [
+    pub const FROM_BANK_STATE: [AlertKind; 5] = [
         AlertKind::NoBankAccount,
         AlertKind::PayoutsDisabled,
         AlertKind::PayoutFailed,
         AlertKind::FundsUnsettled,
+        AlertKind::StripeKeyRejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +50,7 @@ impl AlertKind {
             AlertKind::PayoutsDisabled => "payouts_disabled",
             AlertKind::PayoutFailed => "payout_failed",
             AlertKind::FundsUnsettled => "funds_unsettled",
+            AlertKind::StripeKeyRejected => "stripe_key_rejected",
         }
     }
 }
@@ -83,6 +87,12 @@ pub fn alerts_for(state: &BankState) -> Vec<(AlertKind, String)> {
         open.push((
             AlertKind::PayoutFailed,
             format!("the latest payout failed: {code}"),
+        ));
+    }
+    if state.key_rejected {
+        open.push((
+            AlertKind::StripeKeyRejected,
+            "Stripe rejects the profile's secret key (rolled or revoked): events that need it wait until the current keys are saved in the profile".to_owned(),
         ));
     }
     if let Some(balance) = state.available_balance.filter(|b| *b > 0)
@@ -246,6 +256,7 @@ mod tests {
             external_account_due: false,
             last_payout_failure_code: None,
             available_balance: Some(0),
+            key_rejected: false,
         }
     }
 
@@ -266,6 +277,14 @@ mod tests {
         let mut closed = state();
         closed.last_payout_failure_code = Some("account_closed".into());
         assert!(lacks_bank_account(&closed));
+    }
+
+    #[test]
+    fn a_rejected_key_is_its_own_alert() {
+        let mut s = state();
+        s.key_rejected = true;
+        let kinds: Vec<_> = alerts_for(&s).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(kinds, vec![AlertKind::StripeKeyRejected]);
     }
 
     #[test]

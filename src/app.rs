@@ -51,6 +51,8 @@ pub struct ServiceConfig {
     pub alert_poll_every: Duration,
     /// Retry policy of the Stripe client (tests shorten it).
     pub stripe_retry: Option<RetryPolicy>,
+    /// How often workers look for events whose rejected Stripe key has been replaced.
+    pub key_waits_every: Duration,
 }
 
 impl ServiceConfig {
@@ -68,6 +70,7 @@ impl ServiceConfig {
             alert_poll_every: Duration::from_secs(1),
             catch_up_events_every: Duration::from_secs(900),
             stripe_retry: None,
+            key_waits_every: Duration::from_secs(5),
         }
     }
 }
@@ -177,6 +180,13 @@ pub async fn start(
         }
     }
     if config.roles.contains(&Role::Workers) {
+        tracker.spawn(crate::worker::key_waits::run(
+            pool.clone(),
+            settings.amqp_url.clone(),
+            config.topology.clone(),
+            config.key_waits_every,
+            shutdown.clone(),
+        ));
         for handler in Handler::ALL {
             let health = AmqpHealth::default();
             amqp_health.push(health.clone());

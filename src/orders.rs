@@ -1,8 +1,49 @@
-//! Orders: registering them, and recomputing an order's reconciliation from the Stripe objects
-//! stored for it. Used by the `/v1/orders` API and by the orders worker, always inside the
-//! caller's transaction.
+//! Orders: registering them, and recomputing what the books say about them from the facts
+//! stored for them.
+//!
+//! # The invariant (G4)
+//!
+//! Every row of `order_states` (and so `back_office.order_reconciliation`), of
+//! `order_settlements`, every open `discrepancies` row and every `payout_lines.order_id` is a
+//! function of the set of facts received: Stripe objects at their latest state, registered
+//! orders, and payout itemisations; whatever their arrival order, duplication, concurrency,
+//! batch composition and number of worker processes.
+//!
+//! # How it is kept
+//!
+//! Writing a fact and deriving from facts are two transactions. A handler (or the orders API)
+//! first commits its facts; then [`recompute`] runs in a transaction of its own, finds every
+//! order those facts may concern, and derives each order again from everything stored for it.
+//! Under READ COMMITTED that is enough:
+//!
+//! - Each derivation locks the order's row first and reads its facts in a later statement, so
+//!   it reads everything committed before it got the lock. Derivations of one order run one
+//!   after the other; the last one to take the lock started after every fact's commit (each
+//!   fact is followed by a derivation that starts after it commits), so it sees them all, and
+//!   it is the one whose result stays.
+//! - Finding the orders is done after the commit too. A fact may reach its order through rows
+//!   other transactions write (a refund names its PaymentIntent, whose row names the order).
+//!   Of the transactions that wrote the fact and the rows on its way to the order, the last to
+//!   commit runs its recompute when all of them are visible, so it finds the order. (Before,
+//!   finding the order ran inside the writing transaction, which could not see a PaymentIntent
+//!   committed a moment later, and a refund was lost for good.)
+//! - The `unknown_order` check of a PaymentIntent has no row to lock when the order does not
+//!   exist yet, so it is serialized by a transaction-scoped advisory lock on the PaymentIntent,
+//!   and reads after taking it, with the same argument.
+//! - A recompute that fails or never runs (a crash between the two commits) is run again: the
+//!   worker records an event as handled in the recompute's transaction and acknowledges it
+//!   only after that commits, so a redelivery stores the same facts again (idempotent: each
+//!   object keeps its latest state) and recomputes; the API answers only after it.
+//! - Locks are taken in one order everywhere (PaymentIntent advisory locks sorted, then order
+//!   rows sorted), so concurrent recomputes cannot deadlock one another.
+//!
+//! Settlement is derived the same way: an order is settled by the payout (not failed or
+//! canceled) whose charge lines carry its PaymentIntent or charge, whichever of the order, the
+//! payment and the payout's itemisation came first.
 
-use sqlx::PgConnection;
+use std::collections::BTreeSet;
+
+use sqlx::{PgConnection, PgPool};
 
 use crate::db;
 use crate::reconciliation::{DiscrepancyKind, derive_order_state};
@@ -11,13 +52,108 @@ use crate::reconciliation::{DiscrepancyKind, derive_order_state};
 /// a registered order of its merchant.
 const MONEY_MOVING: [&str; 3] = ["processing", "requires_capture", "succeeded"];
 
-/// Recomputes the order's state and its order-level discrepancies. A no-op for an order the
-/// platform has not registered (yet): registering it runs this again.
-pub async fn reconcile_order(
+/// What a stored fact may change, named by the ids the fact carries.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    /// A PaymentIntent's own state changed: its orders, and whether it has an order at all.
+    PaymentIntent(String),
+    /// A charge, refund or dispute of this PaymentIntent changed: its orders.
+    PaymentOf(String),
+    /// A charge, refund or dispute that names only its charge changed.
+    Charge(String),
+    /// A payout's state or lines changed: the orders its lines settle.
+    Payout(String),
+    /// An order was registered or updated, and the PaymentIntents that name it.
+    Order(String),
+}
+
+/// Registers or updates an order, then reconciles it. `None` when the order exists under
+/// another merchant (nothing is stored then).
+pub async fn register(
+    pool: &PgPool,
+    order: &db::orders::NewOrder<'_>,
+) -> Result<Option<db::orders::OrderRow>, sqlx::Error> {
+    let row = db::retry_lock_conflicts(|| async {
+        let mut tx = pool.begin().await?;
+        db::profiles::ensure_merchant(&mut tx, order.merchant_id).await?;
+        let Some(row) = db::orders::upsert_order(&mut tx, order).await? else {
+            // Dropping the transaction rolls back the merchant row too.
+            return Ok(None);
+        };
+        tx.commit().await?;
+        Ok(Some(row))
+    })
+    .await?;
+    if let Some(row) = &row {
+        recompute(pool, &[Subject::Order(row.order_id.clone())]).await?;
+    }
+    Ok(row)
+}
+
+/// Derives again everything the subjects' facts may change (see the module doc). Idempotent:
+/// run it as often as you like, after the facts have committed.
+pub async fn recompute(pool: &PgPool, subjects: &[Subject]) -> Result<(), sqlx::Error> {
+    if subjects.is_empty() {
+        return Ok(());
+    }
+    db::retry_lock_conflicts(|| async {
+        let mut tx = pool.begin().await?;
+        recompute_in(&mut tx, subjects).await?;
+        tx.commit().await
+    })
+    .await
+}
+
+/// [`recompute`] in the caller's transaction, which must begin after the facts committed.
+pub async fn recompute_in(
     conn: &mut PgConnection,
-    order_id: &str,
-    event_id: Option<&str>,
+    subjects: &[Subject],
 ) -> Result<(), sqlx::Error> {
+    let mut owned = BTreeSet::new();
+    let mut payments = BTreeSet::new();
+    let mut orders = BTreeSet::new();
+    for subject in subjects {
+        match subject {
+            Subject::PaymentIntent(id) => {
+                owned.insert(id.clone());
+            }
+            Subject::PaymentOf(id) => {
+                payments.insert(id.clone());
+            }
+            Subject::Charge(id) => {
+                payments.extend(db::payments::payment_intent_of_charge(conn, id).await?);
+            }
+            Subject::Payout(id) => {
+                let reached = db::payouts::reached_by_lines(conn, id).await?;
+                payments.extend(reached.payment_intent_ids);
+                orders.extend(reached.order_ids);
+            }
+            Subject::Order(id) => {
+                orders.insert(id.clone());
+                owned.extend(db::payments::payment_intents_of_order(conn, id).await?);
+            }
+        }
+    }
+    let owned: Vec<String> = owned.into_iter().collect();
+    db::payments::lock_ownership_checks(conn, &owned).await?;
+    for payment_intent_id in &owned {
+        orders.extend(check_payment_owner(conn, payment_intent_id).await?);
+    }
+    payments.retain(|id| !owned.contains(id));
+    if !payments.is_empty() {
+        let payments: Vec<String> = payments.into_iter().collect();
+        orders.extend(db::payments::orders_of_payment_intents(conn, &payments).await?);
+    }
+    // Sorted, so two recomputes lock shared orders in the same order.
+    for order_id in &orders {
+        reconcile_order(conn, order_id).await?;
+    }
+    Ok(())
+}
+
+/// Recomputes the order's state, its order-level discrepancies and its settlement. A no-op
+/// for an order the platform has not registered (yet): registering it runs this again.
+async fn reconcile_order(conn: &mut PgConnection, order_id: &str) -> Result<(), sqlx::Error> {
     let Some(locked) = db::orders::lock_with_facts(conn, order_id).await? else {
         return Ok(());
     };
@@ -38,7 +174,7 @@ pub async fn reconcile_order(
             order_id,
             Some(&locked.merchant_id),
             Some(order_id),
-            event_id,
+            None,
             detail,
         )
         .await?;
@@ -52,16 +188,21 @@ pub async fn reconcile_order(
     if !cleared.is_empty() {
         db::orders::resolve_discrepancies(conn, order_id, &cleared).await?;
     }
+    if locked.unlinked_payout_lines > 0 {
+        db::payouts::link_lines_to_order(conn, order_id, &locked.facts).await?;
+    }
+    if locked.settlement != locked.saved_settlement {
+        db::payouts::save_settlement(conn, order_id, locked.settlement.as_ref()).await?;
+    }
     Ok(())
 }
 
 /// Opens or resolves `unknown_order` for a PaymentIntent: money moving for no registered
-/// order of its merchant.
-/// Returns the registered orders the PaymentIntent concerns.
-pub async fn check_payment_owner(
+/// order of its merchant. Returns the registered orders the PaymentIntent concerns. The
+/// caller holds the PaymentIntent's ownership lock.
+async fn check_payment_owner(
     conn: &mut PgConnection,
     payment_intent_id: &str,
-    event_id: Option<&str>,
 ) -> Result<Vec<String>, sqlx::Error> {
     let Some(owner) = db::payments::ownership_of(conn, payment_intent_id).await? else {
         return Ok(Vec::new());
@@ -89,27 +230,9 @@ pub async fn check_payment_owner(
         payment_intent_id,
         Some(&owner.merchant_id),
         owner.order_id.as_deref(),
-        event_id,
+        owner.event_id.as_deref(),
         &detail,
     )
     .await?;
     Ok(owner.order_ids)
-}
-
-/// Everything that may change when an order is registered or updated.
-pub async fn after_order_saved(
-    conn: &mut PgConnection,
-    order: &db::orders::OrderRow,
-) -> Result<(), sqlx::Error> {
-    reconcile_order(conn, &order.order_id, None).await?;
-    for pi in db::payments::payment_intents_naming(
-        conn,
-        &order.order_id,
-        order.payment_intent_id.as_deref(),
-    )
-    .await?
-    {
-        check_payment_owner(conn, &pi, None).await?;
-    }
-    Ok(())
 }

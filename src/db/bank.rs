@@ -25,6 +25,8 @@ pub struct BankState {
     pub external_account_due: bool,
     pub last_payout_failure_code: Option<String>,
     pub available_balance: Option<i64>,
+    /// The last Stripe call with the profile's key was refused (401/403).
+    pub key_rejected: bool,
 }
 
 pub async fn update(
@@ -55,7 +57,8 @@ pub async fn update(
             last_error = case when $12 then null else coalesce($10, merchant_bank_states.last_error) end,
             updated_at = now()
          returning merchant_id, payouts_enabled, external_account_count, external_account_due,
-                   last_payout_failure_code, available_balance",
+                   last_payout_failure_code, available_balance,
+                   coalesce(last_error like 'Stripe rejected the secret key%', false) as \"key_rejected!\"",
         merchant_id,
         u.profile_id,
         u.stripe_account_id,

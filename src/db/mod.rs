@@ -34,6 +34,38 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     sqlx::migrate!().run(pool).await
 }
 
+/// `serialization_failure` and `deadlock_detected`: the transaction lost a race and may be
+/// run again as is.
+pub fn is_lock_conflict(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => matches!(e.code().as_deref(), Some("40001" | "40P01")),
+        _ => false,
+    }
+}
+
+/// Attempts of a transaction that lost a lock race before its error is returned.
+const LOCK_CONFLICT_ATTEMPTS: u32 = 3;
+
+/// Runs `attempt` again (a few times) when PostgreSQL aborted it as a deadlock or a
+/// serialization failure: it lost a race and may be run again as is.
+pub async fn retry_lock_conflicts<T, F, Fut>(mut attempt: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(error) if is_lock_conflict(&error) && tries < LOCK_CONFLICT_ATTEMPTS => {
+                tracing::info!(%error, tries, "lost a lock race; trying again");
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(tries))).await;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Cheap liveness query for `/readyz`.
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query!("select 1 as one")

@@ -3,6 +3,7 @@
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
+use crate::db::payouts::Settlement;
 use crate::reconciliation::{DiscrepancyKind, OrderState};
 
 pub struct NewOrder<'a> {
@@ -133,6 +134,11 @@ pub struct LockedOrderFacts {
     pub saved: Option<SavedState>,
     /// Kinds of the discrepancies open for the order.
     pub open_kinds: Vec<String>,
+    /// Payout lines that carry the order's payments but do not name it yet.
+    pub unlinked_payout_lines: i64,
+    /// The settlement its facts give, and the one stored.
+    pub settlement: Option<Settlement>,
+    pub saved_settlement: Option<Settlement>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -160,7 +166,7 @@ impl SavedState {
 }
 
 /// Locks the order (so concurrent reconciliations of it run one after the other) and reads
-/// its PaymentIntents (by `metadata.order_id` from its own merchant, or the one it names) and
+/// its payout lines and settlement, and its PaymentIntents (by `metadata.order_id` from its own merchant, or the one it names) and
 /// their charges, refunds and disputes. `None` for an order the platform has not registered.
 pub async fn lock_with_facts(
     conn: &mut PgConnection,
@@ -178,6 +184,8 @@ pub async fn lock_with_facts(
     if locked.is_none() {
         return Ok(None);
     }
+    // Each lookup is a union of index scans: an `or` of two `in (subquery)` tests is planned
+    // as a sequential scan of the whole table.
     let row = sqlx::query!(
         r#"with o as (
                select order_id, merchant_id, amount, currency, payment_intent_id
@@ -187,7 +195,12 @@ pub async fn lock_with_facts(
                select pi.id, pi.amount_received, pi.currency, pi.status, pi.failed, pi.latest_charge,
                       pi.last_event_created
                from stripe_payment_intents pi, o
-               where (pi.order_id = o.order_id and pi.merchant_id = o.merchant_id) or pi.id = o.payment_intent_id
+               where pi.order_id = o.order_id and pi.merchant_id = o.merchant_id
+               union
+               select pi.id, pi.amount_received, pi.currency, pi.status, pi.failed, pi.latest_charge,
+                      pi.last_event_created
+               from stripe_payment_intents pi, o
+               where pi.id = o.payment_intent_id
            ),
            chs as (
                select c.id, c.payment_intent_id, c.amount_refunded, c.status, c.last_event_created
@@ -198,11 +211,27 @@ pub async fn lock_with_facts(
            ),
            rfs as (
                select r.id, r.amount, r.status, r.last_event_created from stripe_refunds r
-               where r.payment_intent_id in (select id from pis) or r.charge_id in (select id from charge_ids)
+               where r.payment_intent_id in (select id from pis)
+               union
+               select r.id, r.amount, r.status, r.last_event_created from stripe_refunds r
+               where r.charge_id in (select id from charge_ids)
            ),
            dps as (
                select d.id, d.amount, d.status, d.last_event_created from stripe_disputes d
-               where d.payment_intent_id in (select id from pis) or d.charge_id in (select id from charge_ids)
+               where d.payment_intent_id in (select id from pis)
+               union
+               select d.id, d.amount, d.status, d.last_event_created from stripe_disputes d
+               where d.charge_id in (select id from charge_ids)
+           ),
+           lns as (
+               select l.payout_id, l.balance_transaction_id, l.type, l.order_id from payout_lines l
+               where l.payment_intent_id in (select id from pis)
+               union
+               select l.payout_id, l.balance_transaction_id, l.type, l.order_id from payout_lines l
+               where l.charge_id in (select id from charge_ids)
+               union
+               select l.payout_id, l.balance_transaction_id, l.type, l.order_id from payout_lines l
+               where l.order_id = $1
            )
            select o.merchant_id, o.amount, o.currency,
                   coalesce((select json_agg(pis order by pis.last_event_created, pis.id) from pis), '[]') as "payment_intents!: sqlx::types::Json<Vec<WirePaymentIntent>>",
@@ -216,7 +245,15 @@ pub async fn lock_with_facts(
                           'payment_intent_id', s.payment_intent_id, 'charge_id', s.charge_id,
                           'last_event_at', s.last_event_at)
                    from order_states s where s.order_id = o.order_id) as "saved: sqlx::types::Json<SavedState>",
-                  array(select d.kind from discrepancies d where d.subject_id = o.order_id and d.resolved_at is null) as "open_kinds!"
+                  array(select d.kind from discrepancies d where d.subject_id = o.order_id and d.resolved_at is null) as "open_kinds!",
+                  (select count(*) from lns where lns.order_id is null) as "unlinked_payout_lines!",
+                  (select json_build_object('payout_id', p.id, 'settled_at', coalesce(p.arrival_date, p.last_event_created))
+                   from lns join payouts p on p.id = lns.payout_id
+                   where lns.type in ('charge', 'payment') and p.status not in ('failed', 'canceled')
+                   order by coalesce(p.arrival_date, p.last_event_created), p.id
+                   limit 1) as "settlement: sqlx::types::Json<Settlement>",
+                  (select json_build_object('payout_id', st.payout_id, 'settled_at', st.settled_at)
+                   from order_settlements st where st.order_id = o.order_id) as "saved_settlement: sqlx::types::Json<Settlement>"
            from o"#,
         order_id
     )
@@ -281,6 +318,9 @@ pub async fn lock_with_facts(
         last_event_at: row.last_event_at,
         saved: row.saved.map(|s| s.0),
         open_kinds: row.open_kinds,
+        unlinked_payout_lines: row.unlinked_payout_lines,
+        settlement: row.settlement.map(|s| s.0),
+        saved_settlement: row.saved_settlement.map(|s| s.0),
     }))
 }
 

@@ -329,19 +329,41 @@ pub async fn payment_intent_of_charge(
     .map(Option::flatten)
 }
 
-/// Orders a PaymentIntent concerns: the one its metadata names, and any that names it.
-pub async fn orders_of_payment_intent(
+/// Orders the PaymentIntents concern: the ones their metadata names, and any that names one.
+pub async fn orders_of_payment_intents(
     conn: &mut PgConnection,
-    payment_intent_id: &str,
+    payment_intent_ids: &[String],
 ) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar!(
-        r#"select order_id as "order_id!" from stripe_payment_intents where id = $1 and order_id is not null
+        r#"select order_id as "order_id!" from stripe_payment_intents where id = any($1) and order_id is not null
            union
-           select order_id from orders where payment_intent_id = $1"#,
-        payment_intent_id
+           select order_id from orders where payment_intent_id = any($1)"#,
+        payment_intent_ids
     )
     .fetch_all(conn)
     .await
+}
+
+/// Serializes `unknown_order` checks of these PaymentIntents with every other transaction's
+/// (see [`crate::orders`]): transaction-scoped advisory locks, taken in one global order so
+/// that two transactions never wait for each other in a cycle.
+pub async fn lock_ownership_checks(
+    conn: &mut PgConnection,
+    payment_intent_ids: &[String],
+) -> Result<(), sqlx::Error> {
+    if payment_intent_ids.is_empty() {
+        return Ok(());
+    }
+    // Not a checked macro: `pg_advisory_xact_lock` returns `void`, which has no Rust type.
+    sqlx::query(
+        "select pg_advisory_xact_lock(k)
+         from (select hashtextextended('accredito.payment_intent:' || id, 0) as k
+               from unnest($1::text[]) as id order by 1) as sorted",
+    )
+    .bind(payment_intent_ids)
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// Facts for the unknown-order check of one PaymentIntent.
@@ -354,6 +376,8 @@ pub struct PaymentIntentOwnership {
     pub matched: bool,
     /// An `unknown_order` discrepancy is open for it.
     pub flagged: bool,
+    /// The event its stored state came from.
+    pub event_id: Option<String>,
     /// Registered orders it concerns (any merchant's), to reconcile after a change.
     pub order_ids: Vec<String>,
 }
@@ -370,6 +394,7 @@ pub async fn ownership_of(
                       as "matched!",
                   exists (select 1 from discrepancies d
                           where d.kind = 'unknown_order' and d.subject_id = pi.id and d.resolved_at is null) as "flagged!",
+                  pi.last_event_id as "event_id?",
                   array(select o.order_id from orders o where o.order_id = pi.order_id
                         union select o.order_id from orders o where o.payment_intent_id = pi.id) as "order_ids!"
            from stripe_payment_intents pi where pi.id = $1"#,
@@ -379,16 +404,16 @@ pub async fn ownership_of(
     .await
 }
 
-/// PaymentIntents that name `order_id` (of any merchant) or that the order names.
-pub async fn payment_intents_naming(
+/// PaymentIntents that name the order (of any merchant), and the one the order names.
+pub async fn payment_intents_of_order(
     conn: &mut PgConnection,
     order_id: &str,
-    named: Option<&str>,
 ) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar!(
-        "select id from stripe_payment_intents where order_id = $1 or id = $2",
-        order_id,
-        named
+        r#"select id as "id!" from stripe_payment_intents where order_id = $1
+           union
+           select payment_intent_id from orders where order_id = $1 and payment_intent_id is not null"#,
+        order_id
     )
     .fetch_all(conn)
     .await

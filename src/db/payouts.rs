@@ -41,6 +41,15 @@ pub async fn lock_payout(
     .await
 }
 
+pub async fn is_itemized(conn: &mut PgConnection, id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from payouts where id = $1 and itemized_at is not null) as "itemized!""#,
+        id
+    )
+    .fetch_one(conn)
+    .await
+}
+
 /// Writes the payout's state as the event carries it (the caller decided it is newer).
 pub async fn save_payout(conn: &mut PgConnection, p: &PayoutRow<'_>) -> Result<(), sqlx::Error> {
     sqlx::query!(
@@ -171,34 +180,99 @@ pub async fn lines_net(conn: &mut PgConnection, payout_id: &str) -> Result<i64, 
     .await
 }
 
-/// Marks every registered order with a charge line in the payout as settled by it.
-pub async fn settle_orders(
-    conn: &mut PgConnection,
-    payout_id: &str,
-    settled_at: OffsetDateTime,
-) -> Result<u64, sqlx::Error> {
-    sqlx::query!(
-        "insert into order_settlements (order_id, payout_id, settled_at)
-         select distinct l.order_id, $1::text, $2::timestamptz from payout_lines l join orders o on o.order_id = l.order_id
-         where l.payout_id = $1 and l.type in ('charge', 'payment')
-         on conflict (order_id) do update set payout_id = excluded.payout_id, settled_at = excluded.settled_at",
-        payout_id,
-        settled_at
-    )
-    .execute(conn)
-    .await
-    .map(|r| r.rows_affected())
+/// The payout that settled an order, and when.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Settlement {
+    pub payout_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub settled_at: OffsetDateTime,
 }
 
-/// A failed payout settled nothing after all.
-pub async fn unsettle_orders(conn: &mut PgConnection, payout_id: &str) -> Result<u64, sqlx::Error> {
-    sqlx::query!(
-        "delete from order_settlements where payout_id = $1",
+/// What a payout's lines reach: the orders they name and the PaymentIntents they carry
+/// (directly, or through their charge).
+pub struct ReachedByLines {
+    pub order_ids: Vec<String>,
+    pub payment_intent_ids: Vec<String>,
+}
+
+pub async fn reached_by_lines(
+    conn: &mut PgConnection,
+    payout_id: &str,
+) -> Result<ReachedByLines, sqlx::Error> {
+    sqlx::query_as!(
+        ReachedByLines,
+        r#"select array(select distinct l.order_id from payout_lines l
+                        where l.payout_id = $1 and l.order_id is not null) as "order_ids!",
+                  array(select distinct coalesce(l.payment_intent_id, c.payment_intent_id)
+                        from payout_lines l left join stripe_charges c on c.id = l.charge_id
+                        where l.payout_id = $1
+                          and coalesce(l.payment_intent_id, c.payment_intent_id) is not null)
+                      as "payment_intent_ids!""#,
         payout_id
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Names the order on the payout lines that carry its PaymentIntents or charges but were
+/// itemised before the order or its payment was known.
+pub async fn link_lines_to_order(
+    conn: &mut PgConnection,
+    order_id: &str,
+    facts: &crate::reconciliation::OrderFacts,
+) -> Result<(), sqlx::Error> {
+    let payment_intent_ids: Vec<&str> = facts
+        .payment_intents
+        .iter()
+        .map(|pi| pi.id.as_str())
+        .collect();
+    let charge_ids: Vec<&str> = facts
+        .charges
+        .iter()
+        .map(|c| c.id.as_str())
+        .chain(
+            facts
+                .payment_intents
+                .iter()
+                .filter_map(|pi| pi.latest_charge.as_deref()),
+        )
+        .collect();
+    sqlx::query!(
+        "update payout_lines l set order_id = $1,
+            payment_intent_id = coalesce(l.payment_intent_id,
+                (select c.payment_intent_id from stripe_charges c where c.id = l.charge_id))
+         where l.order_id is null and (l.payment_intent_id = any($2) or l.charge_id = any($3))",
+        order_id,
+        &payment_intent_ids as &[&str],
+        &charge_ids as &[&str]
     )
     .execute(conn)
     .await
-    .map(|r| r.rows_affected())
+    .map(|_| ())
+}
+
+/// Stores the order's derived settlement (`None`: not settled, or no longer).
+pub async fn save_settlement(
+    conn: &mut PgConnection,
+    order_id: &str,
+    settlement: Option<&Settlement>,
+) -> Result<(), sqlx::Error> {
+    match settlement {
+        Some(s) => sqlx::query!(
+            "insert into order_settlements (order_id, payout_id, settled_at) values ($1, $2, $3)
+             on conflict (order_id) do update set payout_id = excluded.payout_id, settled_at = excluded.settled_at",
+            order_id,
+            s.payout_id,
+            s.settled_at
+        )
+        .execute(conn)
+        .await
+        .map(|_| ()),
+        None => sqlx::query!("delete from order_settlements where order_id = $1", order_id)
+            .execute(conn)
+            .await
+            .map(|_| ()),
+    }
 }
 
 /// The merchant's most recent payout status and failure code.

@@ -3,23 +3,28 @@
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-/// Records that `handler` applied the event; `false` when it already had (a redelivery).
-pub async fn claim_event(
+/// The (profile id, event id) pairs `handler` has already handled.
+pub async fn handled(
     conn: &mut PgConnection,
     handler: &str,
-    profile_id: &str,
-    event_id: &str,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query!(
-        "insert into processed_events (handler, profile_id, event_id) values ($1, $2, $3)
-         on conflict do nothing",
+    profile_ids: &[String],
+    event_ids: &[String],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "select p.profile_id, p.event_id from processed_events p
+         join unnest($2::text[], $3::text[]) as asked(profile_id, event_id)
+           on p.profile_id = asked.profile_id and p.event_id = asked.event_id
+         where p.handler = $1",
         handler,
-        profile_id,
-        event_id
+        profile_ids,
+        event_ids
     )
-    .execute(conn)
-    .await
-    .map(|r| r.rows_affected() == 1)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.profile_id, r.event_id))
+        .collect())
 }
 
 /// Claims many events at once; returns the (profile id, event id) pairs that were new.
@@ -54,24 +59,28 @@ pub struct DeadLetter<'a> {
     pub error: &'a str,
     pub attempts: i32,
     pub first_failed_at: OffsetDateTime,
+    /// What the event waits for before it is redriven by itself (`stripe_key`), if anything.
+    pub waiting_for: Option<&'a str>,
 }
 
 /// Parks an event; a later failure of the same event (after a redrive) updates its row.
 pub async fn park(conn: &mut PgConnection, d: &DeadLetter<'_>) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "insert into dead_letters
-            (handler, profile_id, event_id, event_type, error, attempts, first_failed_at, last_failed_at)
-         values ($1, $2, $3, $4, $5, $6, $7, now())
+            (handler, profile_id, event_id, event_type, error, attempts, first_failed_at, last_failed_at,
+             waiting_for)
+         values ($1, $2, $3, $4, $5, $6, $7, now(), $8)
          on conflict (handler, profile_id, event_id) do update set
             error = excluded.error, attempts = dead_letters.attempts + excluded.attempts,
-            last_failed_at = now(), redriven_at = null",
+            last_failed_at = now(), redriven_at = null, waiting_for = excluded.waiting_for",
         d.handler,
         d.profile_id,
         d.event_id,
         d.event_type,
         d.error,
         d.attempts,
-        d.first_failed_at
+        d.first_failed_at,
+        d.waiting_for
     )
     .execute(conn)
     .await
@@ -108,6 +117,31 @@ pub async fn parked(
          where redriven_at is null and ($1::text is null or event_id = $1)
          order by id",
         event_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Parked events waiting for their profile's Stripe key, once the merchant's bank state no
+/// longer says Stripe rejects it: saving keys Stripe accepts clears that (so does an account
+/// sweep that Stripe answers), and the worker notes every rejection before parking.
+pub async fn waiting_for_new_keys(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<DeadLetterRow>, sqlx::Error> {
+    sqlx::query_as!(
+        DeadLetterRow,
+        "select d.id, d.handler, d.profile_id, d.event_id, d.event_type, d.error, d.attempts,
+                d.first_failed_at, d.last_failed_at, d.redriven_at
+         from dead_letters d
+         join stripe_profiles p on p.id = d.profile_id
+         left join merchant_bank_states b on b.merchant_id = p.merchant_id
+         where d.redriven_at is null and d.waiting_for = 'stripe_key'
+           and p.deleted_at is null
+           and not coalesce(b.last_error like 'Stripe rejected the secret key%', false)
+         order by d.id
+         limit $1",
+        limit
     )
     .fetch_all(conn)
     .await

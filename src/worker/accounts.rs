@@ -2,35 +2,52 @@
 //!
 //! When the profile has a Stripe key, any `account.*` event triggers a fresh
 //! `GET /v1/account` (the authoritative state, whatever order the events came in); otherwise
-//! the event's own object is used.
+//! the event's own object is used. The account is fetched in [`prepare`], before the
+//! transaction; two events racing each store an answer Stripe gave, and each answer is the
+//! account's whole state, so the last stored is one Stripe gave no earlier than the other's.
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
-use super::{EventMessage, HandlerError, WorkerContext, object};
+use super::{EventMessage, HandlerError, Prepared, WorkerContext, object};
 use crate::alerts::sync_bank_alerts;
 use crate::db;
 use crate::db::bank::BankUpdate;
 use crate::stripe::client;
 use crate::stripe::objects::{Account, Event};
 
-pub async fn apply(
-    conn: &mut PgConnection,
+/// `GET /v1/account` with the profile's key, when it has one.
+pub async fn prepare(
+    pool: &PgPool,
     context: &WorkerContext,
     message: &EventMessage,
+) -> Result<Prepared, HandlerError> {
+    let key = {
+        let mut conn = pool.acquire().await?;
+        if !context
+            .has_profile_key(&mut conn, &message.profile_id)
+            .await?
+        {
+            return Ok(Prepared::Account(None));
+        }
+        context.profile_key(&mut conn, &message.profile_id).await?
+    };
+    let account = context
+        .stripe
+        .retrieve_account(&key)
+        .await
+        .map_err(super::stripe_failure)?;
+    Ok(Prepared::Account(Some(account)))
+}
+
+pub async fn apply(
+    conn: &mut PgConnection,
+    message: &EventMessage,
     event: &Event,
+    prepared: Prepared,
 ) -> Result<(), HandlerError> {
-    let has_key = context.has_profile_key(conn, &message.profile_id).await?;
-    let fetched = if has_key {
-        let key = context.profile_key(conn, &message.profile_id).await?;
-        Some(
-            context
-                .stripe
-                .retrieve_account(&key)
-                .await
-                .map_err(super::stripe_failure)?,
-        )
-    } else {
-        None
+    let fetched = match prepared {
+        Prepared::Account(account) => account,
+        _ => None,
     };
     let from_event = match (
         &fetched,

@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::key_waits::WAITING_FOR_KEY;
 use super::{Applied, EventMessage, Handler, HandlerError, WorkerContext, apply_batch, apply_once};
 use crate::amqp::topology::RETRY_LEVELS;
 use crate::amqp::{AmqpHealth, Topology, connect_with_backoff};
@@ -236,6 +237,7 @@ async fn process(context: Arc<Context>, delivery: Delivery) {
         Ok((_, Applied::Now)) => "applied",
         Ok((_, Applied::Before)) => "duplicate",
         Err(HandlerError::Retryable(_)) if attempt < context.settings.max_attempts => "retried",
+        Err(HandlerError::KeyRejected(_)) => "waiting_for_key",
         Err(_) => "dead_lettered",
     };
     let settled = match &outcome {
@@ -244,9 +246,15 @@ async fn process(context: Arc<Context>, delivery: Delivery) {
             tracing::warn!(handler, event_id = message_id(&delivery), attempt, %error, "handler failed; retrying later");
             schedule_retry(&context, &delivery, attempt, error).await
         }
+        Err(HandlerError::KeyRejected(error)) => {
+            // Retrying cannot help until someone saves a key Stripe accepts; `key_waits`
+            // redrives the event then.
+            tracing::warn!(handler, event_id = message_id(&delivery), %error, "parking the event until the profile's Stripe key is replaced");
+            park(&context, &delivery, attempt, error, Some(WAITING_FOR_KEY)).await
+        }
         Err(error) => {
             tracing::error!(handler, event_id = message_id(&delivery), attempt, %error, "handler failed for good; parking the event");
-            park(&context, &delivery, attempt, &error.to_string()).await
+            park(&context, &delivery, attempt, &error.to_string(), None).await
         }
     };
     match settled {
@@ -385,6 +393,7 @@ async fn park(
     delivery: &Delivery,
     attempt: u32,
     error: &str,
+    waiting_for: Option<&str>,
 ) -> Result<(), String> {
     let first_failed_at = header_str(delivery, FIRST_FAILED_HEADER)
         .and_then(|s| {
@@ -405,6 +414,7 @@ async fn park(
             error: &truncate(error),
             attempts: i32::try_from(attempt).unwrap_or(i32::MAX),
             first_failed_at,
+            waiting_for,
         },
     )
     .await

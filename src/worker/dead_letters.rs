@@ -39,6 +39,16 @@ pub async fn redrive(
     event_id: Option<&str>,
 ) -> Result<Vec<DeadLetterRow>, RedriveError> {
     let parked = list(pool, event_id).await?;
+    redrive_rows(pool, amqp_url, topology, parked).await
+}
+
+/// Redrives these parked events (see [`redrive`]).
+pub async fn redrive_rows(
+    pool: &PgPool,
+    amqp_url: &str,
+    topology: &Topology,
+    parked: Vec<DeadLetterRow>,
+) -> Result<Vec<DeadLetterRow>, RedriveError> {
     if parked.is_empty() {
         return Ok(parked);
     }

@@ -1,25 +1,41 @@
 //! Workers: RabbitMQ consumers that apply stored Stripe events to the reconciliation tables.
 //!
 //! [`consumer`] owns delivery, retries and dead letters; each handler module owns what an
-//! event means. A handler's effects and the record that it applied the event commit in one
-//! transaction, so a redelivery is a no-op (G3).
+//! event means. An event goes through three steps:
+//!
+//! 1. prepare: whatever the handler needs from Stripe is fetched first, holding no
+//!    transaction, so a slow Stripe never holds locks or pool connections;
+//! 2. apply: the handler's facts and the record that it applied the event commit in one
+//!    transaction, so a redelivery is a no-op (G3);
+//! 3. recompute: after that commit, [`crate::orders::recompute`] derives again whatever the
+//!    event's facts may change (G9; its module doc says why this order makes the books
+//!    converge). It runs for redeliveries too, so a crash between 2 and 3 loses nothing.
+//!
+//! A Stripe key that Stripe rejects (401/403) parks the event as waiting for a key, opens a
+//! `stripe_key_rejected` alert and marks readiness at once; [`key_waits`] redrives such
+//! events once keys Stripe accepts are saved.
 
 pub mod accounts;
 pub mod consumer;
 pub mod dead_letters;
+pub mod key_waits;
 pub mod orders;
 pub mod payouts;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use sqlx::{PgConnection, PgPool};
 
+use crate::alerts::sync_bank_alerts;
 use crate::crypto::SecretBox;
 use crate::db;
+use crate::db::bank::BankUpdate;
+use crate::orders::Subject;
 use crate::profiles::secret_key_context;
-use crate::stripe::client::{StripeClient, StripeError};
+use crate::stripe::client::{self, BalanceTransaction, StripeClient, StripeError};
 use crate::stripe::objects::Event;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +46,10 @@ pub enum HandlerError {
     /// The event cannot be applied as it is; retrying will not help.
     #[error("{0}")]
     Permanent(String),
+    /// Stripe rejected the profile's key (401/403): the event waits until keys Stripe
+    /// accepts are saved.
+    #[error("{0}")]
+    KeyRejected(String),
 }
 
 impl From<sqlx::Error> for HandlerError {
@@ -84,15 +104,62 @@ impl WorkerContext {
     }
 }
 
-/// Stripe trouble that may pass (network, rate limit, 5xx) is retried; a rejected key or a
-/// bad request is not.
+/// Stripe trouble that may pass (network, rate limit, 5xx) is retried; a rejected key waits
+/// for a new one; a bad request is not retried.
 pub fn stripe_failure(error: StripeError) -> HandlerError {
+    if let Some(rejection) = key_rejection(&error) {
+        return HandlerError::KeyRejected(rejection);
+    }
     match error {
         StripeError::Network(_) | StripeError::RateLimited { .. } | StripeError::Server { .. } => {
             HandlerError::Retryable(format!("Stripe API: {error}"))
         }
         other => HandlerError::Permanent(format!("Stripe API: {other}")),
     }
+}
+
+/// How a rejected key is recorded in the merchant's bank state: readiness and the
+/// `stripe_key_rejected` alert read this prefix.
+pub const KEY_REJECTED_PREFIX: &str = "Stripe rejected the secret key";
+
+/// The bank-state error for a Stripe answer that means the key itself is refused.
+pub fn key_rejection(error: &StripeError) -> Option<String> {
+    match error {
+        StripeError::InvalidApiKey { .. } => Some(error.to_string()),
+        StripeError::PermissionDenied { .. } => Some(format!("{KEY_REJECTED_PREFIX}: {error}")),
+        _ => None,
+    }
+}
+
+/// What a handler fetched from Stripe before its transaction began.
+#[derive(Debug, Default)]
+pub enum Prepared {
+    #[default]
+    Nothing,
+    /// A reconciled payout's balance transactions, every page.
+    BalanceTransactions(Vec<BalanceTransaction>),
+    /// `GET /v1/account` with the profile's key (`None`: the profile has no key).
+    Account(Option<client::Account>),
+}
+
+/// Records at once that Stripe rejects the profile's key: readiness shows
+/// `live_keys_accepted` missing and the merchant's `stripe_key_rejected` alert opens.
+async fn note_rejected_key(
+    pool: &PgPool,
+    message: &EventMessage,
+    rejection: &str,
+) -> Result<(), HandlerError> {
+    let mut tx = pool.begin().await?;
+    let update = BankUpdate {
+        profile_id: Some(&message.profile_id),
+        last_error: Some(Some(rejection)),
+        ..BankUpdate::default()
+    };
+    let state = db::bank::update(&mut tx, &message.merchant_id, &update).await?;
+    sync_bank_alerts(&mut tx, &state).await?;
+    tx.commit().await?;
+    tracing::warn!(profile_id = %message.profile_id, merchant_id = %message.merchant_id, "Stripe rejected the profile's key; its events wait for a new key");
+    Ok(())
 }
 
 /// The event's `data.object` as a typed Stripe object.
@@ -133,20 +200,53 @@ impl Handler {
         Handler::ALL.into_iter().find(|h| h.name() == name)
     }
 
+    /// Step 1: fetch from Stripe what the event needs, outside any transaction.
+    async fn prepare(
+        self,
+        pool: &PgPool,
+        context: &WorkerContext,
+        message: &EventMessage,
+        event: &Event,
+    ) -> Result<Prepared, HandlerError> {
+        let prepared = match self {
+            Handler::Orders => Ok(Prepared::Nothing),
+            Handler::Payouts => payouts::prepare(pool, context, message, event).await,
+            Handler::Accounts => accounts::prepare(pool, context, message).await,
+        };
+        if let Err(HandlerError::KeyRejected(rejection)) = &prepared {
+            note_rejected_key(pool, message, rejection).await?;
+        }
+        prepared
+    }
+
+    /// Step 2: the handler's facts, in the caller's transaction.
     async fn apply(
         self,
         conn: &mut PgConnection,
-        context: &WorkerContext,
         message: &EventMessage,
+        event: &Event,
+        prepared: Prepared,
     ) -> Result<(), HandlerError> {
-        let event: Event = serde_json::from_slice(&message.body)
-            .map_err(|e| HandlerError::Permanent(format!("not a Stripe event: {e}")))?;
         match self {
-            Handler::Orders => orders::apply(conn, &event, &message.merchant_id).await,
-            Handler::Payouts => payouts::apply(conn, context, message, &event).await,
-            Handler::Accounts => accounts::apply(conn, context, message, &event).await,
+            Handler::Orders => orders::apply(conn, event, &message.merchant_id).await,
+            Handler::Payouts => payouts::apply(conn, message, event, prepared).await,
+            Handler::Accounts => accounts::apply(conn, message, event, prepared).await,
         }
     }
+
+    /// Step 3's input: what the event's facts may change.
+    fn subjects(self, event: &Event) -> Vec<Subject> {
+        match self {
+            Handler::Orders => orders::subjects(event),
+            Handler::Payouts => payouts::subjects(event),
+            Handler::Accounts => Vec::new(),
+        }
+    }
+}
+
+fn parse_event(message: &EventMessage) -> Result<Event, HandlerError> {
+    serde_json::from_slice(&message.body)
+        .map_err(|e| HandlerError::Permanent(format!("not a Stripe event: {e}")))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,56 +256,87 @@ pub enum Applied {
     Before,
 }
 
-/// Applies a batch of events in one transaction (one commit for all), each at most once.
-/// Any failure rolls the whole batch back; the caller then applies the events one by one, so
-/// one bad event never holds up the others.
+/// Applies a batch of events, each at most once per handler, in three steps (see the module
+/// doc): Stripe fetches first; then every event not handled before stores its facts, in one
+/// transaction for the batch; then, in a second transaction, the events are recorded as
+/// handled and what they may change is recomputed. A crash or failure after the first commit
+/// leaves the events unrecorded, so their redelivery stores the same facts again (objects keep
+/// their latest state, so that changes nothing) and recomputes. Any failure fails the batch;
+/// the caller then applies its events one by one, so one bad event never holds up the others.
 pub async fn apply_batch(
     pool: &PgPool,
     handler: Handler,
     context: &WorkerContext,
     messages: &[&EventMessage],
 ) -> Result<Vec<Applied>, HandlerError> {
+    let events = messages
+        .iter()
+        .map(|m| parse_event(m))
+        .collect::<Result<Vec<Event>, _>>()?;
     let profile_ids: Vec<String> = messages.iter().map(|m| m.profile_id.clone()).collect();
     let event_ids: Vec<String> = messages.iter().map(|m| m.event_id.clone()).collect();
-    let mut tx = pool.begin().await?;
-    let mut claimed: std::collections::HashSet<(String, String)> =
-        db::work::claim_events(&mut tx, handler.name(), &profile_ids, &event_ids)
+    let handled: HashSet<(String, String)> = {
+        let mut conn = pool.acquire().await?;
+        db::work::handled(&mut conn, handler.name(), &profile_ids, &event_ids)
             .await?
             .into_iter()
-            .collect();
-    let mut applied = Vec::with_capacity(messages.len());
-    for message in messages {
-        // The first copy of an event in the batch applies it; later copies are redeliveries.
-        if claimed.remove(&(message.profile_id.clone(), message.event_id.clone())) {
-            handler.apply(&mut tx, context, message).await?;
-            applied.push(Applied::Now);
-        } else {
-            applied.push(Applied::Before);
+            .collect()
+    };
+    let key = |m: &EventMessage| (m.profile_id.clone(), m.event_id.clone());
+    let mut pending = Vec::new();
+    let mut seen = HashSet::new();
+    for (message, event) in messages.iter().zip(&events) {
+        // A copy of an event already in the batch, or handled before, stores nothing.
+        if !handled.contains(&key(message)) && seen.insert(key(message)) {
+            let prepared = handler.prepare(pool, context, message, event).await?;
+            pending.push((*message, event, prepared));
         }
     }
+    if pending.is_empty() {
+        return Ok(vec![Applied::Before; messages.len()]);
+    }
+    let mut tx = pool.begin().await?;
+    let mut subjects = Vec::new();
+    for (message, event, prepared) in pending {
+        handler.apply(&mut tx, message, event, prepared).await?;
+        subjects.extend(handler.subjects(event));
+    }
     tx.commit().await?;
-    Ok(applied)
+
+    let mut claimed: HashSet<(String, String)> = db::retry_lock_conflicts(|| async {
+        let mut tx = pool.begin().await?;
+        let claimed =
+            db::work::claim_events(&mut tx, handler.name(), &profile_ids, &event_ids).await?;
+        if !claimed.is_empty() {
+            crate::orders::recompute_in(&mut tx, &subjects).await?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    })
+    .await?
+    .into_iter()
+    .collect();
+    // The first copy of an event in the batch is the one applied; later copies and events
+    // another worker recorded first are redeliveries.
+    Ok(messages
+        .iter()
+        .map(|m| {
+            if claimed.remove(&key(m)) {
+                Applied::Now
+            } else {
+                Applied::Before
+            }
+        })
+        .collect())
 }
 
-/// Applies the event at most once per handler: the claim and the effects commit together.
+/// [`apply_batch`] for one event.
 pub async fn apply_once(
     pool: &PgPool,
     handler: Handler,
     context: &WorkerContext,
     message: &EventMessage,
 ) -> Result<Applied, HandlerError> {
-    let mut tx = pool.begin().await?;
-    if !db::work::claim_event(
-        &mut tx,
-        handler.name(),
-        &message.profile_id,
-        &message.event_id,
-    )
-    .await?
-    {
-        return Ok(Applied::Before);
-    }
-    handler.apply(&mut tx, context, message).await?;
-    tx.commit().await?;
-    Ok(Applied::Now)
+    let applied = apply_batch(pool, handler, context, &[message]).await?;
+    Ok(applied.first().copied().unwrap_or(Applied::Before))
 }

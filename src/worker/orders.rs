@@ -1,5 +1,6 @@
 //! The orders handler: PaymentIntents, charges, refunds and disputes, each kept at its latest
-//! state, then the orders they concern reconciled again.
+//! state. The orders they concern are reconciled again after the commit, by
+//! [`crate::orders::recompute`] with the [`subjects`] of the event (see there why).
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -7,8 +8,38 @@ use time::OffsetDateTime;
 use super::{HandlerError, object};
 use crate::db;
 use crate::db::payments::{ChargeChildRow, ChargeRow, PaymentIntentRow, Sighting};
-use crate::orders::{check_payment_owner, reconcile_order};
-use crate::stripe::objects::{Charge, Dispute, Event, PaymentIntent, Refund, id_of};
+use crate::orders::Subject;
+use crate::stripe::objects::{Charge, Dispute, Event, Expandable, PaymentIntent, Refund, id_of};
+
+/// What the event's facts may change once stored: read from the event alone, so that a
+/// redelivered event is recomputed as well as a new one.
+pub fn subjects(event: &Event) -> Vec<Subject> {
+    /// The ids any payment object carries to say where it belongs.
+    #[derive(serde::Deserialize)]
+    struct Links {
+        id: String,
+        #[serde(default)]
+        payment_intent: Option<Expandable>,
+        #[serde(default)]
+        charge: Option<Expandable>,
+    }
+    let kind = event.data.object.get("object").and_then(|v| v.as_str());
+    let Ok(links) = serde_json::from_value::<Links>(event.data.object.clone()) else {
+        return Vec::new(); // not applied either: the handler refuses a malformed object
+    };
+    let payment_intent = id_of(&links.payment_intent);
+    match (kind, payment_intent) {
+        (Some("payment_intent"), _) => vec![Subject::PaymentIntent(links.id)],
+        (Some("charge"), Some(pi)) => vec![Subject::PaymentOf(pi)],
+        (Some("charge"), None) => vec![Subject::Charge(links.id)],
+        (Some("refund" | "dispute"), Some(pi)) => vec![Subject::PaymentOf(pi)],
+        (Some("refund" | "dispute"), None) => id_of(&links.charge)
+            .map(Subject::Charge)
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
 
 pub async fn apply(
     conn: &mut PgConnection,
@@ -30,7 +61,7 @@ pub async fn apply(
         .unwrap_or_default()
         .to_owned();
 
-    let payment_intent_id = match object_kind.as_str() {
+    match object_kind.as_str() {
         "payment_intent" => {
             let pi: PaymentIntent = object(event)?;
             let latest_charge = id_of(&pi.latest_charge);
@@ -45,12 +76,6 @@ pub async fn apply(
                 latest_charge: latest_charge.as_deref(),
             };
             db::payments::upsert_payment_intent(conn, &row, &seen).await?;
-            // The ownership check also names the orders to reconcile: no second lookup.
-            let orders = check_payment_owner(conn, &pi.id, Some(&event.id)).await?;
-            for order_id in orders {
-                reconcile_order(conn, &order_id, Some(&event.id)).await?;
-            }
-            None
         }
         "charge" => {
             let charge: Charge = object(event)?;
@@ -76,7 +101,6 @@ pub async fn apply(
                 };
                 db::payments::upsert_refund(conn, &row, &seen).await?;
             }
-            pi
         }
         "refund" => {
             let refund: Refund = object(event)?;
@@ -92,7 +116,6 @@ pub async fn apply(
                 status: &refund.status,
             };
             db::payments::upsert_refund(conn, &row, &seen).await?;
-            pi
         }
         "dispute" => {
             let dispute: Dispute = object(event)?;
@@ -108,17 +131,9 @@ pub async fn apply(
                 status: &dispute.status,
             };
             db::payments::upsert_dispute(conn, &row, &seen).await?;
-            pi
         }
         other => {
             tracing::debug!(event_type = %event.event_type, object = other, "event carries nothing the orders handler tracks");
-            None
-        }
-    };
-
-    if let Some(pi) = payment_intent_id {
-        for order_id in db::payments::orders_of_payment_intent(conn, &pi).await? {
-            reconcile_order(conn, &order_id, Some(&event.id)).await?;
         }
     }
     Ok(())

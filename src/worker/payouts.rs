@@ -1,17 +1,29 @@
 //! The payouts handler: payouts kept at their latest state, itemised into the balance
-//! transactions they carried once Stripe has reconciled them, orders marked settled, and the
-//! merchant's bank state and alerts updated from payout outcomes and `balance.available`.
+//! transactions they carried once Stripe has reconciled them, and the merchant's bank state
+//! and alerts updated from payout outcomes and `balance.available`. Which orders a payout
+//! settled is derived from its lines when the orders are recomputed after the commit
+//! ([`subjects`]), so an order registered or paid after the itemisation is settled too.
+//!
+//! The balance transactions are listed from Stripe in [`prepare`], before the transaction
+//! begins. A concurrent change between that fetch and [`apply`] is harmless: Stripe's
+//! itemisation of a reconciled payout does not change; [`apply`] decides under the payout's
+//! row lock, storing lines only for a payout not itemised yet (`on conflict do nothing` besides,
+//! so two events of one payout racing store one set); and a payout that failed meanwhile keeps
+//! its lines but settles nothing, since settlement leaves failed payouts out.
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-use super::{EventMessage, HandlerError, WorkerContext, object};
+use sqlx::PgPool;
+
+use super::{EventMessage, HandlerError, Prepared, WorkerContext, object};
 use crate::alerts::sync_bank_alerts;
 use crate::db;
 use crate::db::bank::BankUpdate;
 use crate::db::payouts::{LineRow, PayoutRow};
+use crate::orders::Subject;
 use crate::reconciliation::{DiscrepancyKind, Stage, supersedes};
-use crate::stripe::client::SourceKind;
+use crate::stripe::client::{BalanceTransaction, SourceKind};
 use crate::stripe::objects::{Balance, Event, Payout, id_of};
 
 /// `paid` is not final: a paid payout can still fail later (the bank returns it).
@@ -42,14 +54,64 @@ pub fn payout_stage(status: &str) -> Stage {
 
 const MANUAL_PAYOUT_NOTE: &str = "manual payout: Stripe does not itemise manual payouts, so the orders it carried cannot be told";
 
-pub async fn apply(
-    conn: &mut PgConnection,
+/// Whether the event says Stripe has itemised the payout.
+fn reconciled(event: &Event, payout: &Payout) -> bool {
+    event.event_type == "payout.reconciliation_completed"
+        || payout.reconciliation_status.as_deref() == Some("completed")
+}
+
+/// Lists the balance transactions of a reconciled automatic payout not itemised yet.
+pub async fn prepare(
+    pool: &PgPool,
     context: &WorkerContext,
     message: &EventMessage,
     event: &Event,
+) -> Result<Prepared, HandlerError> {
+    if event.data.object.get("object").and_then(|v| v.as_str()) != Some("payout") {
+        return Ok(Prepared::Nothing);
+    }
+    let payout: Payout = object(event)?;
+    if !payout.automatic || payout.status == "failed" || !reconciled(event, &payout) {
+        return Ok(Prepared::Nothing);
+    }
+    let key = {
+        let mut conn = pool.acquire().await?;
+        if db::payouts::is_itemized(&mut conn, &payout.id).await? {
+            return Ok(Prepared::Nothing);
+        }
+        context.profile_key(&mut conn, &message.profile_id).await?
+    };
+    let transactions = context
+        .stripe
+        .list_balance_transactions_for_payout(&key, &payout.id)
+        .await
+        .map_err(super::stripe_failure)?;
+    Ok(Prepared::BalanceTransactions(transactions))
+}
+
+/// The orders a payout's lines reach are recomputed after its event commits.
+pub fn subjects(event: &Event) -> Vec<Subject> {
+    match event.data.object.get("object").and_then(|v| v.as_str()) {
+        Some("payout") => event
+            .data
+            .object
+            .get("id")
+            .and_then(|v| v.as_str())
+            .map(|id| Subject::Payout(id.to_owned()))
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+pub async fn apply(
+    conn: &mut PgConnection,
+    message: &EventMessage,
+    event: &Event,
+    prepared: Prepared,
 ) -> Result<(), HandlerError> {
     match event.data.object.get("object").and_then(|v| v.as_str()) {
-        Some("payout") => apply_payout(conn, context, message, event).await,
+        Some("payout") => apply_payout(conn, message, event, prepared).await,
         Some("balance") => {
             let balance: Balance = object(event)?;
             let available = balance
@@ -73,9 +135,9 @@ pub async fn apply(
 
 async fn apply_payout(
     conn: &mut PgConnection,
-    context: &WorkerContext,
     message: &EventMessage,
     event: &Event,
+    prepared: Prepared,
 ) -> Result<(), HandlerError> {
     let payout: Payout = object(event)?;
     let event_created = OffsetDateTime::from_unix_timestamp(event.created)
@@ -116,8 +178,7 @@ async fn apply_payout(
         )
         .await?;
     }
-    let reconciled = event.event_type == "payout.reconciliation_completed"
-        || payout.reconciliation_status.as_deref() == Some("completed");
+    let reconciled = reconciled(event, &payout);
     if reconciled {
         db::payouts::mark_reconciliation_completed(conn, &payout.id).await?;
     }
@@ -132,21 +193,15 @@ async fn apply_payout(
     let itemized = stored.as_ref().is_some_and(|s| s.itemized);
 
     if status == "failed" {
-        let unsettled = db::payouts::unsettle_orders(conn, &payout.id).await?;
-        if unsettled > 0 {
-            tracing::warn!(payout_id = %payout.id, unsettled, "payout failed after paying out: its orders are no longer settled");
-        }
+        // Its orders are unsettled by the recompute that follows the commit.
+        tracing::warn!(payout_id = %payout.id, "payout failed: the orders it carried are not settled by it");
     } else if !payout.automatic {
         db::payouts::note_itemization(conn, &payout.id, Some(MANUAL_PAYOUT_NOTE), false).await?;
-    } else if reconciled && !itemized {
-        itemize(
-            conn,
-            context,
-            message,
-            &payout,
-            arrival_date.unwrap_or(event_created),
-        )
-        .await?;
+    } else if reconciled
+        && !itemized
+        && let Prepared::BalanceTransactions(transactions) = prepared
+    {
+        itemize(conn, message, &payout, &transactions).await?;
     }
 
     // The merchant's latest payout decides whether payouts are failing right now.
@@ -166,22 +221,15 @@ async fn apply_payout(
     Ok(())
 }
 
-/// Lists the payout's balance transactions from Stripe into payout lines, settles the orders
-/// they belong to, and checks that the lines add up to the payout.
+/// Stores the payout's balance transactions as payout lines, each naming its order where
+/// known, and checks that the lines add up to the payout.
 async fn itemize(
     conn: &mut PgConnection,
-    context: &WorkerContext,
     message: &EventMessage,
     payout: &Payout,
-    settled_at: OffsetDateTime,
+    transactions: &[BalanceTransaction],
 ) -> Result<(), HandlerError> {
-    let key = context.profile_key(conn, &message.profile_id).await?;
-    let transactions = context
-        .stripe
-        .list_balance_transactions_for_payout(&key, &payout.id)
-        .await
-        .map_err(super::stripe_failure)?;
-    for bt in &transactions {
+    for bt in transactions {
         let source = bt.source_ref();
         let source_id = source.as_ref().map(|s| s.source_id.as_str());
         let of_kind = |kind: SourceKind| {
@@ -210,7 +258,6 @@ async fn itemize(
         )
         .await?;
     }
-    let settled = db::payouts::settle_orders(conn, &payout.id, settled_at).await?;
     let net = db::payouts::lines_net(conn, &payout.id).await?;
     let kind = DiscrepancyKind::PayoutSumMismatch;
     if net == payout.amount {
@@ -236,6 +283,6 @@ async fn itemize(
         .await?;
     }
     db::payouts::note_itemization(conn, &payout.id, None, true).await?;
-    tracing::info!(payout_id = %payout.id, lines = transactions.len(), settled, "payout itemised");
+    tracing::info!(payout_id = %payout.id, lines = transactions.len(), "payout itemised");
     Ok(())
 }

@@ -94,12 +94,8 @@ async fn register_order(
     amount: i64,
     currency: &str,
 ) {
-    let mut tx = pool.begin().await.expect("tx");
-    accredito::db::profiles::ensure_merchant(&mut tx, merchant_id)
-        .await
-        .expect("merchant");
-    let order = accredito::db::orders::upsert_order(
-        &mut tx,
+    accredito::orders::register(
+        pool,
         &accredito::db::orders::NewOrder {
             order_id,
             merchant_id,
@@ -111,12 +107,8 @@ async fn register_order(
         },
     )
     .await
-    .expect("upsert")
+    .expect("register")
     .expect("same merchant");
-    accredito::orders::after_order_saved(&mut tx, &order)
-        .await
-        .expect("reconcile");
-    tx.commit().await.expect("commit");
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -14,12 +14,8 @@ use crate::helpers::*;
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn register_order(pool: &PgPool, order_id: &str) {
-    let mut tx = pool.begin().await.expect("tx");
-    accredito::db::profiles::ensure_merchant(&mut tx, "m_1")
-        .await
-        .expect("merchant");
-    let order = accredito::db::orders::upsert_order(
-        &mut tx,
+    accredito::orders::register(
+        pool,
         &accredito::db::orders::NewOrder {
             order_id,
             merchant_id: "m_1",
@@ -31,12 +27,8 @@ async fn register_order(pool: &PgPool, order_id: &str) {
         },
     )
     .await
-    .expect("upsert")
+    .expect("register")
     .expect("same merchant");
-    accredito::orders::after_order_saved(&mut tx, &order)
-        .await
-        .expect("reconcile");
-    tx.commit().await.expect("commit");
 }
 
 fn succeeded(pi: &str, order: &str) -> Value {
