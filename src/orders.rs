@@ -189,7 +189,13 @@ async fn reconcile_order(conn: &mut PgConnection, order_id: &str) -> Result<(), 
         db::orders::resolve_discrepancies(conn, order_id, &cleared).await?;
     }
     if locked.unlinked_payout_lines > 0 {
-        db::payouts::link_lines_to_order(conn, order_id, &locked.facts).await?;
+        db::payouts::link_lines_to_order(
+            conn,
+            order_id,
+            locked.named_payment_intent.as_deref(),
+            &locked.facts,
+        )
+        .await?;
     }
     if locked.settlement != locked.saved_settlement {
         db::payouts::save_settlement(conn, order_id, locked.settlement.as_ref()).await?;

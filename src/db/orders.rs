@@ -128,6 +128,8 @@ pub async fn resolve_discrepancies(
 /// An order, locked, with every Stripe object that concerns it.
 pub struct LockedOrderFacts {
     pub merchant_id: String,
+    /// The PaymentIntent the platform registered the order with, if it named one.
+    pub named_payment_intent: Option<String>,
     pub facts: crate::reconciliation::OrderFacts,
     pub last_event_at: Option<OffsetDateTime>,
     /// What is stored now, so unchanged state is not written again.
@@ -231,9 +233,12 @@ pub async fn lock_with_facts(
                where l.charge_id in (select id from charge_ids)
                union
                select l.payout_id, l.balance_transaction_id, l.type, l.order_id from payout_lines l
+               where l.payment_intent_id = (select payment_intent_id from o)
+               union
+               select l.payout_id, l.balance_transaction_id, l.type, l.order_id from payout_lines l
                where l.order_id = $1
            )
-           select o.merchant_id, o.amount, o.currency,
+           select o.merchant_id, o.amount, o.currency, o.payment_intent_id as named_payment_intent,
                   coalesce((select json_agg(pis order by pis.last_event_created, pis.id) from pis), '[]') as "payment_intents!: sqlx::types::Json<Vec<WirePaymentIntent>>",
                   coalesce((select json_agg(chs order by chs.id) from chs), '[]') as "charges!: sqlx::types::Json<Vec<WireCharge>>",
                   coalesce((select json_agg(rfs order by rfs.id) from rfs), '[]') as "refunds!: sqlx::types::Json<Vec<WireChild>>",
@@ -314,6 +319,7 @@ pub async fn lock_with_facts(
     };
     Ok(Some(LockedOrderFacts {
         merchant_id: row.merchant_id,
+        named_payment_intent: row.named_payment_intent,
         facts,
         last_event_at: row.last_event_at,
         saved: row.saved.map(|s| s.0),

@@ -219,12 +219,14 @@ pub async fn reached_by_lines(
 pub async fn link_lines_to_order(
     conn: &mut PgConnection,
     order_id: &str,
+    named_payment_intent: Option<&str>,
     facts: &crate::reconciliation::OrderFacts,
 ) -> Result<(), sqlx::Error> {
     let payment_intent_ids: Vec<&str> = facts
         .payment_intents
         .iter()
         .map(|pi| pi.id.as_str())
+        .chain(named_payment_intent)
         .collect();
     let charge_ids: Vec<&str> = facts
         .charges

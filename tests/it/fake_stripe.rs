@@ -363,6 +363,8 @@ struct State {
     webhook_endpoints: Vec<Value>,
     endpoints_created: u64,
     scripted: HashMap<String, VecDeque<Scripted>>,
+    /// How long requests to a path wait before they are answered (a slow Stripe).
+    delays: HashMap<String, std::time::Duration>,
     counts: HashMap<String, usize>,
     recorded: Vec<Recorded>,
 }
@@ -541,6 +543,11 @@ impl FakeStripe {
         queue.extend(std::iter::repeat_n(answer, times));
     }
 
+    /// Every later request to `path` waits `delay` before it is answered.
+    pub fn slow_down(&self, path: &str, delay: std::time::Duration) {
+        self.state().delays.insert(path.to_owned(), delay);
+    }
+
     /// Requests to `path` so far, failed ones included.
     pub fn requests(&self, path: &str) -> usize {
         self.state().counts.get(path).copied().unwrap_or(0)
@@ -608,17 +615,24 @@ async fn handle(
     };
     let bearer = header("authorization").and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned));
 
+    let delay = {
+        let mut s = lock(&state);
+        *s.counts.entry(path.clone()).or_default() += 1;
+        s.recorded.push(Recorded {
+            method: method.to_string(),
+            path: path.clone(),
+            query: query.clone(),
+            form: form.clone(),
+            bearer: bearer.clone(),
+            stripe_version: header("stripe-version"),
+            idempotency_key: header("idempotency-key"),
+        });
+        s.delays.get(&path).copied()
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let mut s = lock(&state);
-    *s.counts.entry(path.clone()).or_default() += 1;
-    s.recorded.push(Recorded {
-        method: method.to_string(),
-        path: path.clone(),
-        query: query.clone(),
-        form: form.clone(),
-        bearer: bearer.clone(),
-        stripe_version: header("stripe-version"),
-        idempotency_key: header("idempotency-key"),
-    });
     if let Some(answer) = s.scripted.get_mut(&path).and_then(VecDeque::pop_front) {
         return answer.into_response();
     }

@@ -146,6 +146,7 @@ pub async fn spawn_app_with(pool: PgPool, options: AppOptions) -> TestApp {
     config.alert_poll_every = Duration::from_millis(50);
     config.account_sweep_every = Duration::from_millis(200);
     config.catch_up_events_every = Duration::from_millis(300);
+    config.key_waits_every = Duration::from_millis(200);
     config.stripe_retry = Some(fast_stripe_retries());
     config.worker = WorkerSettings {
         prefetch: 32,

@@ -2,6 +2,7 @@
 
 mod admin_api;
 mod back_office_api;
+mod books_under_concurrency;
 mod connect;
 mod demo;
 mod fake_stripe;

@@ -21,13 +21,13 @@ const WAIT: Duration = Duration::from_secs(20);
 /// A local alert receiver (Slack-compatible webhook) that records what it gets and can be
 /// told to fail.
 #[derive(Clone, Default)]
-struct AlertReceiver {
+pub(crate) struct AlertReceiver {
     received: Arc<Mutex<Vec<Value>>>,
     failures_left: Arc<Mutex<usize>>,
 }
 
 impl AlertReceiver {
-    async fn start(failures: usize) -> (Self, String) {
+    pub(crate) async fn start(failures: usize) -> (Self, String) {
         let receiver = AlertReceiver::default();
         *receiver.failures_left.lock().expect("lock") = failures;
         let app = axum::Router::new()
@@ -41,7 +41,7 @@ impl AlertReceiver {
         (receiver, url)
     }
 
-    fn received(&self) -> Vec<Value> {
+    pub(crate) fn received(&self) -> Vec<Value> {
         self.received.lock().expect("lock").clone()
     }
 }
