@@ -1,7 +1,8 @@
 //! `accredito-bench faults`: the load side of `deploy/fault-test.sh`. It registers orders,
-//! then sends a steady stream of signed events (one payment and several refunds per order),
-//! retrying each event until it is acknowledged, as Stripe does, while the script kills and
-//! restarts accredito, RabbitMQ and PostgreSQL. Afterwards it checks that every acknowledged
+//! then sends a steady stream of signed events (one payment and several refunds per order,
+//! each order's events sent together in one burst, as Stripe does after an outage), retrying
+//! each event until it is acknowledged, while the script kills and restarts accredito,
+//! RabbitMQ and PostgreSQL. Afterwards it checks that every acknowledged
 //! event is stored, published and applied exactly once: each order's paid and refunded amounts
 //! must equal the sums of its events.
 
@@ -83,9 +84,9 @@ pub async fn faults(args: FaultsArgs) -> anyhow::Result<ExitCode> {
         );
     }
 
-    // Every order's payment first, then its refunds, interleaved across orders.
+    // Each order's payment and refunds form one burst, sent all at once.
     let created = OffsetDateTime::now_utc().unix_timestamp();
-    let mut plan = Vec::new();
+    let mut plan: Vec<Vec<Planned>> = Vec::new();
     for i in 0..args.orders {
         let (order, pi) = (format!("o_{run}_{i}"), format!("pi_{run}_{i}"));
         let object = json!({
@@ -93,22 +94,22 @@ pub async fn faults(args: FaultsArgs) -> anyhow::Result<ExitCode> {
             "currency": "eur", "status": "succeeded", "metadata": { "order_id": order },
             "latest_charge": format!("ch_{run}_{i}"), "livemode": args.server.livemode
         });
-        plan.push(event(
+        plan.push(vec![event(
             &format!("evt_{run}_{i}_pi"),
             "payment_intent.succeeded",
             created,
             args.server.livemode,
             object,
-        ));
+        )]);
     }
     for k in 0..args.refunds_per_order {
-        for i in 0..args.orders {
+        for (i, burst) in plan.iter_mut().enumerate() {
             let amount = 10 * (k as i64 + 1);
             let object = json!({
                 "id": format!("re_{run}_{i}_{k}"), "object": "refund", "amount": amount, "currency": "eur",
                 "status": "succeeded", "charge": format!("ch_{run}_{i}"), "payment_intent": format!("pi_{run}_{i}")
             });
-            plan.push(event(
+            burst.push(event(
                 &format!("evt_{run}_{i}_re{k}"),
                 "refund.created",
                 created + 1,
@@ -205,79 +206,101 @@ struct SentTotals {
     failures: BTreeMap<String, usize>,
 }
 
-/// Sends the plan at `rate` events/s from a few workers; each event is retried (with a fresh
-/// signature, as Stripe does) until it gets a 2xx.
+/// Sends the plan at `rate` events/s from a few workers, each burst's events at once; each
+/// event is retried (with a fresh signature, as Stripe does) until it gets a 2xx.
 async fn send_paced(
     client: &reqwest::Client,
     url: &str,
     secret: &str,
-    plan: Vec<Planned>,
+    plan: Vec<Vec<Planned>>,
     rate: u32,
     deadline: Instant,
 ) -> anyhow::Result<SentTotals> {
-    let plan: Arc<[Planned]> = plan.into();
+    let events: usize = plan.iter().map(Vec::len).sum();
+    // When each burst may start: the stream is paced by events, not by bursts.
+    let mut starts = Vec::with_capacity(plan.len());
+    let mut before = 0;
+    for burst in &plan {
+        starts.push(before);
+        before += burst.len();
+    }
+    let plan: Arc<[(usize, Vec<Planned>)]> = starts.into_iter().zip(plan).collect();
+    let sender = Arc::new(Sender {
+        client: client.clone(),
+        url: url.to_owned(),
+        secret: secret.to_owned(),
+        attempts: AtomicUsize::new(0),
+        failures: Mutex::new(BTreeMap::new()),
+        deadline,
+    });
     let next = Arc::new(AtomicUsize::new(0));
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let failures = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
     let start = Instant::now();
     let gap = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let mut workers = JoinSet::new();
-    for _ in 0..16 {
-        let (client, url, secret, plan, next, attempts, failures) = (
-            client.clone(),
-            url.to_owned(),
-            secret.to_owned(),
-            plan.clone(),
-            next.clone(),
-            attempts.clone(),
-            failures.clone(),
-        );
+    for _ in 0..8 {
+        let (plan, next, sender) = (plan.clone(), next.clone(), sender.clone());
         workers.spawn(async move {
             loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(planned) = plan.get(index) else {
+                let Some((first_event, burst)) = plan.get(index) else {
                     return anyhow::Ok(());
                 };
                 tokio::time::sleep_until(
-                    (start + gap * u32::try_from(index).unwrap_or(u32::MAX)).into(),
+                    (start + gap * u32::try_from(*first_event).unwrap_or(u32::MAX)).into(),
                 )
                 .await;
-                loop {
-                    attempts.fetch_add(1, Ordering::Relaxed);
-                    let now = OffsetDateTime::now_utc().unix_timestamp();
-                    let header = sign(planned.body.as_bytes(), &secret, now);
-                    let outcome = client
-                        .post(&url)
-                        .header("Stripe-Signature", header)
-                        .body(planned.body.clone())
-                        .timeout(Duration::from_secs(10))
-                        .send()
-                        .await;
-                    let failure = match outcome {
-                        Ok(r) if r.status().is_success() => break,
-                        Ok(r) => format!("http_{}", r.status().as_u16()),
-                        Err(e) if e.is_connect() => "connect_error".to_owned(),
-                        Err(e) if e.is_timeout() => "timeout".to_owned(),
-                        Err(_) => "transport_error".to_owned(),
-                    };
-                    *failures.lock().await.entry(failure).or_default() += 1;
-                    if Instant::now() > deadline {
-                        anyhow::bail!("{} never acknowledged", planned.id);
-                    }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
+                futures_util::future::try_join_all(burst.iter().map(|p| sender.send(p))).await?;
             }
         });
     }
     while let Some(done) = workers.join_next().await {
         done.context("a sender panicked")??;
     }
-    let failures = failures.lock().await.clone();
+    let failures = sender.failures.lock().await.clone();
     Ok(SentTotals {
-        acknowledged: plan.len(),
-        attempts: attempts.load(Ordering::Relaxed),
+        acknowledged: events,
+        attempts: sender.attempts.load(Ordering::Relaxed),
         failures,
     })
+}
+
+struct Sender {
+    client: reqwest::Client,
+    url: String,
+    secret: String,
+    attempts: AtomicUsize,
+    failures: Mutex<BTreeMap<String, usize>>,
+    deadline: Instant,
+}
+
+impl Sender {
+    async fn send(&self, planned: &Planned) -> anyhow::Result<()> {
+        loop {
+            self.attempts.fetch_add(1, Ordering::Relaxed);
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            let header = sign(planned.body.as_bytes(), &self.secret, now);
+            let outcome = self
+                .client
+                .post(&self.url)
+                .header("Stripe-Signature", header)
+                .body(planned.body.clone())
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            let failure = match outcome {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => format!("http_{}", r.status().as_u16()),
+                Err(e) if e.is_connect() => "connect_error".to_owned(),
+                Err(e) if e.is_timeout() => "timeout".to_owned(),
+                Err(_) => "transport_error".to_owned(),
+            };
+            *self.failures.lock().await.entry(failure).or_default() += 1;
+            if Instant::now() > self.deadline {
+                anyhow::bail!("{} never acknowledged", planned.id);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
 }
 
 struct Counts {

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Fault test (G1-G5): under a steady stream of signed events, kill -9 accredito and start it
-# again, restart RabbitMQ, restart PostgreSQL; then check that every acknowledged event is
-# stored, published and applied exactly once. Prints the load generator's JSON counts.
+# Fault test (G1-G5): under a steady stream of signed events, each order's events sent together
+# in one burst, with two processes running workers (the full service and a workers-only one)
+# competing for them: kill -9 each process and start it again, restart RabbitMQ, restart
+# PostgreSQL; then check that every acknowledged event is stored, published and applied
+# exactly once and that every order's books equal its events. Prints the load generator's
+# JSON counts.
 # Restarts the local PostgreSQL and RabbitMQ: run it on a development or CI machine only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +17,7 @@ bench=target/release/accredito-bench
 work=$(mktemp -d)
 prefix="faults_$(date +%s)"
 port=18099
+worker_port=18098
 export DATABASE_URL="${FAULTS_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/accredito_faults}"
 export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export ACCREDITO_MASTER_KEY ACCREDITO_ADMIN_TOKEN ACCREDITO_AMQP_PREFIX="$prefix" ACCREDITO_LISTEN="127.0.0.1:$port"
@@ -25,6 +29,7 @@ psql "${DATABASE_URL%/*}/postgres" -qc "drop database if exists ${DATABASE_URL##
 "$bin" migrate >/dev/null
 
 server_pid=""
+worker_pid=""
 start_server() {
   "$bin" serve >>"$work/server.log" 2>&1 &
   server_pid=$!
@@ -32,8 +37,17 @@ start_server() {
   echo "accredito did not start; log in $work/server.log" >&2
   return 1
 }
+# A second process with only the workers role: it competes with the first for every queue.
+start_worker() {
+  ACCREDITO_LISTEN="127.0.0.1:$worker_port" "$bin" serve --roles workers >>"$work/worker.log" 2>&1 &
+  worker_pid=$!
+  for _ in $(seq 1 100); do port_open "$worker_port" && return 0; sleep 0.1; done
+  echo "the workers-only accredito did not start; log in $work/worker.log" >&2
+  return 1
+}
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  [ -n "$worker_pid" ] && kill "$worker_pid" 2>/dev/null || true
   wait 2>/dev/null || true
   for q in $(as_root rabbitmqctl list_queues -q name 2>/dev/null | grep "^$prefix\." || true); do
     as_root rabbitmqctl delete_queue "$q" >/dev/null 2>&1 || true
@@ -42,6 +56,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_server
+start_worker
 "$bench" faults --url "http://127.0.0.1:$port" --admin-token "$ACCREDITO_ADMIN_TOKEN" \
   --orders "${FAULTS_ORDERS:-100}" --refunds-per-order "${FAULTS_REFUNDS:-20}" --rate "${FAULTS_RATE:-100}" \
   >"$work/report.json" &
@@ -54,7 +69,14 @@ wait "$server_pid" 2>/dev/null || true
 sleep 2
 start_server
 
-sleep 6
+sleep 4
+echo "fault: kill -9 the workers-only accredito, start it again"
+kill -9 "$worker_pid"
+wait "$worker_pid" 2>/dev/null || true
+sleep 1
+start_worker
+
+sleep 4
 echo "fault: restart RabbitMQ"
 as_root rabbitmqctl stop_app >/dev/null
 sleep 3

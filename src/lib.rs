@@ -18,6 +18,11 @@
 //!    keys Stripe accepted ([`profiles`]); every change is audited in the transaction that
 //!    makes it; [`readiness`] shows each merchant's progress through the setup guide.
 //!
+//! 6. [`worker`] consumes the work queues: each handler fetches what it needs from Stripe
+//!    first, stores its facts in one transaction, then [`orders::recompute`] derives the
+//!    orders, discrepancies and settlement those facts may change in a second; the books are a
+//!    function of the facts whatever the order and concurrency of events ([`orders`] says why).
+//!
 //! [`app`] wires these together and shuts them down in order; [`config`] holds every
 //! setting, each a flag and an environment variable.
 
