@@ -29,7 +29,10 @@
 //!   committed a moment later, and a refund was lost for good.)
 //! - The `unknown_order` check of a PaymentIntent has no row to lock when the order does not
 //!   exist yet, so it is serialized by a transaction-scoped advisory lock on the PaymentIntent,
-//!   and reads after taking it, with the same argument.
+//!   and reads after taking it, with the same argument. Which order a payout line names
+//!   (the PaymentIntent's `metadata.order_id`, else the registered order naming the
+//!   PaymentIntent) is derived under the same locks: every recompute of a PaymentIntent, its
+//!   order or a payout carrying it takes them, so the last one sees all three facts.
 //! - A recompute that fails or never runs (a crash between the two commits) is run again: the
 //!   worker records an event as handled in the recompute's transaction and acknowledges it
 //!   only after that commits, so a redelivery stores the same facts again (idempotent: each
@@ -134,8 +137,9 @@ pub async fn recompute_in(
             }
         }
     }
-    let owned: Vec<String> = owned.into_iter().collect();
-    db::payments::lock_ownership_checks(conn, &owned).await?;
+    let locked: Vec<String> = owned.union(&payments).cloned().collect();
+    db::payments::lock_payment_intents(conn, &locked).await?;
+    db::payouts::name_orders_on_lines(conn, &locked).await?;
     for payment_intent_id in &owned {
         orders.extend(check_payment_owner(conn, payment_intent_id).await?);
     }

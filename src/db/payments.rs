@@ -91,7 +91,7 @@ pub async fn upsert_payment_intent(
         "update stripe_payment_intents set
             amount_received = greatest(amount_received, $2),
             order_id = coalesce(order_id, $3),
-            latest_charge = coalesce($4, latest_charge),
+            latest_charge = case when $5 then coalesce($4, latest_charge) else coalesce(latest_charge, $4) end,
             amount = case when $5 then $6 else amount end,
             currency = case when $5 then $7 else currency end,
             status = case when $5 then $8 else status end,
@@ -344,10 +344,11 @@ pub async fn orders_of_payment_intents(
     .await
 }
 
-/// Serializes `unknown_order` checks of these PaymentIntents with every other transaction's
-/// (see [`crate::orders`]): transaction-scoped advisory locks, taken in one global order so
-/// that two transactions never wait for each other in a cycle.
-pub async fn lock_ownership_checks(
+/// Serializes the derivations that have no row of their own to lock (`unknown_order` checks
+/// and which order a payout line names) for these PaymentIntents with every other
+/// transaction's (see [`crate::orders`]): transaction-scoped advisory locks, taken in one
+/// global order so that two transactions never wait for each other in a cycle.
+pub async fn lock_payment_intents(
     conn: &mut PgConnection,
     payment_intent_ids: &[String],
 ) -> Result<(), sqlx::Error> {

@@ -28,16 +28,13 @@ pub struct StoredPayout {
 }
 
 /// The stored payout, locked for the rest of the transaction.
-pub async fn lock_payout(
-    conn: &mut PgConnection,
-    id: &str,
-) -> Result<Option<StoredPayout>, sqlx::Error> {
+pub async fn lock_payout(conn: &mut PgConnection, id: &str) -> Result<StoredPayout, sqlx::Error> {
     sqlx::query_as!(
         StoredPayout,
         r#"select status, last_event_created, itemized_at is not null as "itemized!" from payouts where id = $1 for update"#,
         id
     )
-    .fetch_optional(conn)
+    .fetch_one(conn)
     .await
 }
 
@@ -50,24 +47,53 @@ pub async fn is_itemized(conn: &mut PgConnection, id: &str) -> Result<bool, sqlx
     .await
 }
 
-/// Writes the payout's state as the event carries it (the caller decided it is newer).
-pub async fn save_payout(conn: &mut PgConnection, p: &PayoutRow<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query!(
+/// Stores a payout seen for the first time; `false` when it is stored already (then lock it
+/// with [`lock_payout`] and decide whether the event is newer). Inserting first means two
+/// events of a new payout racing each other both find a row to lock.
+pub async fn insert_payout_if_absent(
+    conn: &mut PgConnection,
+    p: &PayoutRow<'_>,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query_scalar!(
         "insert into payouts (id, merchant_id, profile_id, amount, currency, status, arrival_date, automatic,
             method, destination, failure_code, failure_message, reconciliation_status, last_event_id,
             last_event_created)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-         on conflict (id) do update set
-            amount = excluded.amount, currency = excluded.currency, status = excluded.status,
-            arrival_date = excluded.arrival_date, automatic = excluded.automatic, method = excluded.method,
-            destination = excluded.destination, failure_code = excluded.failure_code,
-            failure_message = excluded.failure_message,
-            reconciliation_status = coalesce(excluded.reconciliation_status, payouts.reconciliation_status),
-            last_event_id = excluded.last_event_id, last_event_created = excluded.last_event_created,
-            updated_at = now()",
+         on conflict (id) do nothing
+         returning id",
         p.id,
         p.merchant_id,
         p.profile_id,
+        p.amount,
+        p.currency,
+        p.status,
+        p.arrival_date,
+        p.automatic,
+        p.method,
+        p.destination,
+        p.failure_code,
+        p.failure_message,
+        p.reconciliation_status,
+        p.event_id,
+        p.event_created
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(inserted.is_some())
+}
+
+/// Writes the payout's state as the event carries it (the caller locked the row and decided
+/// the event is newer). A completed reconciliation stays completed.
+pub async fn save_payout(conn: &mut PgConnection, p: &PayoutRow<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update payouts set
+            amount = $2, currency = $3, status = $4, arrival_date = $5, automatic = $6, method = $7,
+            destination = $8, failure_code = $9, failure_message = $10,
+            reconciliation_status = case when reconciliation_status = 'completed' then 'completed'
+                                         else coalesce($11, reconciliation_status) end,
+            last_event_id = $12, last_event_created = $13, updated_at = now()
+         where id = $1",
+        p.id,
         p.amount,
         p.currency,
         p.status,
@@ -134,7 +160,9 @@ pub struct LineRow<'a> {
     pub payment_intent_id: Option<&'a str>,
 }
 
-/// Stores one line, finding its order through the PaymentIntent (or the charge's).
+/// Stores one line, with its PaymentIntent (the charge's, when the balance transaction names
+/// only a charge). Its order is named by the recompute that follows
+/// ([`name_orders_on_lines`]).
 pub async fn insert_line(
     conn: &mut PgConnection,
     payout_id: &str,
@@ -142,14 +170,9 @@ pub async fn insert_line(
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "insert into payout_lines (payout_id, balance_transaction_id, type, reporting_category, amount, fee,
-            net, currency, source_id, charge_id, refund_id, dispute_id, payment_intent_id, order_id)
-         select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, pi.id, o.order_id
-         from (select coalesce($13, (select payment_intent_id from stripe_charges where id = $10)) as id) pi
-         left join lateral (
-            select order_id from stripe_payment_intents where id = pi.id and order_id is not null
-            union select order_id from orders where payment_intent_id = pi.id
-            limit 1
-         ) o on true
+            net, currency, source_id, charge_id, refund_id, dispute_id, payment_intent_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+            coalesce($13, (select payment_intent_id from stripe_charges where id = $10)))
          on conflict (payout_id, balance_transaction_id) do nothing",
         payout_id,
         l.balance_transaction_id,
@@ -164,6 +187,32 @@ pub async fn insert_line(
         l.refund_id,
         l.dispute_id,
         l.payment_intent_id
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Names on each line of these PaymentIntents the order the line belongs to: the one the
+/// PaymentIntent's `metadata.order_id` names (registered or not), else the registered order
+/// that names the PaymentIntent. The caller holds the PaymentIntents' locks
+/// ([`crate::db::payments::lock_payment_intents`]), so the last recompute to take them sees
+/// the PaymentIntent, the order and the lines, whichever committed first.
+pub async fn name_orders_on_lines(
+    conn: &mut PgConnection,
+    payment_intent_ids: &[String],
+) -> Result<(), sqlx::Error> {
+    if payment_intent_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "update payout_lines l set order_id = owner.order_id
+         from (select ids.id, coalesce(
+                    (select p.order_id from stripe_payment_intents p where p.id = ids.id),
+                    (select min(o.order_id) from orders o where o.payment_intent_id = ids.id)) as order_id
+               from unnest($1::text[]) as ids(id)) owner
+         where l.payment_intent_id = owner.id and l.order_id is distinct from owner.order_id",
+        payment_intent_ids
     )
     .execute(conn)
     .await

@@ -142,55 +142,48 @@ async fn apply_payout(
     let payout: Payout = object(event)?;
     let event_created = OffsetDateTime::from_unix_timestamp(event.created)
         .map_err(|_| HandlerError::Permanent("event `created` out of range".into()))?;
-    let stored = db::payouts::lock_payout(conn, &payout.id).await?;
-    let newer = stored.as_ref().is_none_or(|s| {
-        supersedes(
-            payout_stage(&s.status),
-            s.last_event_created.unix_timestamp(),
-            payout_stage(&payout.status),
-            event_created.unix_timestamp(),
-        )
-    });
     let arrival_date = payout
         .arrival_date
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
-    if newer {
-        let destination = id_of(&payout.destination);
-        db::payouts::save_payout(
-            conn,
-            &PayoutRow {
-                id: &payout.id,
-                merchant_id: &message.merchant_id,
-                profile_id: &message.profile_id,
-                amount: payout.amount,
-                currency: &payout.currency,
-                status: &payout.status,
-                arrival_date,
-                automatic: payout.automatic,
-                method: payout.method.as_deref(),
-                destination: destination.as_deref(),
-                failure_code: payout.failure_code.as_deref(),
-                failure_message: payout.failure_message.as_deref(),
-                reconciliation_status: payout.reconciliation_status.as_deref(),
-                event_id: &event.id,
-                event_created,
-            },
-        )
-        .await?;
-    }
+    let destination = id_of(&payout.destination);
+    let row = PayoutRow {
+        id: &payout.id,
+        merchant_id: &message.merchant_id,
+        profile_id: &message.profile_id,
+        amount: payout.amount,
+        currency: &payout.currency,
+        status: &payout.status,
+        arrival_date,
+        automatic: payout.automatic,
+        method: payout.method.as_deref(),
+        destination: destination.as_deref(),
+        failure_code: payout.failure_code.as_deref(),
+        failure_message: payout.failure_message.as_deref(),
+        reconciliation_status: payout.reconciliation_status.as_deref(),
+        event_id: &event.id,
+        event_created,
+    };
+    let (status, itemized) = if db::payouts::insert_payout_if_absent(conn, &row).await? {
+        (payout.status.clone(), false)
+    } else {
+        let stored = db::payouts::lock_payout(conn, &payout.id).await?;
+        let newer = supersedes(
+            payout_stage(&stored.status),
+            stored.last_event_created.unix_timestamp(),
+            payout_stage(&payout.status),
+            event_created.unix_timestamp(),
+        );
+        if newer {
+            db::payouts::save_payout(conn, &row).await?;
+            (payout.status.clone(), stored.itemized)
+        } else {
+            (stored.status, stored.itemized)
+        }
+    };
     let reconciled = reconciled(event, &payout);
     if reconciled {
         db::payouts::mark_reconciliation_completed(conn, &payout.id).await?;
     }
-    let status = if newer {
-        payout.status.clone()
-    } else {
-        stored
-            .as_ref()
-            .map(|s| s.status.clone())
-            .unwrap_or_default()
-    };
-    let itemized = stored.as_ref().is_some_and(|s| s.itemized);
 
     if status == "failed" {
         // Its orders are unsettled by the recompute that follows the commit.

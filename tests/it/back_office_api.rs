@@ -49,7 +49,7 @@ async fn save_payouts(pool: &PgPool, payouts: &[NewPayout]) {
     for (n, p) in payouts.iter().enumerate() {
         let failed = p.status == "failed";
         let event_id = format!("evt_{n}");
-        accredito::db::payouts::save_payout(
+        accredito::db::payouts::insert_payout_if_absent(
             &mut tx,
             &accredito::db::payouts::PayoutRow {
                 id: p.id,

@@ -4,6 +4,7 @@ mod admin_api;
 mod back_office_api;
 mod books_under_concurrency;
 mod connect;
+mod convergence;
 mod demo;
 mod fake_stripe;
 mod helpers;
