@@ -206,7 +206,7 @@ pub async fn orders_page(
              and ($2::text is null or r.status = $2)
              and ($3::timestamptz is null or r.placed_at >= $3)
              and ($4::timestamptz is null or r.placed_at < $4)
-             and ($5::timestamptz is null or (r.placed_at, r.order_id) > ($5, $6::text))
+             and (r.placed_at, r.order_id) > (coalesce($5::timestamptz, '-infinity'), coalesce($6::text, ''))
            order by r.placed_at, r.order_id
            limit $7"#,
         filter.merchant_id,
@@ -256,7 +256,7 @@ pub async fn discrepancies_page(
            where ($1::text is null or merchant_id = $1)
              and ($2::text is null or kind = $2)
              and ($3::boolean is null or open = $3)
-             and ($4::bigint is null or id > $4)
+             and id > coalesce($4::bigint, 0)
            order by id
            limit $5"#,
         filter.merchant_id,
@@ -289,7 +289,8 @@ pub async fn payout(
 }
 
 /// A page of payouts ordered by `(arrival_date, payout_id)`, payouts without an arrival date
-/// last, starting after `after`.
+/// last, starting after `after`. The cursor is always a range condition on an index (a
+/// missing one is the start of the list), so each page is an index range scan.
 pub async fn payouts_page(
     conn: &mut PgConnection,
     filter: &PayoutFilter<'_>,
@@ -312,11 +313,11 @@ pub async fn payouts_page(
              and ($2::text is null or status = $2)
              and ($3::timestamptz is null or arrival_date >= $3)
              and ($4::timestamptz is null or arrival_date < $4)
-             and ($6::text is null
-                  or ($5::timestamptz is null and arrival_date is null and payout_id > $6)
-                  or ($5::timestamptz is not null
-                      and (arrival_date is null or (arrival_date, payout_id) > ($5, $6))))
-           order by arrival_date nulls last, payout_id
+             and (coalesce(arrival_date, 'infinity'::timestamptz), payout_id)
+                 > (case when $6::text is null then '-infinity'::timestamptz
+                         else coalesce($5::timestamptz, 'infinity'::timestamptz) end,
+                    coalesce($6, ''))
+           order by coalesce(arrival_date, 'infinity'::timestamptz), payout_id
            limit $7"#,
         filter.merchant_id,
         filter.status,
@@ -384,7 +385,7 @@ pub async fn alerts_page(
            where ($1::text is null or merchant_id = $1)
              and ($2::text is null or kind = $2)
              and ($3::text is null or status = $3)
-             and ($4::timestamptz is null or (opened_at, id) > ($4, $5::bigint))
+             and (opened_at, id) > (coalesce($4::timestamptz, '-infinity'), coalesce($5::bigint, 0))
            order by opened_at, id
            limit $6"#,
         filter.merchant_id,

@@ -187,7 +187,9 @@ pub async fn lock_with_facts(
         return Ok(None);
     }
     // Each lookup is a union of index scans: an `or` of two `in (subquery)` tests is planned
-    // as a sequential scan of the whole table.
+    // as a sequential scan of the whole table, and so is `in (subquery)` alone when the
+    // statistics are missing or stale; `= any(array(subquery))` is an index lookup whatever
+    // the planner believes about the tables' sizes.
     let row = sqlx::query!(
         r#"with o as (
                select order_id, merchant_id, amount, currency, payment_intent_id
@@ -206,31 +208,31 @@ pub async fn lock_with_facts(
            ),
            chs as (
                select c.id, c.payment_intent_id, c.amount_refunded, c.status, c.last_event_created
-               from stripe_charges c where c.payment_intent_id in (select id from pis)
+               from stripe_charges c where c.payment_intent_id = any(array(select id from pis))
            ),
            charge_ids as (
                select id from chs union select latest_charge from pis where latest_charge is not null
            ),
            rfs as (
                select r.id, r.amount, r.status, r.last_event_created from stripe_refunds r
-               where r.payment_intent_id in (select id from pis)
+               where r.payment_intent_id = any(array(select id from pis))
                union
                select r.id, r.amount, r.status, r.last_event_created from stripe_refunds r
-               where r.charge_id in (select id from charge_ids)
+               where r.charge_id = any(array(select id from charge_ids))
            ),
            dps as (
                select d.id, d.amount, d.status, d.last_event_created from stripe_disputes d
-               where d.payment_intent_id in (select id from pis)
+               where d.payment_intent_id = any(array(select id from pis))
                union
                select d.id, d.amount, d.status, d.last_event_created from stripe_disputes d
-               where d.charge_id in (select id from charge_ids)
+               where d.charge_id = any(array(select id from charge_ids))
            ),
            lns as (
                select l.payout_id, l.balance_transaction_id, l.type, l.order_id from payout_lines l
-               where l.payment_intent_id in (select id from pis)
+               where l.payment_intent_id = any(array(select id from pis))
                union
                select l.payout_id, l.balance_transaction_id, l.type, l.order_id from payout_lines l
-               where l.charge_id in (select id from charge_ids)
+               where l.charge_id = any(array(select id from charge_ids))
                union
                select l.payout_id, l.balance_transaction_id, l.type, l.order_id from payout_lines l
                where l.payment_intent_id = (select payment_intent_id from o)
@@ -253,8 +255,9 @@ pub async fn lock_with_facts(
                   array(select d.kind from discrepancies d where d.subject_id = o.order_id and d.resolved_at is null) as "open_kinds!",
                   (select count(*) from lns where lns.order_id is null) as "unlinked_payout_lines!",
                   (select json_build_object('payout_id', p.id, 'settled_at', coalesce(p.arrival_date, p.last_event_created))
-                   from lns join payouts p on p.id = lns.payout_id
-                   where lns.type in ('charge', 'payment') and p.status not in ('failed', 'canceled')
+                   from payouts p
+                   where p.id = any(array(select payout_id from lns where lns.type in ('charge', 'payment')))
+                     and p.status not in ('failed', 'canceled')
                    order by coalesce(p.arrival_date, p.last_event_created), p.id
                    limit 1) as "settlement: sqlx::types::Json<Settlement>",
                   (select json_build_object('payout_id', st.payout_id, 'settled_at', st.settled_at)

@@ -206,12 +206,13 @@ pub async fn name_orders_on_lines(
         return Ok(());
     }
     sqlx::query!(
-        "update payout_lines l set order_id = owner.order_id
-         from (select ids.id, coalesce(
-                    (select p.order_id from stripe_payment_intents p where p.id = ids.id),
-                    (select min(o.order_id) from orders o where o.payment_intent_id = ids.id)) as order_id
-               from unnest($1::text[]) as ids(id)) owner
-         where l.payment_intent_id = owner.id and l.order_id is distinct from owner.order_id",
+        "update payout_lines l set order_id = coalesce(
+            (select p.order_id from stripe_payment_intents p where p.id = l.payment_intent_id),
+            (select min(o.order_id) from orders o where o.payment_intent_id = l.payment_intent_id))
+         where l.payment_intent_id = any($1)
+           and l.order_id is distinct from coalesce(
+            (select p.order_id from stripe_payment_intents p where p.id = l.payment_intent_id),
+            (select min(o.order_id) from orders o where o.payment_intent_id = l.payment_intent_id))",
         payment_intent_ids
     )
     .execute(conn)

@@ -15,6 +15,7 @@ mod orders_api;
 mod outages;
 mod payouts;
 mod profiles;
+mod query_plans;
 mod reconciliation;
 mod recovery;
 mod stripe_client;
