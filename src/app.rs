@@ -12,20 +12,20 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::alerts::Notifier;
 use crate::amqp::{AmqpHealth, Topology};
-use crate::catch_up::CatchUp;
 use crate::config::{Role, Settings};
 use crate::crypto::SecretBox;
 use crate::http::{self, AppState};
-use crate::intake::InboxWriter;
-use crate::merchants::Merchants;
+use crate::ingest::writer::InboxWriter;
 use crate::metrics::Metrics;
-use crate::profiles::Profiles;
-use crate::profiles::directory::ProfileDirectory;
 use crate::relay::Relay;
+use crate::setup::alerts::Notifier;
+use crate::setup::merchants::Merchants;
+use crate::setup::profiles::Profiles;
+use crate::setup::profiles::directory::ProfileDirectory;
 use crate::stripe::client::{RetryPolicy, StripeClient};
 use crate::sweeps::AccountSweep;
+use crate::sweeps::catch_up::CatchUp;
 use crate::worker::consumer::{Consumer, WorkerSettings};
 use crate::worker::{Handler, WorkerContext};
 

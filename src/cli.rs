@@ -13,9 +13,9 @@ use crate::amqp::Topology;
 use crate::config::{DlqCommand, MerchantCommand, ProfileCommand, Settings};
 use crate::crypto::SecretBox;
 use crate::db;
-use crate::merchants::{Actor, Merchants};
-use crate::profiles::{NewProfile, Profiles};
-use crate::readiness::{self, Language};
+use crate::setup::merchants::{Actor, Merchants};
+use crate::setup::profiles::{NewProfile, Profiles};
+use crate::setup::readiness::{self, Language};
 use crate::stripe::client::StripeClient;
 use crate::worker::dead_letters;
 
@@ -189,11 +189,12 @@ pub async fn dlq(settings: &Settings, command: DlqCommand) -> anyhow::Result<()>
 
 pub async fn replay(
     settings: &Settings,
-    selection: &crate::replay::Selection<'_>,
+    selection: &crate::relay::replay::Selection<'_>,
 ) -> anyhow::Result<()> {
     let pool = connect(settings).await?;
     let topology = Topology::new(settings.amqp_prefix.clone());
-    let published = crate::replay::replay(&pool, &settings.amqp_url, &topology, selection).await?;
+    let published =
+        crate::relay::replay::replay(&pool, &settings.amqp_url, &topology, selection).await?;
     println!("{}", serde_json::json!({ "replayed": published }));
     Ok(())
 }
@@ -209,7 +210,7 @@ pub async fn catch_up(
         stripe: crate::stripe::client::StripeClient::new(&settings.stripe_api_base)?,
         secret_box,
     };
-    let report = crate::catch_up::catch_up_profile(&pool, &context, profile_id, since)
+    let report = crate::sweeps::catch_up::catch_up_profile(&pool, &context, profile_id, since)
         .await
         .map_err(|e| anyhow::anyhow!("catch-up failed: {e}"))?;
     println!("{}", serde_json::to_string(&report)?);

@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
             until,
             event_type,
         } => {
-            let selection = accredito::replay::Selection {
+            let selection = accredito::relay::replay::Selection {
                 event_id: event.as_deref(),
                 profile_id: profile.as_deref(),
                 since,

@@ -4,7 +4,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use crate::db::payouts::Settlement;
-use crate::reconciliation::{DiscrepancyKind, OrderState};
+use crate::reconcile::{DiscrepancyKind, OrderState};
 
 pub struct NewOrder<'a> {
     pub order_id: &'a str,
@@ -130,7 +130,7 @@ pub struct LockedOrderFacts {
     pub merchant_id: String,
     /// The PaymentIntent the platform registered the order with, if it named one.
     pub named_payment_intent: Option<String>,
-    pub facts: crate::reconciliation::OrderFacts,
+    pub facts: crate::reconcile::OrderFacts,
     pub last_event_at: Option<OffsetDateTime>,
     /// What is stored now, so unchanged state is not written again.
     pub saved: Option<SavedState>,
@@ -268,7 +268,7 @@ pub async fn lock_with_facts(
     .fetch_optional(conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    use crate::reconciliation::{
+    use crate::reconcile::{
         ChargeFacts, DisputeFacts, OrderFacts, PaymentIntentFacts, RefundFacts,
     };
     let facts = OrderFacts {

@@ -1,13 +1,13 @@
 //! Stripe payment objects (PaymentIntents, charges, refunds, disputes) at their latest state.
 //!
 //! Each upsert inserts a first sighting, or locks the stored row and lets
-//! [`crate::reconciliation::supersedes`] decide whether the event's state replaces it. Amounts
+//! [`crate::reconcile::supersedes`] decide whether the event's state replaces it. Amounts
 //! that only grow (received, captured, refunded) keep their maximum either way.
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-use crate::reconciliation::{
+use crate::reconcile::{
     Stage, charge_stage, dispute_stage, payment_intent_stage, refund_stage, supersedes,
 };
 
@@ -346,7 +346,7 @@ pub async fn orders_of_payment_intents(
 
 /// Serializes the derivations that have no row of their own to lock (`unknown_order` checks
 /// and which order a payout line names) for these PaymentIntents with every other
-/// transaction's (see [`crate::orders`]): transaction-scoped advisory locks, taken in one
+/// transaction's (see [`crate::reconcile::orders`]): transaction-scoped advisory locks, taken in one
 /// global order so that two transactions never wait for each other in a cycle.
 pub async fn lock_payment_intents(
     conn: &mut PgConnection,

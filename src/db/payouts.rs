@@ -270,7 +270,7 @@ pub async fn link_lines_to_order(
     conn: &mut PgConnection,
     order_id: &str,
     named_payment_intent: Option<&str>,
-    facts: &crate::reconciliation::OrderFacts,
+    facts: &crate::reconcile::OrderFacts,
 ) -> Result<(), sqlx::Error> {
     let payment_intent_ids: Vec<&str> = facts
         .payment_intents

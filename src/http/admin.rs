@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 
 use super::{ApiError, AppState};
 use crate::domain::ProfileId;
-use crate::merchants::Actor;
-use crate::profiles::{
+use crate::setup::merchants::Actor;
+use crate::setup::profiles::{
     EndpointRegistered, KeysSaved, NewProfile, ProfileDeleted, ProfileView, SecretView,
 };
 

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
 use super::{ApiError, AppState};
-use crate::merchants::Actor;
+use crate::setup::merchants::Actor;
 
 /// The name `ACCREDITO_ADMIN_TOKEN` goes by.
 pub const SINGLE_TOKEN_NAME: &str = "admin";

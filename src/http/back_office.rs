@@ -33,7 +33,7 @@ use crate::db::back_office::{
 };
 use crate::db::orders::NewOrder;
 use crate::domain::is_valid_merchant_id;
-use crate::reconciliation::DiscrepancyKind;
+use crate::reconcile::DiscrepancyKind;
 
 /// The statuses `order_states.status` allows (its check constraint), in lifecycle order.
 pub const ORDER_STATUSES: [&str; 10] = [
@@ -322,8 +322,8 @@ async fn register_order(
     let req = super::admin::json_body(body)?;
     let order = validate_order(&order_id, &req)?;
     // The order is stored, then reconciled after its commit (the path every fact takes, see
-    // `crate::orders`); the answer shows the reconciled row.
-    let saved = crate::orders::register(&state.pool, &order)
+    // `crate::reconcile::orders`); the answer shows the reconciled row.
+    let saved = crate::reconcile::orders::register(&state.pool, &order)
         .await
         .map_err(database_error("register order"))?;
     if saved.is_none() {

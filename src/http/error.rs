@@ -6,10 +6,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::intake::StoreError;
-use crate::merchants::MerchantError;
-use crate::profiles::ProfileError;
-use crate::profiles::directory::DirectoryError;
+use crate::ingest::writer::StoreError;
+use crate::setup::merchants::MerchantError;
+use crate::setup::profiles::ProfileError;
+use crate::setup::profiles::directory::DirectoryError;
 use crate::stripe::event::EnvelopeError;
 use crate::stripe::signature::SignatureError;
 

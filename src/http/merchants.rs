@@ -10,8 +10,8 @@ use serde::Deserialize;
 use super::admin::json_body;
 use super::auth::require_admin_token;
 use super::{ApiError, AppState};
-use crate::merchants::{Actor, MerchantView};
-use crate::readiness::{self, Language, Readiness};
+use crate::setup::merchants::{Actor, MerchantView};
+use crate::setup::readiness::{self, Language, Readiness};
 
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()

@@ -19,11 +19,11 @@ use secrecy::SecretString;
 use sqlx::PgPool;
 
 use crate::amqp::AmqpHealth;
-use crate::intake::InboxWriter;
-use crate::merchants::Merchants;
+use crate::ingest::writer::InboxWriter;
 use crate::metrics::Metrics;
-use crate::profiles::Profiles;
-use crate::profiles::directory::ProfileDirectory;
+use crate::setup::merchants::Merchants;
+use crate::setup::profiles::Profiles;
+use crate::setup::profiles::directory::ProfileDirectory;
 
 pub use error::ApiError;
 

@@ -9,9 +9,9 @@
 use sqlx::{PgConnection, PgPool};
 
 use super::{EventMessage, HandlerError, Prepared, WorkerContext, object};
-use crate::alerts::sync_bank_alerts;
 use crate::db;
 use crate::db::bank::BankUpdate;
+use crate::setup::alerts::sync_bank_alerts;
 use crate::stripe::client;
 use crate::stripe::objects::{Account, Event};
 

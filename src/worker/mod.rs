@@ -7,7 +7,7 @@
 //!    transaction, so a slow Stripe never holds locks or pool connections;
 //! 2. apply: the handler's facts and the record that it applied the event commit in one
 //!    transaction, so a redelivery is a no-op (G3);
-//! 3. recompute: after that commit, [`crate::orders::recompute`] derives again whatever the
+//! 3. recompute: after that commit, [`crate::reconcile::orders::recompute`] derives again whatever the
 //!    event's facts may change (G9; its module doc says why this order makes the books
 //!    converge). It runs for redeliveries too, so a crash between 2 and 3 loses nothing.
 //!
@@ -29,12 +29,12 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use sqlx::{PgConnection, PgPool};
 
-use crate::alerts::sync_bank_alerts;
 use crate::crypto::SecretBox;
 use crate::db;
 use crate::db::bank::BankUpdate;
-use crate::orders::Subject;
-use crate::profiles::secret_key_context;
+use crate::reconcile::orders::Subject;
+use crate::setup::alerts::sync_bank_alerts;
+use crate::setup::profiles::secret_key_context;
 use crate::stripe::client::{self, BalanceTransaction, StripeClient, StripeError};
 use crate::stripe::objects::Event;
 
@@ -308,7 +308,7 @@ pub async fn apply_batch(
         let claimed =
             db::work::claim_events(&mut tx, handler.name(), &profile_ids, &event_ids).await?;
         if !claimed.is_empty() {
-            crate::orders::recompute_in(&mut tx, &subjects).await?;
+            crate::reconcile::orders::recompute_in(&mut tx, &subjects).await?;
         }
         tx.commit().await?;
         Ok(claimed)

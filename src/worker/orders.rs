@@ -1,6 +1,6 @@
 //! The orders handler: PaymentIntents, charges, refunds and disputes, each kept at its latest
 //! state. The orders they concern are reconciled again after the commit, by
-//! [`crate::orders::recompute`] with the [`subjects`] of the event (see there why).
+//! [`crate::reconcile::orders::recompute`] with the [`subjects`] of the event (see there why).
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::{HandlerError, object};
 use crate::db;
 use crate::db::payments::{ChargeChildRow, ChargeRow, PaymentIntentRow, Sighting};
-use crate::orders::Subject;
+use crate::reconcile::orders::Subject;
 use crate::stripe::objects::{Charge, Dispute, Event, Expandable, PaymentIntent, Refund, id_of};
 
 /// What the event's facts may change once stored: read from the event alone, so that a

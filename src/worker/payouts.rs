@@ -17,12 +17,12 @@ use time::OffsetDateTime;
 use sqlx::PgPool;
 
 use super::{EventMessage, HandlerError, Prepared, WorkerContext, object};
-use crate::alerts::sync_bank_alerts;
 use crate::db;
 use crate::db::bank::BankUpdate;
 use crate::db::payouts::{LineRow, PayoutRow};
-use crate::orders::Subject;
-use crate::reconciliation::{DiscrepancyKind, Stage, supersedes};
+use crate::reconcile::orders::Subject;
+use crate::reconcile::{DiscrepancyKind, Stage, supersedes};
+use crate::setup::alerts::sync_bank_alerts;
 use crate::stripe::client::{BalanceTransaction, SourceKind};
 use crate::stripe::objects::{Balance, Event, Payout, id_of};
 

@@ -203,7 +203,7 @@ async fn unrouted_events_are_routed_once_a_profile_has_their_account(pool: PgPoo
     .await
     .expect("unparseable rows");
     keep_unrouted(&pool, "acct_late", "evt_l4").await;
-    let routed = accredito::connect::route_unrouted(&pool, None)
+    let routed = accredito::ingest::connect::route_unrouted(&pool, None)
         .await
         .expect("routed");
     assert_eq!(routed, 3);
@@ -252,7 +252,7 @@ async fn a_deleted_profile_is_no_longer_routed_to(pool: PgPool) {
     assert_eq!(response.status(), 200);
     assert!(inbox_owner(&pool, "evt_g1").await.is_empty());
     keep_unrouted(&pool, "acct_gone", "evt_g2").await;
-    let routed = accredito::connect::route_unrouted(&pool, None)
+    let routed = accredito::ingest::connect::route_unrouted(&pool, None)
         .await
         .expect("routed");
     assert_eq!(routed, 0);

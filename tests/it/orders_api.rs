@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use accredito::config::Role;
-use accredito::reconciliation::DiscrepancyKind;
+use accredito::reconcile::DiscrepancyKind;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 

@@ -94,7 +94,7 @@ async fn register_order(
     amount: i64,
     currency: &str,
 ) {
-    accredito::orders::register(
+    accredito::reconcile::orders::register(
         pool,
         &accredito::db::orders::NewOrder {
             order_id,

@@ -14,7 +14,7 @@ use crate::helpers::*;
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn register_order(pool: &PgPool, order_id: &str) {
-    accredito::orders::register(
+    accredito::reconcile::orders::register(
         pool,
         &accredito::db::orders::NewOrder {
             order_id,
@@ -146,11 +146,11 @@ async fn a_replay_republishes_stored_events_and_applies_nothing_twice(pool: PgPo
     })
     .await;
 
-    let selection = accredito::replay::Selection {
+    let selection = accredito::relay::replay::Selection {
         profile_id: Some(&profile),
         ..Default::default()
     };
-    let replayed = accredito::replay::replay(&pool, &amqp_url(), &app.topology, &selection)
+    let replayed = accredito::relay::replay::replay(&pool, &amqp_url(), &app.topology, &selection)
         .await
         .expect("replay");
 

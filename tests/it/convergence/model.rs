@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use accredito::reconciliation::{
+use accredito::reconcile::{
     ChargeFacts, DisputeFacts, OrderFacts, PaymentIntentFacts, RefundFacts, derive_order_state,
 };
 

@@ -6,6 +6,8 @@
 //! (terminal states are never undone, amounts that only grow take the maximum), and an
 //! order's state is recomputed from all its objects every time one of them changes (G4).
 
+pub mod orders;
+
 /// Where a status stands in its object's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stage {

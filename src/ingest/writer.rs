@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::db;
 use crate::db::inbox::NewEvent;
 use crate::metrics::{Metrics, OutcomeLabels};
-use crate::reconciliation::DiscrepancyKind;
+use crate::reconcile::DiscrepancyKind;
 use crate::relay::{HotQueue, PublishJob};
 
 /// Most events one commit carries.

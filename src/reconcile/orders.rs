@@ -49,7 +49,7 @@ use std::collections::BTreeSet;
 use sqlx::{PgConnection, PgPool};
 
 use crate::db;
-use crate::reconciliation::{DiscrepancyKind, derive_order_state};
+use crate::reconcile::{DiscrepancyKind, derive_order_state};
 
 /// PaymentIntent statuses that mean money is moving: a payment in these states must belong to
 /// a registered order of its merchant.

@@ -13,7 +13,7 @@ use crate::crypto::SecretBox;
 use crate::db;
 use crate::db::merchants::{AuditEntry, MerchantRow};
 use crate::domain::{StripeMode, is_valid_merchant_id};
-use crate::profiles::secret_key_context;
+use crate::setup::profiles::secret_key_context;
 use crate::stripe::client::{StripeClient, StripeError};
 
 /// Who made a change, as the audit trail names them: the bearer token's name for the `/v1`

@@ -4,16 +4,18 @@
 //! waiting for their account's profile and removes the endpoints of deleted profiles that Stripe
 //! could not be asked to remove. Runs once at start, then every `every`.
 
+pub mod catch_up;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::alerts::{self, sync_bank_alerts};
 use crate::db;
 use crate::db::bank::BankUpdate;
-use crate::profiles::remove_pending_endpoints;
+use crate::setup::alerts::{self, sync_bank_alerts};
+use crate::setup::profiles::remove_pending_endpoints;
 use crate::worker::WorkerContext;
 use crate::worker::accounts::checked_account_update;
 
@@ -45,7 +47,7 @@ impl AccountSweep {
     async fn sweep_all(&self) -> Result<usize, sqlx::Error> {
         // Connect events that came before their account's profile (and were not routed when
         // its keys were saved, e.g. they arrived meanwhile).
-        match crate::connect::route_unrouted(&self.pool, None).await {
+        match crate::ingest::connect::route_unrouted(&self.pool, None).await {
             Ok(0) => {}
             Ok(routed) => tracing::info!(routed, "unrouted Connect events routed"),
             Err(error) => tracing::warn!(%error, "routing unrouted Connect events failed"),

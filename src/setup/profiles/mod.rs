@@ -13,12 +13,12 @@ use serde::Serialize;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::alerts;
 use crate::crypto::SecretBox;
 use crate::db;
 use crate::db::merchants::AuditEntry;
 use crate::domain::{ProfileId, StripeMode, is_valid_merchant_id};
-use crate::merchants::Actor;
+use crate::setup::alerts;
+use crate::setup::merchants::Actor;
 use crate::stripe::client::{StripeClient, StripeError};
 use crate::worker::accounts::checked_account_update;
 
@@ -450,7 +450,7 @@ impl Profiles {
     /// Connect events that arrived before any profile had this account are routed to it now.
     /// Best effort: the account sweep routes whatever is left.
     async fn route_waiting_connect_events(&self, stripe_account_id: &str) {
-        match crate::connect::route_unrouted(&self.pool, Some(stripe_account_id)).await {
+        match crate::ingest::connect::route_unrouted(&self.pool, Some(stripe_account_id)).await {
             Ok(0) => {}
             Ok(routed) => tracing::info!(routed, "waiting Connect events routed to the profile"),
             Err(error) => {

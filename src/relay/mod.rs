@@ -4,6 +4,8 @@
 //! row is marked published only after the broker confirmed it, so every stored event is
 //! published at least once; consumers make redeliveries harmless (G3).
 
+pub mod replay;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;

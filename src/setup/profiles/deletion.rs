@@ -14,10 +14,10 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::{ProfileError, audit, secret_key_context};
-use crate::alerts;
 use crate::crypto::SecretBox;
 use crate::db;
-use crate::merchants::Actor;
+use crate::setup::alerts;
+use crate::setup::merchants::Actor;
 use crate::stripe::client::{StripeClient, StripeError};
 
 /// What deleting a profile answers.

@@ -1,0 +1,7 @@
+//! Merchant setup: merchants, their Stripe profiles and keys, readiness through the setup
+//! guide, and the alerts that tell on-call staff what blocks a merchant.
+
+pub mod alerts;
+pub mod merchants;
+pub mod profiles;
+pub mod readiness;
