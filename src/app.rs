@@ -23,11 +23,12 @@ use crate::setup::alerts::Notifier;
 use crate::setup::merchants::Merchants;
 use crate::setup::profiles::Profiles;
 use crate::setup::profiles::directory::ProfileDirectory;
+use crate::setup::stripe_keys::StripeKeys;
 use crate::stripe::client::{RetryPolicy, StripeClient};
 use crate::sweeps::AccountSweep;
 use crate::sweeps::catch_up::CatchUp;
+use crate::worker::Handler;
 use crate::worker::consumer::{Consumer, WorkerSettings};
-use crate::worker::{Handler, WorkerContext};
 
 /// How long background work may take to finish after the HTTP server has stopped.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -137,7 +138,7 @@ pub async fn start(
     if let Some(retry) = config.stripe_retry.clone() {
         stripe = stripe.with_retry_policy(retry);
     }
-    let worker_context = Arc::new(WorkerContext {
+    let worker_context = Arc::new(StripeKeys {
         stripe: stripe.clone(),
         secret_box: secret_box.clone(),
     });

@@ -206,7 +206,7 @@ pub async fn catch_up(
 ) -> anyhow::Result<()> {
     let secret_box = Arc::new(SecretBox::from_master_key(settings.master_key.as_ref())?);
     let pool = connect(settings).await?;
-    let context = crate::worker::WorkerContext {
+    let context = crate::setup::stripe_keys::StripeKeys {
         stripe: crate::stripe::client::StripeClient::new(&settings.stripe_api_base)?,
         secret_box,
     };

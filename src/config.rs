@@ -171,8 +171,11 @@ impl Settings {
     }
 
     /// The `/v1` bearer tokens, by name.
-    pub fn admin_credentials(&self) -> Result<crate::http::auth::AdminTokens, String> {
-        crate::http::auth::AdminTokens::parse(self.admin_token.as_ref(), self.admin_tokens.as_ref())
+    pub fn admin_credentials(&self) -> Result<crate::crypto::admin_tokens::AdminTokens, String> {
+        crate::crypto::admin_tokens::AdminTokens::parse(
+            self.admin_token.as_ref(),
+            self.admin_tokens.as_ref(),
+        )
     }
 
     pub fn signature_tolerance(&self) -> Duration {

@@ -92,6 +92,18 @@ pub fn is_valid_merchant_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
 }
 
+/// One verified Stripe event as stored in the inbox: what the relay publishes and a worker
+/// handles. Every part of the pipeline carries this one type.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub profile_id: String,
+    pub merchant_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    /// The body exactly as Stripe signed it.
+    pub body: bytes::Bytes,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

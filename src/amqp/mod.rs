@@ -2,9 +2,10 @@
 //! with confirms.
 
 pub mod connection;
+pub mod message;
 pub mod publisher;
 pub mod topology;
 
 pub use connection::{AmqpHealth, connect_with_backoff};
-pub use publisher::{ConfirmedPublisher, EventRef, Outgoing, PublishError, PublishOutcome};
+pub use publisher::{ConfirmedPublisher, PublishError, PublishOutcome};
 pub use topology::{QueueType, Topology};

@@ -5,26 +5,17 @@ use lapin::Confirmation;
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel, Connection};
 
 use super::Topology;
-
-/// A stored Stripe event to publish.
-pub struct EventRef<'a> {
-    pub profile_id: &'a str,
-    pub merchant_id: &'a str,
-    pub event_id: &'a str,
-    pub event_type: &'a str,
-    pub body: &'a [u8],
-}
+use crate::domain::StoredEvent;
 
 /// One message to publish.
-pub struct Outgoing<'a> {
-    pub routing_key: String,
-    pub message_id: &'a str,
-    pub headers: &'a [(&'static str, &'a str)],
-    pub body: &'a [u8],
+struct Outgoing<'a> {
+    routing_key: String,
+    properties: BasicProperties,
+    body: &'a [u8],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,21 +68,12 @@ impl ConfirmedPublisher {
 
     /// Publishes all messages, pipelined, then waits for every confirm. The outcomes are in
     /// the order of `messages`. An `Err` means the channel failed: outcomes are unknown.
-    pub async fn publish_all(
+    async fn publish_all(
         &self,
         messages: &[Outgoing<'_>],
     ) -> Result<Vec<PublishOutcome>, PublishError> {
         let mut pending = Vec::with_capacity(messages.len());
         for m in messages {
-            let mut headers = FieldTable::default();
-            for (k, v) in m.headers {
-                headers.insert((*k).into(), AMQPValue::LongString((*v).into()));
-            }
-            let properties = BasicProperties::default()
-                .with_message_id(m.message_id.into())
-                .with_content_type("application/json".into())
-                .with_delivery_mode(2) // persistent
-                .with_headers(headers);
             let confirm = self
                 .channel
                 .basic_publish(
@@ -103,7 +85,7 @@ impl ConfirmedPublisher {
                         ..BasicPublishOptions::default()
                     },
                     m.body,
-                    properties,
+                    m.properties.clone(),
                 )
                 .await?;
             pending.push(confirm);
@@ -123,30 +105,18 @@ impl ConfirmedPublisher {
         Ok(outcomes)
     }
 
-    /// Publishes stored Stripe events: routing key `stripe.<type>`, the event id as message
-    /// id, and the profile, merchant and type as headers (what consumers route and dedupe by).
+    /// Publishes stored Stripe events, routing key `stripe.<type>`, as
+    /// [`super::message::properties_of`] describes them.
     pub async fn publish_events(
         &self,
-        events: &[EventRef<'_>],
+        events: &[&StoredEvent],
     ) -> Result<Vec<PublishOutcome>, PublishError> {
-        let headers: Vec<[(&'static str, &str); 3]> = events
-            .iter()
-            .map(|e| {
-                [
-                    ("profile_id", e.profile_id),
-                    ("merchant_id", e.merchant_id),
-                    ("event_type", e.event_type),
-                ]
-            })
-            .collect();
         let messages: Vec<Outgoing<'_>> = events
             .iter()
-            .zip(&headers)
-            .map(|(e, h)| Outgoing {
-                routing_key: Topology::routing_key(e.event_type),
-                message_id: e.event_id,
-                headers: h,
-                body: e.body,
+            .map(|e| Outgoing {
+                routing_key: Topology::routing_key(&e.event_type),
+                properties: super::message::properties_of(e),
+                body: &e.body,
             })
             .collect();
         self.publish_all(&messages).await

@@ -75,3 +75,19 @@ pub async fn update(
     .fetch_one(conn)
     .await
 }
+
+/// Records whether the merchant lacks a bank account (as [`crate::setup::alerts`] decides).
+pub async fn set_lacks_bank_account(
+    conn: &mut PgConnection,
+    merchant_id: &str,
+    lacks: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update merchant_bank_states set lacks_bank_account = $2 where merchant_id = $1",
+        merchant_id,
+        lacks
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
+}

@@ -3,17 +3,16 @@
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-/// One verified event, ready to be stored.
+use crate::domain::StoredEvent;
+
+/// One verified event, ready to be stored, with what the inbox records about it besides.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    pub profile_id: String,
-    pub merchant_id: String,
-    pub event_id: String,
-    pub event_type: String,
+    pub event: StoredEvent,
     pub livemode: bool,
+    /// The event's `livemode` is not its profile's mode: stored, never processed.
     pub livemode_mismatch: bool,
     pub event_created_at: OffsetDateTime,
-    pub raw_body: bytes::Bytes,
 }
 
 /// A row the insert created (rows it skipped as duplicates are not returned).
@@ -23,24 +22,33 @@ pub struct Inserted {
     pub event_id: String,
 }
 
-/// A stored event as the relay publishes it.
-pub struct Unpublished {
+/// A stored event and its inbox row id.
+pub struct InboxRow {
     pub id: i64,
-    pub profile_id: String,
-    pub merchant_id: String,
-    pub event_id: String,
-    pub event_type: String,
-    pub raw_body: Vec<u8>,
+    pub event: StoredEvent,
 }
 
-impl Unpublished {
-    pub fn as_event(&self) -> crate::amqp::EventRef<'_> {
-        crate::amqp::EventRef {
-            profile_id: &self.profile_id,
-            merchant_id: &self.merchant_id,
-            event_id: &self.event_id,
-            event_type: &self.event_type,
-            body: &self.raw_body,
+/// An inbox row as read.
+struct Row {
+    id: i64,
+    profile_id: String,
+    merchant_id: String,
+    event_id: String,
+    event_type: String,
+    raw_body: Vec<u8>,
+}
+
+impl From<Row> for InboxRow {
+    fn from(row: Row) -> Self {
+        InboxRow {
+            id: row.id,
+            event: StoredEvent {
+                profile_id: row.profile_id,
+                merchant_id: row.merchant_id,
+                event_id: row.event_id,
+                event_type: row.event_type,
+                body: row.raw_body.into(),
+            },
         }
     }
 }
@@ -60,14 +68,14 @@ pub async fn insert_batch(
     let mut created = Vec::with_capacity(events.len());
     let mut bodies = Vec::with_capacity(events.len());
     for e in events {
-        profile_ids.push(e.profile_id.clone());
-        merchant_ids.push(e.merchant_id.clone());
-        event_ids.push(e.event_id.clone());
-        event_types.push(e.event_type.clone());
+        profile_ids.push(e.event.profile_id.clone());
+        merchant_ids.push(e.event.merchant_id.clone());
+        event_ids.push(e.event.event_id.clone());
+        event_types.push(e.event.event_type.clone());
         livemodes.push(e.livemode);
         mismatches.push(e.livemode_mismatch);
         created.push(e.event_created_at);
-        bodies.push(e.raw_body.to_vec());
+        bodies.push(e.event.body.to_vec());
     }
     sqlx::query_as!(
         Inserted,
@@ -107,9 +115,9 @@ pub async fn lock_unpublished(
     conn: &mut PgConnection,
     min_age_secs: f64,
     limit: i64,
-) -> Result<Vec<Unpublished>, sqlx::Error> {
+) -> Result<Vec<InboxRow>, sqlx::Error> {
     sqlx::query_as!(
-        Unpublished,
+        Row,
         "select id, profile_id, merchant_id, event_id, event_type, raw_body
          from inbox_events
          where published_at is null and not livemode_mismatch
@@ -122,6 +130,7 @@ pub async fn lock_unpublished(
     )
     .fetch_all(conn)
     .await
+    .map(|rows| rows.into_iter().map(InboxRow::from).collect())
 }
 
 pub async fn count_unpublished(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
@@ -137,9 +146,9 @@ pub async fn find(
     conn: &mut PgConnection,
     profile_id: &str,
     event_id: &str,
-) -> Result<Option<Unpublished>, sqlx::Error> {
+) -> Result<Option<InboxRow>, sqlx::Error> {
     sqlx::query_as!(
-        Unpublished,
+        Row,
         "select id, profile_id, merchant_id, event_id, event_type, raw_body
          from inbox_events where profile_id = $1 and event_id = $2",
         profile_id,
@@ -147,6 +156,7 @@ pub async fn find(
     )
     .fetch_optional(conn)
     .await
+    .map(|row| row.map(InboxRow::from))
 }
 
 /// When the newest stored event of the profile was created (for catch-up).
@@ -170,9 +180,9 @@ pub async fn for_replay(
     since: Option<OffsetDateTime>,
     until: Option<OffsetDateTime>,
     event_type: Option<&str>,
-) -> Result<Vec<Unpublished>, sqlx::Error> {
+) -> Result<Vec<InboxRow>, sqlx::Error> {
     sqlx::query_as!(
-        Unpublished,
+        Row,
         "select id, profile_id, merchant_id, event_id, event_type, raw_body from inbox_events
          where not livemode_mismatch
            and ($1::text is null or event_id = $1)
@@ -189,6 +199,7 @@ pub async fn for_replay(
     )
     .fetch_all(conn)
     .await
+    .map(|rows| rows.into_iter().map(InboxRow::from).collect())
 }
 
 /// Keeps a Connect event whose account no profile has; `false` when it was already kept.

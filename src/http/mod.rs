@@ -38,7 +38,7 @@ pub struct AppState {
     pub profiles: Profiles,
     pub merchants: Merchants,
     /// The `/v1` bearer tokens, by name.
-    pub admin_tokens: Arc<auth::AdminTokens>,
+    pub admin_tokens: Arc<crate::crypto::admin_tokens::AdminTokens>,
     pub signature_tolerance: Duration,
     /// The platform's own signing secret for `POST /webhooks/stripe/connect` (off when unset).
     pub connect_secret: Option<Arc<SecretString>>,

@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 
 use super::{ApiError, AppState};
 use crate::db;
-use crate::db::inbox::NewEvent;
 use crate::domain::ProfileId;
+use crate::ingest;
 use crate::ingest::writer::Stored;
 use crate::metrics::{OutcomeLabels, ReasonLabels};
 use crate::setup::profiles::directory::SigningProfile;
@@ -182,24 +182,14 @@ async fn store(
     envelope: EventEnvelope,
     body: Bytes,
 ) -> Result<Json<Receipt>, ApiError> {
-    let livemode_mismatch = !profile.mode.accepts_livemode(envelope.livemode);
-    if livemode_mismatch {
-        tracing::warn!(livemode = envelope.livemode, mode = %profile.mode, "event livemode disagrees with its profile: stored, not processed");
-    }
-
-    let stored = state
-        .inbox
-        .store(NewEvent {
-            profile_id: profile.id.as_str().to_owned(),
-            merchant_id: profile.merchant_id.clone(),
-            event_id: envelope.id,
-            event_type: envelope.event_type,
-            livemode: envelope.livemode,
-            livemode_mismatch,
-            event_created_at: envelope.created,
-            raw_body: body,
-        })
-        .await?;
+    let event = ingest::new_event(
+        profile.id.as_str(),
+        &profile.merchant_id,
+        profile.mode,
+        envelope,
+        body,
+    );
+    let stored = state.inbox.store(event).await?;
     Ok(Json(Receipt {
         received: true,
         duplicate: stored == Stored::Duplicate,

@@ -45,21 +45,18 @@ pub async fn route_unrouted(
                 continue;
             };
             let mode = row.mode.parse::<StripeMode>().unwrap_or(StripeMode::Live);
-            events.push(NewEvent {
-                profile_id: row.profile_id.clone(),
-                merchant_id: row.merchant_id.clone(),
-                event_id: envelope.id,
-                event_type: envelope.event_type,
-                livemode: envelope.livemode,
-                livemode_mismatch: !mode.accepts_livemode(envelope.livemode),
-                event_created_at: envelope.created,
-                raw_body: bytes::Bytes::from(row.raw_body.clone()),
-            });
+            events.push(super::new_event(
+                &row.profile_id,
+                &row.merchant_id,
+                mode,
+                envelope,
+                bytes::Bytes::from(row.raw_body.clone()),
+            ));
             moved.push(row.id);
         }
         let refs: Vec<&NewEvent> = events.iter().collect();
         // An event the profile already has (delivered to its own endpoint too) is skipped.
-        db::inbox::insert_batch(&mut tx, &refs).await?;
+        super::store_in(&mut tx, &refs).await?;
         db::inbox::forget_unrouted(&mut tx, &moved).await?;
         tx.commit().await?;
         routed += moved.len();

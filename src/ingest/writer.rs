@@ -15,7 +15,6 @@ use tokio_util::task::TaskTracker;
 use crate::db;
 use crate::db::inbox::NewEvent;
 use crate::metrics::{Metrics, OutcomeLabels};
-use crate::reconcile::DiscrepancyKind;
 use crate::relay::{HotQueue, PublishJob};
 
 /// Most events one commit carries.
@@ -127,7 +126,10 @@ impl Writer {
             .map(|row| ((row.profile_id, row.event_id), row.id))
             .collect();
         for job in batch.drain(..) {
-            let key = (job.event.profile_id.clone(), job.event.event_id.clone());
+            let key = (
+                job.event.event.profile_id.clone(),
+                job.event.event.event_id.clone(),
+            );
             // The first of several copies in one batch is the new one; the rest are duplicates.
             let outcome = match new_ids.remove(&key) {
                 Some(inbox_id) => {
@@ -156,11 +158,7 @@ impl Writer {
         if let Some(hot) = &self.hot {
             hot.offer(PublishJob {
                 inbox_id,
-                profile_id: event.profile_id.clone(),
-                merchant_id: event.merchant_id.clone(),
-                event_id: event.event_id.clone(),
-                event_type: event.event_type.clone(),
-                body: event.raw_body.clone(),
+                event: event.event.clone(),
                 committed_at,
             });
         }
@@ -172,36 +170,7 @@ async fn insert(
     events: &[&NewEvent],
 ) -> Result<Vec<db::inbox::Inserted>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let inserted = db::inbox::insert_batch(&mut tx, events).await?;
-    for event in events.iter().filter(|e| e.livemode_mismatch) {
-        let new = inserted
-            .iter()
-            .any(|row| row.profile_id == event.profile_id && row.event_id == event.event_id);
-        if new {
-            flag_livemode_mismatch(&mut tx, event).await?;
-        }
-    }
+    let inserted = super::store_in(&mut tx, events).await?;
     tx.commit().await?;
     Ok(inserted)
-}
-
-/// A mismatched event is kept but never processed; the back-office sees it as a discrepancy.
-async fn flag_livemode_mismatch(
-    conn: &mut sqlx::PgConnection,
-    event: &NewEvent,
-) -> Result<(), sqlx::Error> {
-    let detail = format!(
-        "{} ({}) has livemode={} but profile {} is in the other mode; stored, not applied",
-        event.event_id, event.event_type, event.livemode, event.profile_id
-    );
-    db::orders::open_discrepancy(
-        conn,
-        DiscrepancyKind::LivemodeMismatch,
-        &format!("{}/{}", event.profile_id, event.event_id),
-        Some(&event.merchant_id),
-        None,
-        Some(&event.event_id),
-        &detail,
-    )
-    .await
 }

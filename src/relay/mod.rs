@@ -8,17 +8,15 @@ pub mod replay;
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::amqp::{
-    AmqpHealth, ConfirmedPublisher, EventRef, PublishError, PublishOutcome, Topology,
-    connect_with_backoff,
+    AmqpHealth, ConfirmedPublisher, PublishError, PublishOutcome, Topology, connect_with_backoff,
 };
 use crate::db;
-use crate::db::inbox::Unpublished;
+use crate::domain::StoredEvent;
 use crate::metrics::{Metrics, OutcomeLabels};
 
 /// Rows the hot path may hold before new ones are left to the catch-up pass.
@@ -36,11 +34,7 @@ const SHUTDOWN_CONNECT_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct PublishJob {
     pub inbox_id: i64,
-    pub profile_id: String,
-    pub merchant_id: String,
-    pub event_id: String,
-    pub event_type: String,
-    pub body: Bytes,
+    pub event: StoredEvent,
     pub committed_at: Instant,
 }
 
@@ -188,16 +182,7 @@ impl Relay {
         publisher: &ConfirmedPublisher,
         jobs: &[PublishJob],
     ) -> Result<(), RelayError> {
-        let events: Vec<EventRef<'_>> = jobs
-            .iter()
-            .map(|j| EventRef {
-                profile_id: &j.profile_id,
-                merchant_id: &j.merchant_id,
-                event_id: &j.event_id,
-                event_type: &j.event_type,
-                body: &j.body,
-            })
-            .collect();
+        let events: Vec<&StoredEvent> = jobs.iter().map(|j| &j.event).collect();
         let outcomes = publisher.publish_events(&events).await?;
         let confirmed_at = Instant::now();
         for job in jobs {
@@ -230,7 +215,7 @@ impl Relay {
             let rows =
                 db::inbox::lock_unpublished(&mut tx, min_age.as_secs_f64(), PUBLISH_BATCH as i64)
                     .await?;
-            let events: Vec<EventRef<'_>> = rows.iter().map(Unpublished::as_event).collect();
+            let events: Vec<&StoredEvent> = rows.iter().map(|r| &r.event).collect();
             let outcomes = publisher.publish_events(&events).await?;
             let ids = self.count_and_collect(rows.iter().map(|r| r.id), &outcomes);
             db::inbox::mark_published(&mut tx, &ids).await?;

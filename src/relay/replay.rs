@@ -6,9 +6,9 @@ use lapin::{Connection, ConnectionProperties};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::amqp::{ConfirmedPublisher, EventRef, PublishError, PublishOutcome, Topology};
+use crate::amqp::{ConfirmedPublisher, PublishError, PublishOutcome, Topology};
 use crate::db;
-use crate::db::inbox::Unpublished;
+use crate::domain::StoredEvent;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -58,7 +58,7 @@ pub async fn replay(
     let publisher = ConfirmedPublisher::open(connection, topology).await?;
     let mut refused = 0;
     for chunk in rows.chunks(500) {
-        let events: Vec<EventRef<'_>> = chunk.iter().map(Unpublished::as_event).collect();
+        let events: Vec<&StoredEvent> = chunk.iter().map(|r| &r.event).collect();
         let outcomes = publisher.publish_events(&events).await?;
         refused += outcomes
             .iter()

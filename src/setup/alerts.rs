@@ -112,13 +112,7 @@ pub async fn sync_bank_alerts(
     state: &BankState,
 ) -> Result<(), sqlx::Error> {
     let wanted = alerts_for(state);
-    sqlx::query!(
-        "update merchant_bank_states set lacks_bank_account = $2 where merchant_id = $1",
-        state.merchant_id,
-        lacks_bank_account(state)
-    )
-    .execute(&mut *conn)
-    .await?;
+    db::bank::set_lacks_bank_account(conn, &state.merchant_id, lacks_bank_account(state)).await?;
     for kind in AlertKind::FROM_BANK_STATE {
         match wanted.iter().find(|(k, _)| *k == kind) {
             Some((_, detail)) => open(conn, &state.merchant_id, kind.as_str(), detail).await?,

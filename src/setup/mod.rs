@@ -2,6 +2,8 @@
 //! guide, and the alerts that tell on-call staff what blocks a merchant.
 
 pub mod alerts;
+pub mod bank;
 pub mod merchants;
 pub mod profiles;
 pub mod readiness;
+pub mod stripe_keys;

@@ -13,9 +13,10 @@ use tokio_util::sync::CancellationToken;
 use crate::db;
 use crate::db::inbox::NewEvent;
 use crate::domain::StripeMode;
+use crate::ingest;
+use crate::setup::stripe_keys::{CallError, StripeKeys};
 use crate::stripe::HANDLED_EVENT_TYPES;
 use crate::stripe::event::parse_envelope;
-use crate::worker::{HandlerError, WorkerContext};
 
 /// `GET /v1/events` takes at most 20 exact names in `types[]` (wildcards only work in the
 /// single `type` parameter), so the handled types are listed in groups.
@@ -36,16 +37,16 @@ pub struct CatchUpReport {
 /// Lists the profile's handled events created after `since` and stores the missing ones.
 pub async fn catch_up_profile(
     pool: &PgPool,
-    context: &WorkerContext,
+    context: &StripeKeys,
     profile_id: &str,
     since: OffsetDateTime,
-) -> Result<CatchUpReport, HandlerError> {
+) -> Result<CatchUpReport, CallError> {
     let (key, merchant_id, mode) = {
         let mut conn = pool.acquire().await?;
         let profile = db::profiles::find_profile(&mut conn, profile_id)
             .await?
-            .ok_or_else(|| HandlerError::Permanent(format!("no profile {profile_id}")))?;
-        let mode: StripeMode = profile.mode.parse().map_err(HandlerError::Permanent)?;
+            .ok_or_else(|| CallError::Permanent(format!("no profile {profile_id}")))?;
+        let mode: StripeMode = profile.mode.parse().map_err(CallError::Permanent)?;
         (
             context.profile_key(&mut conn, profile_id).await?,
             profile.merchant_id,
@@ -60,7 +61,7 @@ pub async fn catch_up_profile(
             .stripe
             .list_events(&key, since.unix_timestamp(), types)
             .await
-            .map_err(crate::worker::stripe_failure)?;
+            .map_err(crate::setup::stripe_keys::stripe_failure)?;
         events.extend(listed);
     }
     let mut rows = Vec::with_capacity(events.len());
@@ -73,24 +74,17 @@ pub async fn catch_up_profile(
                 continue;
             }
         };
-        rows.push(NewEvent {
-            profile_id: profile_id.to_owned(),
-            merchant_id: merchant_id.clone(),
-            livemode_mismatch: !mode.accepts_livemode(envelope.livemode),
-            event_id: envelope.id,
-            event_type: envelope.event_type,
-            livemode: envelope.livemode,
-            event_created_at: envelope.created,
-            raw_body: body,
-        });
+        rows.push(ingest::new_event(
+            profile_id,
+            &merchant_id,
+            mode,
+            envelope,
+            body,
+        ));
     }
     let mut tx = pool.begin().await?;
     let refs: Vec<&NewEvent> = rows.iter().collect();
-    let inserted = if refs.is_empty() {
-        Vec::new()
-    } else {
-        db::inbox::insert_batch(&mut tx, &refs).await?
-    };
+    let inserted = ingest::store_in(&mut tx, &refs).await?;
     tx.commit().await?;
     if !inserted.is_empty() {
         tracing::warn!(%profile_id, recovered = inserted.len(), "catch-up stored events whose webhooks never arrived");
@@ -111,7 +105,7 @@ pub async fn default_since(pool: &PgPool, profile_id: &str) -> Result<OffsetDate
 /// The periodic pass over every profile with a key.
 pub struct CatchUp {
     pub pool: PgPool,
-    pub context: Arc<WorkerContext>,
+    pub context: Arc<StripeKeys>,
     pub every: Duration,
     pub shutdown: CancellationToken,
 }

@@ -15,13 +15,13 @@ use tokio_util::sync::CancellationToken;
 use crate::db;
 use crate::db::bank::BankUpdate;
 use crate::setup::alerts::{self, sync_bank_alerts};
+use crate::setup::bank::checked_account_update;
 use crate::setup::profiles::remove_pending_endpoints;
-use crate::worker::WorkerContext;
-use crate::worker::accounts::checked_account_update;
+use crate::setup::stripe_keys::StripeKeys;
 
 pub struct AccountSweep {
     pub pool: PgPool,
-    pub context: Arc<WorkerContext>,
+    pub context: Arc<StripeKeys>,
     /// Webhook URLs are `{public_base_url}/webhooks/stripe/{profile_id}`.
     pub public_base_url: String,
     pub every: Duration,
@@ -81,7 +81,7 @@ impl AccountSweep {
 /// A Stripe error (a revoked key, say) is stored on the merchant's bank state.
 pub async fn check_profile(
     pool: &PgPool,
-    context: &WorkerContext,
+    context: &StripeKeys,
     profile_id: &str,
     public_base_url: &str,
 ) -> Result<(), sqlx::Error> {

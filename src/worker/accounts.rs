@@ -8,18 +8,20 @@
 
 use sqlx::{PgConnection, PgPool};
 
-use super::{EventMessage, HandlerError, Prepared, WorkerContext, object};
+use super::{HandlerError, Prepared, object};
 use crate::db;
 use crate::db::bank::BankUpdate;
+use crate::domain::StoredEvent;
 use crate::setup::alerts::sync_bank_alerts;
-use crate::stripe::client;
+use crate::setup::bank::{account_update, checked_account_update};
+use crate::setup::stripe_keys::StripeKeys;
 use crate::stripe::objects::{Account, Event};
 
 /// `GET /v1/account` with the profile's key, when it has one.
 pub async fn prepare(
     pool: &PgPool,
-    context: &WorkerContext,
-    message: &EventMessage,
+    context: &StripeKeys,
+    message: &StoredEvent,
 ) -> Result<Prepared, HandlerError> {
     let key = {
         let mut conn = pool.acquire().await?;
@@ -35,13 +37,13 @@ pub async fn prepare(
         .stripe
         .retrieve_account(&key)
         .await
-        .map_err(super::stripe_failure)?;
+        .map_err(crate::setup::stripe_keys::stripe_failure)?;
     Ok(Prepared::Account(Some(account)))
 }
 
 pub async fn apply(
     conn: &mut PgConnection,
-    message: &EventMessage,
+    message: &StoredEvent,
     event: &Event,
     prepared: Prepared,
 ) -> Result<(), HandlerError> {
@@ -76,35 +78,4 @@ pub async fn apply(
     let state = db::bank::update(conn, &message.merchant_id, &update).await?;
     sync_bank_alerts(conn, &state).await?;
     Ok(())
-}
-
-/// What an `account.updated` event's object says about payouts and bank accounts.
-pub fn account_update<'a>(profile_id: &'a str, account: &'a Account) -> BankUpdate<'a> {
-    BankUpdate {
-        profile_id: Some(profile_id),
-        stripe_account_id: Some(&account.id),
-        payouts_enabled: account.payouts_enabled,
-        external_account_count: account.external_account_count(),
-        external_account_due: Some(account.external_account_due()),
-        ..BankUpdate::default()
-    }
-}
-
-/// What `GET /v1/account` says: the authoritative state, so it also clears a stored error.
-pub fn checked_account_update<'a>(
-    profile_id: &'a str,
-    account: &'a client::Account,
-) -> BankUpdate<'a> {
-    BankUpdate {
-        profile_id: Some(profile_id),
-        stripe_account_id: Some(&account.id),
-        payouts_enabled: Some(account.payouts_enabled),
-        external_account_count: Some(
-            i32::try_from(account.external_accounts.data.len()).unwrap_or(i32::MAX),
-        ),
-        external_account_due: Some(account.external_account_due()),
-        checked: true,
-        last_error: Some(None),
-        ..BankUpdate::default()
-    }
 }

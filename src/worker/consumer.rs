@@ -10,7 +10,7 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
 use rand::Rng;
 use sqlx::PgPool;
@@ -20,11 +20,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::key_waits::WAITING_FOR_KEY;
-use super::{Applied, EventMessage, Handler, HandlerError, WorkerContext, apply_batch, apply_once};
+use super::{Applied, Handler, HandlerError, apply_batch, apply_once};
+use crate::amqp::message::{self, republished_properties};
 use crate::amqp::topology::RETRY_LEVELS;
 use crate::amqp::{AmqpHealth, Topology, connect_with_backoff};
 use crate::db;
+use crate::domain::StoredEvent;
 use crate::metrics::{Metrics, WorkerLabels};
+use crate::setup::stripe_keys::StripeKeys;
 
 const ATTEMPT_HEADER: &str = "x-accredito-attempt";
 /// Most deliveries applied in one transaction.
@@ -62,7 +65,7 @@ pub fn retry_delay(base: Duration, failed_attempt: u32, jitter: f64) -> Duration
 
 pub struct Consumer {
     /// The Stripe API and profile keys, for handlers that call Stripe.
-    pub worker: Arc<WorkerContext>,
+    pub worker: Arc<StripeKeys>,
     /// Set while this consumer holds a RabbitMQ connection (for `/readyz`).
     pub health: AmqpHealth,
     pub pool: PgPool,
@@ -77,7 +80,7 @@ pub struct Consumer {
 
 /// What the per-delivery tasks share.
 struct Context {
-    worker: Arc<WorkerContext>,
+    worker: Arc<StripeKeys>,
     pool: PgPool,
     topology: Topology,
     handler: Handler,
@@ -188,12 +191,13 @@ impl Consumer {
 /// Applies a batch in one transaction; if anything in it fails, each delivery is handled on
 /// its own (retries and dead letters are per event).
 async fn process_batch(context: Arc<Context>, batch: Vec<Delivery>) {
-    let parsed: Vec<Option<EventMessage>> = batch.iter().map(|d| message_of(d).ok()).collect();
+    let parsed: Vec<Option<StoredEvent>> =
+        batch.iter().map(|d| message::event_of(d).ok()).collect();
     let first_attempts = batch
         .iter()
         .all(|d| header_u32(d, ATTEMPT_HEADER).is_none());
     if batch.len() > 1 && first_attempts && parsed.iter().all(Option::is_some) {
-        let messages: Vec<&EventMessage> = parsed.iter().flatten().collect();
+        let messages: Vec<&StoredEvent> = parsed.iter().flatten().collect();
         match apply_batch(&context.pool, context.handler, &context.worker, &messages).await {
             Ok(applied) => {
                 let handler = context.handler.name();
@@ -227,7 +231,7 @@ async fn process_batch(context: Arc<Context>, batch: Vec<Delivery>) {
 async fn process(context: Arc<Context>, delivery: Delivery) {
     let handler = context.handler.name();
     let attempt = header_u32(&delivery, ATTEMPT_HEADER).unwrap_or(1);
-    let outcome = match message_of(&delivery) {
+    let outcome = match message::event_of(&delivery) {
         Err(reason) => Err(HandlerError::Permanent(reason)),
         Ok(message) => apply_once(&context.pool, context.handler, &context.worker, &message)
             .await
@@ -243,17 +247,17 @@ async fn process(context: Arc<Context>, delivery: Delivery) {
     let settled = match &outcome {
         Ok(_) => Ok(()),
         Err(HandlerError::Retryable(error)) if attempt < context.settings.max_attempts => {
-            tracing::warn!(handler, event_id = message_id(&delivery), attempt, %error, "handler failed; retrying later");
+            tracing::warn!(handler, event_id = message::message_id(&delivery), attempt, %error, "handler failed; retrying later");
             schedule_retry(&context, &delivery, attempt, error).await
         }
         Err(HandlerError::KeyRejected(error)) => {
             // Retrying cannot help until someone saves a key Stripe accepts; `key_waits`
             // redrives the event then.
-            tracing::warn!(handler, event_id = message_id(&delivery), %error, "parking the event until the profile's Stripe key is replaced");
+            tracing::warn!(handler, event_id = message::message_id(&delivery), %error, "parking the event until the profile's Stripe key is replaced");
             park(&context, &delivery, attempt, error, Some(WAITING_FOR_KEY)).await
         }
         Err(error) => {
-            tracing::error!(handler, event_id = message_id(&delivery), attempt, %error, "handler failed for good; parking the event");
+            tracing::error!(handler, event_id = message::message_id(&delivery), attempt, %error, "handler failed for good; parking the event");
             park(&context, &delivery, attempt, &error.to_string(), None).await
         }
     };
@@ -284,59 +288,8 @@ async fn process(context: Arc<Context>, delivery: Delivery) {
     }
 }
 
-fn message_id(delivery: &Delivery) -> String {
-    delivery
-        .properties
-        .message_id()
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default()
-}
-
-fn header_str(delivery: &Delivery, name: &str) -> Option<String> {
-    let headers = delivery.properties.headers().as_ref()?;
-    match headers.inner().get(name)? {
-        AMQPValue::LongString(s) => Some(s.to_string()),
-        AMQPValue::ShortString(s) => Some(s.to_string()),
-        _ => None,
-    }
-}
-
 fn header_u32(delivery: &Delivery, name: &str) -> Option<u32> {
-    header_str(delivery, name)?.parse().ok()
-}
-
-fn message_of(delivery: &Delivery) -> Result<EventMessage, String> {
-    let required = |name: &str| {
-        header_str(delivery, name).ok_or_else(|| format!("message has no {name} header"))
-    };
-    let event_id = message_id(delivery);
-    if event_id.is_empty() {
-        return Err("message has no message_id (the Stripe event id)".into());
-    }
-    Ok(EventMessage {
-        event_id,
-        profile_id: required("profile_id")?,
-        merchant_id: required("merchant_id")?,
-        event_type: required("event_type")?,
-        body: delivery.data.clone(),
-    })
-}
-
-/// The delivery's properties with the given extra headers.
-fn republished_properties(delivery: &Delivery, extra: &[(&str, String)]) -> BasicProperties {
-    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
-    for (name, value) in extra {
-        headers.insert((*name).into(), AMQPValue::LongString(value.as_str().into()));
-    }
-    let mut properties = BasicProperties::default()
-        .with_content_type("application/json".into())
-        .with_delivery_mode(2)
-        .with_headers(headers);
-    if let Some(id) = delivery.properties.message_id() {
-        properties = properties.with_message_id(id.clone());
-    }
-    properties
+    message::header_str(delivery, name)?.parse().ok()
 }
 
 async fn publish_confirmed(
@@ -375,7 +328,8 @@ async fn schedule_retry(
     let queue = context
         .topology
         .retry_queue(context.handler.queue_suffix(), level);
-    let first_failed = header_str(delivery, FIRST_FAILED_HEADER).unwrap_or_else(now_rfc3339);
+    let first_failed =
+        message::header_str(delivery, FIRST_FAILED_HEADER).unwrap_or_else(now_rfc3339);
     let properties = republished_properties(
         delivery,
         &[
@@ -395,14 +349,14 @@ async fn park(
     error: &str,
     waiting_for: Option<&str>,
 ) -> Result<(), String> {
-    let first_failed_at = header_str(delivery, FIRST_FAILED_HEADER)
+    let first_failed_at = message::header_str(delivery, FIRST_FAILED_HEADER)
         .and_then(|s| {
             OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).ok()
         })
         .unwrap_or_else(OffsetDateTime::now_utc);
-    let event_id = message_id(delivery);
-    let profile_id = header_str(delivery, "profile_id").unwrap_or_default();
-    let event_type = header_str(delivery, "event_type").unwrap_or_default();
+    let event_id = message::message_id(delivery);
+    let profile_id = message::header_str(delivery, "profile_id").unwrap_or_default();
+    let event_type = message::header_str(delivery, "event_type").unwrap_or_default();
     let mut conn = context.pool.acquire().await.map_err(|e| e.to_string())?;
     db::work::park(
         &mut conn,

@@ -1,12 +1,11 @@
 //! Dead letters: listing parked events and putting them back on their work queue.
 
 use lapin::options::BasicPublishOptions;
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties};
+use lapin::{Confirmation, Connection, ConnectionProperties};
 use sqlx::PgPool;
 
 use super::Handler;
-use crate::amqp::Topology;
+use crate::amqp::{Topology, message};
 use crate::db;
 use crate::db::work::DeadLetterRow;
 
@@ -66,19 +65,7 @@ pub async fn redrive_rows(
             tracing::warn!(event_id = %row.event_id, "dead letter without a stored event left alone");
             continue;
         };
-        let mut headers = FieldTable::default();
-        for (name, value) in [
-            ("profile_id", &event.profile_id),
-            ("merchant_id", &event.merchant_id),
-            ("event_type", &event.event_type),
-        ] {
-            headers.insert(name.into(), AMQPValue::LongString(value.as_str().into()));
-        }
-        let properties = BasicProperties::default()
-            .with_message_id(event.event_id.as_str().into())
-            .with_content_type("application/json".into())
-            .with_delivery_mode(2)
-            .with_headers(headers);
+        let properties = message::properties_of(&event.event);
         let queue = topology.queue(handler.queue_suffix());
         // mandatory: if the work queue does not exist the message comes back instead of
         // vanishing, and the dead letter stays parked.
@@ -91,7 +78,7 @@ pub async fn redrive_rows(
                 "".into(),
                 queue.as_str().into(),
                 options,
-                &event.raw_body,
+                &event.event.body,
                 properties,
             )
             .await?

@@ -23,113 +23,22 @@ pub mod orders;
 pub mod payouts;
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use sqlx::{PgConnection, PgPool};
 
-use crate::crypto::SecretBox;
 use crate::db;
 use crate::db::bank::BankUpdate;
+use crate::domain::StoredEvent;
 use crate::reconcile::orders::Subject;
 use crate::setup::alerts::sync_bank_alerts;
-use crate::setup::profiles::secret_key_context;
-use crate::stripe::client::{self, BalanceTransaction, StripeClient, StripeError};
+use crate::setup::stripe_keys::StripeKeys;
+use crate::stripe::client::{self, BalanceTransaction};
 use crate::stripe::objects::Event;
 
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    /// Worth trying again later (database or network trouble).
-    #[error("{0}")]
-    Retryable(String),
-    /// The event cannot be applied as it is; retrying will not help.
-    #[error("{0}")]
-    Permanent(String),
-    /// Stripe rejected the profile's key (401/403): the event waits until keys Stripe
-    /// accepts are saved.
-    #[error("{0}")]
-    KeyRejected(String),
-}
-
-impl From<sqlx::Error> for HandlerError {
-    fn from(e: sqlx::Error) -> Self {
-        HandlerError::Retryable(format!("database: {e}"))
-    }
-}
-
-/// A stored event as the relay published it.
-#[derive(Debug, Clone)]
-pub struct EventMessage {
-    pub event_id: String,
-    pub profile_id: String,
-    pub merchant_id: String,
-    pub event_type: String,
-    pub body: Vec<u8>,
-}
-
-/// What handlers need beyond their transaction: the Stripe API and the keys to call it with.
-pub struct WorkerContext {
-    pub stripe: StripeClient,
-    pub secret_box: Arc<SecretBox>,
-}
-
-impl WorkerContext {
-    pub async fn has_profile_key(
-        &self,
-        conn: &mut PgConnection,
-        profile_id: &str,
-    ) -> Result<bool, HandlerError> {
-        let key = db::profiles::secret_key_of(conn, profile_id).await?;
-        Ok(key.is_some_and(|k| k.secret_key_ciphertext.is_some()))
-    }
-
-    /// The profile's Stripe secret key, opened only in memory.
-    pub async fn profile_key(
-        &self,
-        conn: &mut PgConnection,
-        profile_id: &str,
-    ) -> Result<SecretString, HandlerError> {
-        let sealed = db::profiles::secret_key_of(conn, profile_id)
-            .await?
-            .and_then(|k| k.secret_key_ciphertext)
-            .ok_or_else(|| {
-                HandlerError::Permanent(format!(
-                    "profile {profile_id} has no Stripe secret key to call the API with"
-                ))
-            })?;
-        self.secret_box
-            .open(&sealed, &secret_key_context(profile_id))
-            .map_err(|e| HandlerError::Permanent(format!("profile {profile_id}: {e}")))
-    }
-}
-
-/// Stripe trouble that may pass (network, rate limit, 5xx) is retried; a rejected key waits
-/// for a new one; a bad request is not retried.
-pub fn stripe_failure(error: StripeError) -> HandlerError {
-    if let Some(rejection) = key_rejection(&error) {
-        return HandlerError::KeyRejected(rejection);
-    }
-    match error {
-        StripeError::Network(_) | StripeError::RateLimited { .. } | StripeError::Server { .. } => {
-            HandlerError::Retryable(format!("Stripe API: {error}"))
-        }
-        other => HandlerError::Permanent(format!("Stripe API: {other}")),
-    }
-}
-
-/// How a rejected key is recorded in the merchant's bank state: readiness and the
-/// `stripe_key_rejected` alert read this prefix.
-pub const KEY_REJECTED_PREFIX: &str = "Stripe rejected the secret key";
-
-/// The bank-state error for a Stripe answer that means the key itself is refused.
-pub fn key_rejection(error: &StripeError) -> Option<String> {
-    match error {
-        StripeError::InvalidApiKey { .. } => Some(error.to_string()),
-        StripeError::PermissionDenied { .. } => Some(format!("{KEY_REJECTED_PREFIX}: {error}")),
-        _ => None,
-    }
-}
+/// A handler fails the way a call to Stripe as a profile does: retry later, give up, or wait
+/// for a key Stripe accepts.
+pub use crate::setup::stripe_keys::CallError as HandlerError;
 
 /// What a handler fetched from Stripe before its transaction began.
 #[derive(Debug, Default)]
@@ -146,7 +55,7 @@ pub enum Prepared {
 /// `live_keys_accepted` missing and the merchant's `stripe_key_rejected` alert opens.
 async fn note_rejected_key(
     pool: &PgPool,
-    message: &EventMessage,
+    message: &StoredEvent,
     rejection: &str,
 ) -> Result<(), HandlerError> {
     let mut tx = pool.begin().await?;
@@ -204,8 +113,8 @@ impl Handler {
     async fn prepare(
         self,
         pool: &PgPool,
-        context: &WorkerContext,
-        message: &EventMessage,
+        context: &StripeKeys,
+        message: &StoredEvent,
         event: &Event,
     ) -> Result<Prepared, HandlerError> {
         let prepared = match self {
@@ -223,7 +132,7 @@ impl Handler {
     async fn apply(
         self,
         conn: &mut PgConnection,
-        message: &EventMessage,
+        message: &StoredEvent,
         event: &Event,
         prepared: Prepared,
     ) -> Result<(), HandlerError> {
@@ -244,7 +153,7 @@ impl Handler {
     }
 }
 
-fn parse_event(message: &EventMessage) -> Result<Event, HandlerError> {
+fn parse_event(message: &StoredEvent) -> Result<Event, HandlerError> {
     serde_json::from_slice(&message.body)
         .map_err(|e| HandlerError::Permanent(format!("not a Stripe event: {e}")))
 }
@@ -266,8 +175,8 @@ pub enum Applied {
 pub async fn apply_batch(
     pool: &PgPool,
     handler: Handler,
-    context: &WorkerContext,
-    messages: &[&EventMessage],
+    context: &StripeKeys,
+    messages: &[&StoredEvent],
 ) -> Result<Vec<Applied>, HandlerError> {
     let events = messages
         .iter()
@@ -282,7 +191,7 @@ pub async fn apply_batch(
             .into_iter()
             .collect()
     };
-    let key = |m: &EventMessage| (m.profile_id.clone(), m.event_id.clone());
+    let key = |m: &StoredEvent| (m.profile_id.clone(), m.event_id.clone());
     let mut pending = Vec::new();
     let mut seen = HashSet::new();
     for (message, event) in messages.iter().zip(&events) {
@@ -334,8 +243,8 @@ pub async fn apply_batch(
 pub async fn apply_once(
     pool: &PgPool,
     handler: Handler,
-    context: &WorkerContext,
-    message: &EventMessage,
+    context: &StripeKeys,
+    message: &StoredEvent,
 ) -> Result<Applied, HandlerError> {
     let applied = apply_batch(pool, handler, context, &[message]).await?;
     Ok(applied.first().copied().unwrap_or(Applied::Before))

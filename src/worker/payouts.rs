@@ -16,13 +16,15 @@ use time::OffsetDateTime;
 
 use sqlx::PgPool;
 
-use super::{EventMessage, HandlerError, Prepared, WorkerContext, object};
+use super::{HandlerError, Prepared, object};
 use crate::db;
 use crate::db::bank::BankUpdate;
 use crate::db::payouts::{LineRow, PayoutRow};
+use crate::domain::StoredEvent;
 use crate::reconcile::orders::Subject;
 use crate::reconcile::{DiscrepancyKind, Stage, supersedes};
 use crate::setup::alerts::sync_bank_alerts;
+use crate::setup::stripe_keys::StripeKeys;
 use crate::stripe::client::{BalanceTransaction, SourceKind};
 use crate::stripe::objects::{Balance, Event, Payout, id_of};
 
@@ -63,8 +65,8 @@ fn reconciled(event: &Event, payout: &Payout) -> bool {
 /// Lists the balance transactions of a reconciled automatic payout not itemised yet.
 pub async fn prepare(
     pool: &PgPool,
-    context: &WorkerContext,
-    message: &EventMessage,
+    context: &StripeKeys,
+    message: &StoredEvent,
     event: &Event,
 ) -> Result<Prepared, HandlerError> {
     if event.data.object.get("object").and_then(|v| v.as_str()) != Some("payout") {
@@ -85,7 +87,7 @@ pub async fn prepare(
         .stripe
         .list_balance_transactions_for_payout(&key, &payout.id)
         .await
-        .map_err(super::stripe_failure)?;
+        .map_err(crate::setup::stripe_keys::stripe_failure)?;
     Ok(Prepared::BalanceTransactions(transactions))
 }
 
@@ -106,7 +108,7 @@ pub fn subjects(event: &Event) -> Vec<Subject> {
 
 pub async fn apply(
     conn: &mut PgConnection,
-    message: &EventMessage,
+    message: &StoredEvent,
     event: &Event,
     prepared: Prepared,
 ) -> Result<(), HandlerError> {
@@ -135,7 +137,7 @@ pub async fn apply(
 
 async fn apply_payout(
     conn: &mut PgConnection,
-    message: &EventMessage,
+    message: &StoredEvent,
     event: &Event,
     prepared: Prepared,
 ) -> Result<(), HandlerError> {
@@ -218,7 +220,7 @@ async fn apply_payout(
 /// known, and checks that the lines add up to the payout.
 async fn itemize(
     conn: &mut PgConnection,
-    message: &EventMessage,
+    message: &StoredEvent,
     payout: &Payout,
     transactions: &[BalanceTransaction],
 ) -> Result<(), HandlerError> {

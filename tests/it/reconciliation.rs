@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use accredito::config::Role;
-use accredito::worker::{Applied, EventMessage, Handler, WorkerContext, apply_once};
+use accredito::domain::StoredEvent;
+use accredito::setup::stripe_keys::StripeKeys;
+use accredito::worker::{Applied, Handler, apply_once};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -530,14 +532,14 @@ async fn an_event_redelivered_after_its_commit_is_not_applied_again(pool: PgPool
         true,
         charge("pi_1", 1000, 300),
     );
-    let message = EventMessage {
+    let message = StoredEvent {
         event_id: "evt_once".into(),
         profile_id: "prof_x".into(),
         merchant_id: "m_1".into(),
         event_type: "charge.refunded".into(),
-        body: body.into_bytes(),
+        body: body.into_bytes().into(),
     };
-    let context = WorkerContext {
+    let context = StripeKeys {
         stripe: accredito::stripe::client::StripeClient::new("http://127.0.0.1:9").expect("client"),
         secret_box: std::sync::Arc::new(
             accredito::crypto::SecretBox::from_master_key(Some(&secrecy::SecretString::from(

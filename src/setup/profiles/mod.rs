@@ -18,9 +18,9 @@ use crate::db;
 use crate::db::merchants::AuditEntry;
 use crate::domain::{ProfileId, StripeMode, is_valid_merchant_id};
 use crate::setup::alerts;
+use crate::setup::bank::checked_account_update;
 use crate::setup::merchants::Actor;
 use crate::stripe::client::{StripeClient, StripeError};
-use crate::worker::accounts::checked_account_update;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {

@@ -2,6 +2,8 @@
 //! XChaCha20-Poly1305 under `ACCREDITO_MASTER_KEY`. The additional data binds each ciphertext
 //! to the row it belongs to, so a ciphertext copied onto another profile does not open.
 
+pub mod admin_tokens;
+
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};

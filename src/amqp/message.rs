@@ -1,0 +1,81 @@
+//! A stored event as an AMQP message: the one place its properties are written and read. The
+//! Stripe event id is the message id; the profile, merchant and event type travel as headers
+//! (what consumers route and de-duplicate by); the body is Stripe's, untouched.
+
+use lapin::BasicProperties;
+use lapin::message::Delivery;
+use lapin::types::{AMQPValue, FieldTable};
+
+use crate::domain::StoredEvent;
+
+/// Persistent, with the event's id and headers.
+pub fn properties_of(event: &StoredEvent) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    for (name, value) in [
+        ("profile_id", &event.profile_id),
+        ("merchant_id", &event.merchant_id),
+        ("event_type", &event.event_type),
+    ] {
+        headers.insert(name.into(), AMQPValue::LongString(value.as_str().into()));
+    }
+    BasicProperties::default()
+        .with_message_id(event.event_id.as_str().into())
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2) // persistent
+        .with_headers(headers)
+}
+
+/// The stored event a delivery carries; `Err` names what is missing.
+pub fn event_of(delivery: &Delivery) -> Result<StoredEvent, String> {
+    let required = |name: &str| {
+        header_str(delivery, name).ok_or_else(|| format!("message has no {name} header"))
+    };
+    let event_id = message_id(delivery);
+    if event_id.is_empty() {
+        return Err("message has no message_id (the Stripe event id)".into());
+    }
+    Ok(StoredEvent {
+        event_id,
+        profile_id: required("profile_id")?,
+        merchant_id: required("merchant_id")?,
+        event_type: required("event_type")?,
+        body: delivery.data.clone().into(),
+    })
+}
+
+/// The message id (the Stripe event id), empty when missing.
+pub fn message_id(delivery: &Delivery) -> String {
+    delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
+/// A header's text, if the delivery has it.
+pub fn header_str(delivery: &Delivery, name: &str) -> Option<String> {
+    let headers = delivery.properties.headers().as_ref()?;
+    match headers.inner().get(name)? {
+        AMQPValue::LongString(s) => Some(s.to_string()),
+        AMQPValue::ShortString(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+/// The delivery's properties again, with extra headers (retry counts, the last error), for
+/// publishing it once more.
+pub fn republished_properties(delivery: &Delivery, extra: &[(&str, String)]) -> BasicProperties {
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    for (name, value) in extra {
+        headers.insert((*name).into(), AMQPValue::LongString(value.as_str().into()));
+    }
+    let mut properties = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+        .with_headers(headers);
+    if let Some(id) = delivery.properties.message_id() {
+        properties = properties.with_message_id(id.clone());
+    }
+    properties
+}

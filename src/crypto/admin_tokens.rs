@@ -1,0 +1,147 @@
+//! Bearer tokens for the `/v1` API. Each token has a name, which the audit trail records as
+//! who made a change: `ACCREDITO_ADMIN_TOKEN` is `admin`; `ACCREDITO_ADMIN_TOKENS` adds named
+//! ones (`name:token,name:token`), so each person or system can have its own, and one can be
+//! revoked without the others. Only SHA-256 digests of the tokens are kept in memory.
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
+
+/// The name `ACCREDITO_ADMIN_TOKEN` goes by.
+pub const SINGLE_TOKEN_NAME: &str = "admin";
+
+#[derive(Debug, Default)]
+pub struct AdminTokens {
+    entries: Vec<(String, [u8; 32])>,
+}
+
+impl AdminTokens {
+    /// Reads `ACCREDITO_ADMIN_TOKEN` (`single`) and `ACCREDITO_ADMIN_TOKENS` (`named`). Errors
+    /// name the entry by position or name, never by its token.
+    pub fn parse(
+        single: Option<&SecretString>,
+        named: Option<&SecretString>,
+    ) -> Result<Self, String> {
+        let mut tokens = AdminTokens::default();
+        if let Some(token) = single {
+            tokens.add(
+                SINGLE_TOKEN_NAME,
+                token.expose_secret(),
+                "ACCREDITO_ADMIN_TOKEN",
+            )?;
+        }
+        if let Some(list) = named {
+            let entries = list
+                .expose_secret()
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty());
+            for (position, entry) in entries.enumerate() {
+                let place = format!("entry {} of ACCREDITO_ADMIN_TOKENS", position + 1);
+                let (name, token) = entry
+                    .split_once(':')
+                    .ok_or_else(|| format!("{place} must be name:token"))?;
+                tokens.add(name.trim(), token.trim(), &place)?;
+            }
+        }
+        Ok(tokens)
+    }
+
+    fn add(&mut self, name: &str, token: &str, place: &str) -> Result<(), String> {
+        let valid_name = (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !valid_name {
+            return Err(format!(
+                "{place}: a token name is 1-64 letters, digits, '_', '-' or '.'"
+            ));
+        }
+        if token.is_empty() || token.bytes().any(|b| b.is_ascii_whitespace() || b == b',') {
+            return Err(format!(
+                "{place}: the token ({name}) must not be empty or contain spaces or commas"
+            ));
+        }
+        if self.entries.iter().any(|(n, _)| n == name) {
+            return Err(format!("{place}: the token name {name} is used twice"));
+        }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if self.entries.iter().any(|(_, d)| *d == digest) {
+            return Err(format!(
+                "{place}: token {name} is the same as another token; give each its own"
+            ));
+        }
+        self.entries.push((name.to_owned(), digest));
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The name of the token presented, if it is one. Every token is compared, in constant
+    /// time, whatever matches: timing tells neither which token nor how much of one matched.
+    pub fn identify(&self, presented: &str) -> Option<&str> {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let mut found = None;
+        for (name, expected) in &self.entries {
+            let matches: Choice = digest.ct_eq(expected);
+            if bool::from(matches) {
+                found = Some(name.as_str());
+            }
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    #[test]
+    fn each_token_is_known_by_its_name() {
+        let tokens = AdminTokens::parse(
+            Some(&secret("single-token")),
+            Some(&secret("ops-alice:alice-token, platform.sync:sync-token")),
+        )
+        .expect("valid");
+        assert_eq!(tokens.identify("single-token"), Some("admin"));
+        assert_eq!(tokens.identify("alice-token"), Some("ops-alice"));
+        assert_eq!(tokens.identify("sync-token"), Some("platform.sync"));
+        assert_eq!(tokens.identify("alice-toke"), None);
+        assert_eq!(tokens.identify(""), None);
+    }
+
+    #[test]
+    fn no_token_configured_lets_nobody_in() {
+        let tokens = AdminTokens::parse(None, None).expect("valid");
+        assert!(tokens.is_empty());
+        assert_eq!(tokens.identify(""), None);
+    }
+
+    #[test]
+    fn malformed_lists_are_refused_without_quoting_a_token() {
+        let refused = |list: &str| {
+            AdminTokens::parse(Some(&secret("single-token")), Some(&secret(list))).expect_err(list)
+        };
+        for (list, says) in [
+            ("no-colon-token-value", "name:token"),
+            ("bad name:tok-value-1", "token name"),
+            (":tok-value-1", "token name"),
+            ("empty:", "must not be empty"),
+            ("a:tok-value-1,a:tok-value-2", "used twice"),
+            ("admin:tok-value-1", "used twice"),
+            ("a:tok-value-1,b:tok-value-1", "same as another"),
+            ("b:single-token", "same as another"),
+        ] {
+            let error = refused(list);
+            assert!(error.contains(says), "{list}: {error}");
+            assert!(!error.contains("tok-value"), "{error}");
+            assert!(!error.contains("single-token"), "{error}");
+        }
+    }
+}
