@@ -263,3 +263,58 @@ async fn a_deleted_profile_is_no_longer_routed_to(pool: PgPool) {
     assert_eq!(kept, 2, "kept and reported, not lost");
     app.stop().await;
 }
+
+/// Whether the inbox row is flagged, and the open `livemode_mismatch` subjects.
+async fn livemode_flags(pool: &PgPool, event_id: &str) -> (bool, Vec<String>) {
+    let flagged: bool =
+        sqlx::query_scalar("select livemode_mismatch from inbox_events where event_id = $1")
+            .bind(event_id)
+            .fetch_one(pool)
+            .await
+            .expect("stored");
+    let open: Vec<String> = sqlx::query_scalar(
+        "select subject_id from discrepancies where kind = 'livemode_mismatch' and resolved_at is null",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("discrepancies");
+    (flagged, open)
+}
+
+#[sqlx::test]
+async fn a_routed_event_in_the_wrong_mode_is_flagged_like_a_webhook(pool: PgPool) {
+    let fake = FakeStripe::builder()
+        .account(AccountSpec::ready("acct_mode"))
+        .start()
+        .await;
+    let options = AppOptions {
+        stripe_api_base: Some(fake.base_url()),
+        ..AppOptions::default()
+    };
+    let app = spawn_app_with(pool.clone(), options).await;
+    // A test-mode event for the account arrives before a live profile has it: kept aside.
+    let mut event: Value =
+        serde_json::from_str(&connect_event("evt_testmode", "acct_mode")).expect("json");
+    event["livemode"] = false.into();
+    let early = deliver_connect(&app, CONNECT_SECRET, &event.to_string()).await;
+    assert_eq!(early.status(), 200);
+
+    let profile = app.create_profile("m_1", &random_secret()).await;
+    let saved = app
+        .client
+        .put(app.url(&format!("/v1/profiles/{profile}/keys")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "publishable_key": PK_LIVE, "secret_key": VALID_KEY }))
+        .send()
+        .await
+        .expect("keys");
+    assert_eq!(saved.status(), 200);
+
+    assert_eq!(inbox_owner(&pool, "evt_testmode").await, [profile.as_str()]);
+    let (flagged, open) = livemode_flags(&pool, "evt_testmode").await;
+    assert!(flagged, "stored as a mismatch, so never published");
+    assert_eq!(open, [format!("{profile}/evt_testmode")]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!app.is_published("evt_testmode").await);
+    app.stop().await;
+}

@@ -176,3 +176,56 @@ async fn a_replay_republishes_stored_events_and_applies_nothing_twice(pool: PgPo
     assert_eq!(order_status(&pool, "o_1").await, "paid");
     app.stop().await;
 }
+
+#[sqlx::test]
+async fn a_caught_up_event_in_the_wrong_mode_is_flagged_like_a_webhook(pool: PgPool) {
+    let mut listed = fake_stripe::event(
+        "evt_missed_test",
+        "payment_intent.succeeded",
+        now() - 60,
+        succeeded("pi_t", "o_t"),
+    );
+    listed["livemode"] = false.into();
+    let fake = FakeStripe::builder().event(listed).start().await;
+    let options = AppOptions {
+        roles: Role::all(),
+        stripe_api_base: Some(fake.base_url()),
+        ..AppOptions::default()
+    };
+    let app = spawn_app_with(pool.clone(), options).await;
+    let profile = app.create_profile("m_1", &random_secret()).await;
+    let response = app
+        .client
+        .put(app.url(&format!("/v1/profiles/{profile}/secret-key")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "secret_key": VALID_KEY }))
+        .send()
+        .await
+        .expect("set key");
+    assert!(response.status().is_success(), "{}", response.status());
+
+    let flagged = eventually(
+        "the listed test-mode event is stored and flagged",
+        WAIT,
+        || async {
+            sqlx::query_scalar::<_, String>(
+                "select subject_id from discrepancies
+                 where kind = 'livemode_mismatch' and resolved_at is null",
+            )
+            .fetch_optional(&pool)
+            .await
+            .expect("discrepancies")
+        },
+    )
+    .await;
+    assert_eq!(flagged, format!("{profile}/evt_missed_test"));
+    let mismatch: bool = sqlx::query_scalar(
+        "select livemode_mismatch from inbox_events where event_id = 'evt_missed_test'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("stored");
+    assert!(mismatch, "stored, never published");
+    assert!(!app.is_published("evt_missed_test").await);
+    app.stop().await;
+}
