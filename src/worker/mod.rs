@@ -33,8 +33,8 @@ use crate::domain::StoredEvent;
 use crate::reconcile::orders::Subject;
 use crate::setup::alerts::sync_bank_alerts;
 use crate::setup::stripe_keys::StripeKeys;
-use crate::stripe::client::{self, BalanceTransaction};
 use crate::stripe::objects::Event;
+use crate::stripe::resources::{Account, BalanceTransaction};
 
 /// A handler fails the way a call to Stripe as a profile does: retry later, give up, or wait
 /// for a key Stripe accepts.
@@ -48,7 +48,7 @@ pub enum Prepared {
     /// A reconciled payout's balance transactions, every page.
     BalanceTransactions(Vec<BalanceTransaction>),
     /// `GET /v1/account` with the profile's key (`None`: the profile has no key).
-    Account(Option<client::Account>),
+    Account(Option<Account>),
 }
 
 /// Records at once that Stripe rejects the profile's key: readiness shows
@@ -205,6 +205,10 @@ pub async fn apply_batch(
         return Ok(vec![Applied::Before; messages.len()]);
     }
     let mut tx = pool.begin().await?;
+    // The facts need not be flushed on their own: the claim's commit below flushes the WAL up
+    // to itself, this commit included, before any message is acknowledged; a crash before
+    // that loses only facts a redelivery stores again.
+    db::defer_commit_flush(&mut tx).await?;
     let mut subjects = Vec::new();
     for (message, event, prepared) in pending {
         handler.apply(&mut tx, message, event, prepared).await?;
