@@ -2,8 +2,8 @@
 //! (bank) accounts linked or due.
 
 use crate::db::bank::BankUpdate;
-use crate::stripe::client;
 use crate::stripe::objects::Account;
+use crate::stripe::resources;
 
 /// What an `account.updated` event's object says about payouts and bank accounts.
 pub fn account_update<'a>(profile_id: &'a str, account: &'a Account) -> BankUpdate<'a> {
@@ -20,7 +20,7 @@ pub fn account_update<'a>(profile_id: &'a str, account: &'a Account) -> BankUpda
 /// What `GET /v1/account` says: the authoritative state, so it also clears a stored error.
 pub fn checked_account_update<'a>(
     profile_id: &'a str,
-    account: &'a client::Account,
+    account: &'a resources::Account,
 ) -> BankUpdate<'a> {
     BankUpdate {
         profile_id: Some(profile_id),

@@ -3,6 +3,7 @@
 pub mod client;
 pub mod event;
 pub mod objects;
+pub mod resources;
 pub mod signature;
 
 /// Every event type accredito handles: what a registered webhook endpoint subscribes to and

@@ -25,8 +25,8 @@ use crate::reconcile::orders::Subject;
 use crate::reconcile::{DiscrepancyKind, Stage, supersedes};
 use crate::setup::alerts::sync_bank_alerts;
 use crate::setup::stripe_keys::StripeKeys;
-use crate::stripe::client::{BalanceTransaction, SourceKind};
 use crate::stripe::objects::{Balance, Event, Payout, id_of};
+use crate::stripe::resources::{BalanceTransaction, SourceKind};
 
 /// `paid` is not final: a paid payout can still fail later (the bank returns it).
 pub fn payout_stage(status: &str) -> Stage {

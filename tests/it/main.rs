@@ -1,6 +1,7 @@
 //! End-to-end tests: the app on 127.0.0.1:0, real PostgreSQL and RabbitMQ.
 
 mod admin_api;
+mod architecture;
 mod back_office_api;
 mod books_under_concurrency;
 mod connect;

@@ -3,9 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use accredito::stripe::client::{
-    RetryPolicy, STRIPE_API_VERSION, SourceKind, StripeClient, StripeError,
-};
+use accredito::stripe::client::{RetryPolicy, STRIPE_API_VERSION, StripeClient, StripeError};
+use accredito::stripe::resources::SourceKind;
 use secrecy::SecretString;
 use serde_json::Value;
 

@@ -9,12 +9,16 @@
 //!
 //! Every input is validated before the database is touched, so a 400 never stores anything.
 
+mod csv;
+mod cursor;
+mod orders;
+
 use std::borrow::Cow;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, MatchedPath, Path, Query, RawPathParams, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -28,12 +32,14 @@ use time::format_description::well_known::Rfc3339;
 use super::{ApiError, AppState};
 use crate::db;
 use crate::db::back_office::{
-    AlertFilter, Discrepancy, DiscrepancyFilter, MerchantAlert, OrderFilter, OrderReconciliation,
-    Payout, PayoutFilter, PayoutLine,
+    AlertFilter, Discrepancy, DiscrepancyFilter, OrderFilter, OrderReconciliation, Payout,
+    PayoutFilter, PayoutLine,
 };
 use crate::db::orders::NewOrder;
 use crate::domain::is_valid_merchant_id;
 use crate::reconcile::DiscrepancyKind;
+use csv::*;
+use orders::*;
 
 /// The statuses `order_states.status` allows (its check constraint), in lifecycle order.
 pub const ORDER_STATUSES: [&str; 10] = [
@@ -233,252 +239,6 @@ fn is_transient(error: &sqlx::Error) -> bool {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// PUT and GET /v1/orders/{order_id}
-
-/// The order as the platform sends it. Unknown fields are refused so that a misspelt optional
-/// field (`descripton`) is reported instead of silently dropped.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OrderRequest {
-    merchant_id: String,
-    amount: i64,
-    currency: String,
-    placed_at: String,
-    description: Option<String>,
-    payment_intent_id: Option<String>,
-}
-
-fn validate_order<'a>(
-    order_id: &'a str,
-    req: &'a OrderRequest,
-) -> Result<NewOrder<'a>, InvalidRequest> {
-    if !is_valid_order_id(order_id) {
-        return Err(InvalidRequest::OrderId);
-    }
-    if !is_valid_merchant_id(&req.merchant_id) {
-        return Err(InvalidRequest::MerchantId);
-    }
-    if req.amount < 0 {
-        return Err(InvalidRequest::Amount);
-    }
-    if !is_valid_currency(&req.currency) {
-        return Err(InvalidRequest::Currency);
-    }
-    let placed_at = parse_timestamp(&req.placed_at, "placed_at")?;
-    if req
-        .description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > DESCRIPTION_MAX_CHARS)
-    {
-        return Err(InvalidRequest::Description);
-    }
-    if req
-        .payment_intent_id
-        .as_deref()
-        .is_some_and(|id| !is_valid_payment_intent_id(id))
-    {
-        return Err(InvalidRequest::PaymentIntentId);
-    }
-    Ok(NewOrder {
-        order_id,
-        merchant_id: &req.merchant_id,
-        amount: req.amount,
-        currency: &req.currency,
-        placed_at,
-        description: req.description.as_deref(),
-        payment_intent_id: req.payment_intent_id.as_deref(),
-    })
-}
-
-/// An order's reconciliation row and every discrepancy that names it, open or resolved.
-#[derive(Debug, Serialize)]
-struct OrderDetail {
-    #[serde(flatten)]
-    order: OrderReconciliation,
-    discrepancies: Vec<Discrepancy>,
-}
-
-async fn order_detail(
-    conn: &mut PgConnection,
-    order_id: &str,
-) -> Result<Option<OrderDetail>, sqlx::Error> {
-    let Some(order) = db::back_office::order(conn, order_id).await? else {
-        return Ok(None);
-    };
-    let discrepancies = db::back_office::discrepancies_of_order(conn, order_id).await?;
-    Ok(Some(OrderDetail {
-        order,
-        discrepancies,
-    }))
-}
-
-#[tracing::instrument(skip_all, fields(order_id = %order_id))]
-async fn register_order(
-    State(state): State<AppState>,
-    Path(order_id): Path<String>,
-    body: Result<Json<OrderRequest>, JsonRejection>,
-) -> Result<Json<OrderDetail>, ApiError> {
-    let req = super::admin::json_body(body)?;
-    let order = validate_order(&order_id, &req)?;
-    // The order is stored, then reconciled after its commit (the path every fact takes, see
-    // `crate::reconcile::orders`); the answer shows the reconciled row.
-    let saved = crate::reconcile::orders::register(&state.pool, &order)
-        .await
-        .map_err(database_error("register order"))?;
-    if saved.is_none() {
-        return Err(ApiError::Conflict(format!(
-            "order {order_id} is already registered under another merchant; order ids are unique across merchants"
-        )));
-    }
-    let detail = async {
-        let mut conn = state.pool.acquire().await?;
-        order_detail(&mut conn, &order_id).await
-    };
-    detail
-        .await
-        .map_err(database_error("register order"))?
-        .map(Json)
-        .ok_or(ApiError::NotFound)
-}
-
-#[tracing::instrument(skip_all, fields(order_id = %order_id))]
-async fn show_order(
-    State(state): State<AppState>,
-    Path(order_id): Path<String>,
-) -> Result<Json<OrderDetail>, ApiError> {
-    if !is_valid_order_id(&order_id) {
-        return Err(InvalidRequest::OrderId.into());
-    }
-    let read = async {
-        let mut tx = state.pool.begin().await?;
-        db::back_office::read_only_snapshot(&mut tx).await?;
-        let detail = order_detail(&mut tx, &order_id).await?;
-        tx.commit().await?;
-        Ok(detail)
-    };
-    read.await
-        .map_err(database_error("show order"))?
-        .map(Json)
-        .ok_or(ApiError::NotFound)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Lists: keyset pagination with opaque cursors, JSON or CSV
-
-/// Cursors are base64url of a tagged position, so a cursor of one list is refused by the
-/// others and callers are not tempted to build them. They hold no filter: the caller repeats
-/// its filters with each page.
-mod cursor {
-    use super::*;
-
-    const ORDER_TAG: &str = "o1:";
-    const DISCREPANCY_TAG: &str = "d1:";
-    const PAYOUT_TAG: &str = "p1:";
-    const PAYOUT_LINE_TAG: &str = "l1:";
-    const ALERT_TAG: &str = "a1:";
-
-    fn encode(tag: &str, position: &str) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{tag}{position}"))
-    }
-
-    fn decode(cursor: &str, tag: &str) -> Result<String, InvalidRequest> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(cursor)
-            .map_err(|_| InvalidRequest::Cursor)?;
-        let text = String::from_utf8(bytes).map_err(|_| InvalidRequest::Cursor)?;
-        text.strip_prefix(tag)
-            .map(str::to_owned)
-            .ok_or(InvalidRequest::Cursor)
-    }
-
-    /// `<nanos>:<key>`: a time exact to the nanosecond (so no row is skipped or repeated), or
-    /// nothing for a row without one, then the key that breaks ties.
-    fn timed(time: Option<OffsetDateTime>, key: &str) -> String {
-        let nanos = time.map(|t| t.unix_timestamp_nanos().to_string());
-        format!("{}:{key}", nanos.unwrap_or_default())
-    }
-
-    fn parse_timed(text: &str) -> Result<(Option<OffsetDateTime>, &str), InvalidRequest> {
-        let (nanos, key) = text.split_once(':').ok_or(InvalidRequest::Cursor)?;
-        if nanos.is_empty() {
-            return Ok((None, key));
-        }
-        let nanos: i128 = nanos.parse().map_err(|_| InvalidRequest::Cursor)?;
-        let time =
-            OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| InvalidRequest::Cursor)?;
-        Ok((Some(time), key))
-    }
-
-    /// The position after an order: its `placed_at` and its id.
-    pub fn order(placed_at: OffsetDateTime, order_id: &str) -> String {
-        encode(ORDER_TAG, &timed(Some(placed_at), order_id))
-    }
-
-    pub fn parse_order(cursor: &str) -> Result<(OffsetDateTime, String), InvalidRequest> {
-        let text = decode(cursor, ORDER_TAG)?;
-        match parse_timed(&text)? {
-            (Some(placed_at), order_id) if is_valid_order_id(order_id) => {
-                Ok((placed_at, order_id.to_owned()))
-            }
-            _ => Err(InvalidRequest::Cursor),
-        }
-    }
-
-    pub fn discrepancy(id: i64) -> String {
-        encode(DISCREPANCY_TAG, &id.to_string())
-    }
-
-    pub fn parse_discrepancy(cursor: &str) -> Result<i64, InvalidRequest> {
-        decode(cursor, DISCREPANCY_TAG)?
-            .parse()
-            .map_err(|_| InvalidRequest::Cursor)
-    }
-
-    /// The position after a payout: its arrival date (if it has one) and its id. The ids
-    /// are Stripe's as stored, so any non-empty one is taken back: a page must never end
-    /// because an id looks unusual.
-    pub fn payout(arrival_date: Option<OffsetDateTime>, payout_id: &str) -> String {
-        encode(PAYOUT_TAG, &timed(arrival_date, payout_id))
-    }
-
-    pub fn parse_payout(cursor: &str) -> Result<(Option<OffsetDateTime>, String), InvalidRequest> {
-        let text = decode(cursor, PAYOUT_TAG)?;
-        match parse_timed(&text)? {
-            (arrival_date, payout_id) if !payout_id.is_empty() => {
-                Ok((arrival_date, payout_id.to_owned()))
-            }
-            _ => Err(InvalidRequest::Cursor),
-        }
-    }
-
-    /// The position after a payout line: its balance transaction id.
-    pub fn payout_line(balance_transaction_id: &str) -> String {
-        encode(PAYOUT_LINE_TAG, balance_transaction_id)
-    }
-
-    pub fn parse_payout_line(cursor: &str) -> Result<String, InvalidRequest> {
-        Some(decode(cursor, PAYOUT_LINE_TAG)?)
-            .filter(|id| !id.is_empty())
-            .ok_or(InvalidRequest::Cursor)
-    }
-
-    /// The position after an alert: when it opened and its id.
-    pub fn alert(opened_at: OffsetDateTime, id: i64) -> String {
-        encode(ALERT_TAG, &timed(Some(opened_at), &id.to_string()))
-    }
-
-    pub fn parse_alert(cursor: &str) -> Result<(OffsetDateTime, i64), InvalidRequest> {
-        let text = decode(cursor, ALERT_TAG)?;
-        match parse_timed(&text)? {
-            (Some(opened_at), id) => {
-                Ok((opened_at, id.parse().map_err(|_| InvalidRequest::Cursor)?))
-            }
-            (None, _) => Err(InvalidRequest::Cursor),
-        }
-    }
-}
-
 fn parse_limit(limit: Option<&str>) -> Result<i64, InvalidRequest> {
     let Some(limit) = limit else {
         return Ok(DEFAULT_LIMIT);
@@ -516,249 +276,6 @@ fn split_page<T>(
 struct Page<T> {
     data: Vec<T>,
     next_cursor: Option<String>,
-}
-
-/// The representation the client asked for: CSV only when `text/csv` is named explicitly and
-/// preferred over `application/json`; JSON otherwise (including `*/*` and no `Accept`).
-fn wants_csv(headers: &HeaderMap) -> bool {
-    let mut csv_q = 0.0_f32;
-    let mut json_q = 0.0_f32;
-    for range in headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-    {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or_default().trim();
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
-        if media.eq_ignore_ascii_case("text/csv") {
-            csv_q = csv_q.max(q);
-        } else if media.eq_ignore_ascii_case("application/json") {
-            json_q = json_q.max(q);
-        }
-    }
-    csv_q > 0.0 && csv_q > json_q
-}
-
-/// A row that can be written as one CSV record, with the header naming its fields.
-trait CsvRecord {
-    const HEADER: &'static [&'static str];
-    fn fields(&self) -> Result<Vec<String>, time::error::Format>;
-}
-
-fn opt_time(t: Option<OffsetDateTime>) -> Result<String, time::error::Format> {
-    t.map_or_else(|| Ok(String::new()), |t| t.format(&Rfc3339))
-}
-
-impl CsvRecord for OrderReconciliation {
-    const HEADER: &'static [&'static str] = &[
-        "merchant_id",
-        "order_id",
-        "amount",
-        "currency",
-        "status",
-        "amount_paid",
-        "amount_refunded",
-        "amount_disputed",
-        "payment_intent_id",
-        "charge_id",
-        "last_event_at",
-        "placed_at",
-        "open_discrepancies",
-        "description",
-        // Added after the first release: new columns go last, so a reader that takes
-        // columns by position keeps working.
-        "payout_id",
-        "settled_at",
-    ];
-
-    fn fields(&self) -> Result<Vec<String>, time::error::Format> {
-        Ok(vec![
-            self.merchant_id.clone(),
-            self.order_id.clone(),
-            self.amount.to_string(),
-            self.currency.clone(),
-            self.status.clone(),
-            self.amount_paid.to_string(),
-            self.amount_refunded.to_string(),
-            self.amount_disputed.to_string(),
-            self.payment_intent_id.clone().unwrap_or_default(),
-            self.charge_id.clone().unwrap_or_default(),
-            opt_time(self.last_event_at)?,
-            self.placed_at.format(&Rfc3339)?,
-            self.open_discrepancies.to_string(),
-            self.description.clone().unwrap_or_default(),
-            self.payout_id.clone().unwrap_or_default(),
-            opt_time(self.settled_at)?,
-        ])
-    }
-}
-
-impl CsvRecord for Discrepancy {
-    const HEADER: &'static [&'static str] = &[
-        "id",
-        "kind",
-        "merchant_id",
-        "order_id",
-        "subject_id",
-        "event_id",
-        "detail",
-        "opened_at",
-        "resolved_at",
-        "open",
-    ];
-
-    fn fields(&self) -> Result<Vec<String>, time::error::Format> {
-        Ok(vec![
-            self.id.to_string(),
-            self.kind.clone(),
-            self.merchant_id.clone().unwrap_or_default(),
-            self.order_id.clone().unwrap_or_default(),
-            self.subject_id.clone(),
-            self.event_id.clone().unwrap_or_default(),
-            self.detail.clone(),
-            self.opened_at.format(&Rfc3339)?,
-            opt_time(self.resolved_at)?,
-            self.open.to_string(),
-        ])
-    }
-}
-
-impl CsvRecord for Payout {
-    const HEADER: &'static [&'static str] = &[
-        "merchant_id",
-        "payout_id",
-        "amount",
-        "currency",
-        "status",
-        "arrival_date",
-        "automatic",
-        "failure_code",
-        "failure_message",
-        "reconciliation_status",
-        "itemization_note",
-        "line_count",
-        "orders_settled",
-        "reconciled",
-    ];
-
-    fn fields(&self) -> Result<Vec<String>, time::error::Format> {
-        Ok(vec![
-            self.merchant_id.clone(),
-            self.payout_id.clone(),
-            self.amount.to_string(),
-            self.currency.clone(),
-            self.status.clone(),
-            opt_time(self.arrival_date)?,
-            self.automatic.to_string(),
-            self.failure_code.clone().unwrap_or_default(),
-            self.failure_message.clone().unwrap_or_default(),
-            self.reconciliation_status.clone().unwrap_or_default(),
-            self.itemization_note.clone().unwrap_or_default(),
-            self.line_count.to_string(),
-            self.orders_settled.to_string(),
-            self.reconciled.to_string(),
-        ])
-    }
-}
-
-impl CsvRecord for PayoutLine {
-    const HEADER: &'static [&'static str] = &[
-        "merchant_id",
-        "payout_id",
-        "balance_transaction_id",
-        "type",
-        "reporting_category",
-        "amount",
-        "fee",
-        "net",
-        "currency",
-        "source_id",
-        "charge_id",
-        "refund_id",
-        "dispute_id",
-        "payment_intent_id",
-        "order_id",
-    ];
-
-    fn fields(&self) -> Result<Vec<String>, time::error::Format> {
-        Ok(vec![
-            self.merchant_id.clone(),
-            self.payout_id.clone(),
-            self.balance_transaction_id.clone(),
-            self.r#type.clone(),
-            self.reporting_category.clone().unwrap_or_default(),
-            self.amount.to_string(),
-            self.fee.to_string(),
-            self.net.to_string(),
-            self.currency.clone(),
-            self.source_id.clone().unwrap_or_default(),
-            self.charge_id.clone().unwrap_or_default(),
-            self.refund_id.clone().unwrap_or_default(),
-            self.dispute_id.clone().unwrap_or_default(),
-            self.payment_intent_id.clone().unwrap_or_default(),
-            self.order_id.clone().unwrap_or_default(),
-        ])
-    }
-}
-
-impl CsvRecord for MerchantAlert {
-    const HEADER: &'static [&'static str] = &[
-        "id",
-        "merchant_id",
-        "kind",
-        "status",
-        "opened_at",
-        "resolved_at",
-        "detail",
-        "last_notified_at",
-    ];
-
-    fn fields(&self) -> Result<Vec<String>, time::error::Format> {
-        Ok(vec![
-            self.id.to_string(),
-            self.merchant_id.clone(),
-            self.kind.clone(),
-            self.status.clone(),
-            self.opened_at.format(&Rfc3339)?,
-            opt_time(self.resolved_at)?,
-            self.detail.clone(),
-            opt_time(self.last_notified_at)?,
-        ])
-    }
-}
-
-/// RFC 4180: a field holding a comma, a double quote or a line break is put in double quotes,
-/// with its double quotes doubled. Absent values are empty fields.
-fn csv_field(value: &str) -> Cow<'_, str> {
-    if value.contains([',', '"', '\r', '\n']) {
-        Cow::Owned(format!("\"{}\"", value.replace('"', "\"\"")))
-    } else {
-        Cow::Borrowed(value)
-    }
-}
-
-fn push_record<S: AsRef<str>>(out: &mut String, fields: impl IntoIterator<Item = S>) {
-    for (i, field) in fields.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&csv_field(field.as_ref()));
-    }
-    out.push_str("\r\n");
-}
-
-fn csv_document<T: CsvRecord>(rows: &[T]) -> Result<String, time::error::Format> {
-    let mut out = String::new();
-    push_record(&mut out, T::HEADER);
-    for row in rows {
-        push_record(&mut out, row.fields()?);
-    }
-    Ok(out)
 }
 
 /// The request's own query with `cursor` replaced: the next page keeps every filter as the
@@ -1140,7 +657,10 @@ async fn list_alerts(
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderMap;
+
     use super::*;
+    use crate::db::back_office::MerchantAlert;
 
     #[test]
     fn csv_fields_with_commas_quotes_or_line_breaks_are_quoted_and_quotes_doubled() {
