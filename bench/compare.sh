@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
-# Runs the intake and end-to-end benchmarks twice each against one build, on a fresh database
-# and RabbitMQ prefix of its own, so two builds (two commits) can be compared on one machine.
+# Runs the intake and end-to-end benchmarks twice each against one build, each run on a fresh
+# database and RabbitMQ prefix of its own (an e2e run never inherits the rows and open
+# discrepancies an intake run left), so two builds (two commits) can be compared on one
+# machine.
 # usage: bench/compare.sh BIN_DIR LABEL PORT
 #   e.g. bench/compare.sh target/release new 18092
 # Needs PostgreSQL and RabbitMQ on 127.0.0.1 (deploy/services.sh). Prints one JSON line per run.
 set -u
 bin=$1; label=$2; port=$3
-db=accredito_cmp_$label
-export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$db
-psql -q -U postgres -h 127.0.0.1 -d postgres -c "drop database if exists $db" 2>/dev/null
-$bin/accredito migrate >/dev/null 2>&1
-ACCREDITO_MASTER_KEY=$($bin/accredito generate-master-key) ACCREDITO_ADMIN_TOKEN=t ACCREDITO_AMQP_PREFIX=cmp_$label RUST_LOG=warn $bin/accredito --listen 127.0.0.1:$port serve > /tmp/serve_$label.log 2>&1 &
-pid=$!
-sleep 3
+
+# Starts the service on a fresh database named after the label and run; sets $pid.
+fresh_server() {
+  local run=$1
+  local db=accredito_cmp_${label}_$run
+  export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$db
+  psql -q -U postgres -h 127.0.0.1 -d postgres -c "drop database if exists $db with (force)" 2>/dev/null
+  $bin/accredito migrate >/dev/null 2>&1
+  ACCREDITO_MASTER_KEY=$($bin/accredito generate-master-key) ACCREDITO_ADMIN_TOKEN=t \
+    ACCREDITO_AMQP_PREFIX=cmp_${label}_$run RUST_LOG=warn \
+    $bin/accredito --listen 127.0.0.1:$port serve > /tmp/serve_${label}_$run.log 2>&1 &
+  pid=$!
+  sleep 3
+}
+
 for i in 1 2; do
+  fresh_server "intake$i"
   echo "$label intake: $($bin/accredito-bench intake --url http://127.0.0.1:$port --admin-token t --events 20000 --concurrency 64 2>&1 | tail -1)"
+  kill $pid; wait $pid 2>/dev/null
 done
 for i in 1 2; do
-  echo "$label e2e: $($bin/accredito-bench e2e --url http://127.0.0.1:$port --admin-token t --orders 5000 2>&1 | tail -1)"
+  fresh_server "e2e$i"
+  echo "$label e2e: $($bin/accredito-bench e2e --url http://127.0.0.1:$port --admin-token t --orders ${E2E_ORDERS:-5000} 2>&1 | tail -1)"
+  kill $pid; wait $pid 2>/dev/null
 done
-kill $pid; wait $pid 2>/dev/null
