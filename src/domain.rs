@@ -104,6 +104,99 @@ pub struct StoredEvent {
     pub body: bytes::Bytes,
 }
 
+/// A work queue, consumed by the handler of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkQueue {
+    Orders,
+    Payouts,
+    Accounts,
+}
+
+impl WorkQueue {
+    pub const ALL: [WorkQueue; 3] = [WorkQueue::Orders, WorkQueue::Payouts, WorkQueue::Accounts];
+
+    /// The queue's name after the topology prefix, and its handler's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkQueue::Orders => "orders",
+            WorkQueue::Payouts => "payouts",
+            WorkQueue::Accounts => "accounts",
+        }
+    }
+
+    pub fn by_name(name: &str) -> Option<WorkQueue> {
+        WorkQueue::ALL.into_iter().find(|q| q.name() == name)
+    }
+
+    /// The Stripe objects whose events the queue takes (`charge` for `charge.refunded` and
+    /// `charge.dispute.created`): the topology binds `stripe.<object>.#` for each.
+    pub fn objects(self) -> Vec<&'static str> {
+        let mut objects = Vec::new();
+        for (event_type, queue) in HANDLED_EVENTS {
+            let object = object_of(event_type);
+            if *queue == self && !objects.contains(&object) {
+                objects.push(object);
+            }
+        }
+        objects
+    }
+}
+
+/// `charge` for `charge.dispute.created`.
+fn object_of(event_type: &str) -> &str {
+    event_type.split('.').next().unwrap_or(event_type)
+}
+
+/// Every event type accredito handles and the work queue that takes it: the one list a
+/// registered webhook endpoint subscribes to, catch-up lists, and the topology binds (by
+/// object). A new event type is one line here; its handler dispatches on the object.
+pub const HANDLED_EVENTS: &[(&str, WorkQueue)] = &[
+    ("payment_intent.created", WorkQueue::Orders),
+    ("payment_intent.processing", WorkQueue::Orders),
+    ("payment_intent.succeeded", WorkQueue::Orders),
+    ("payment_intent.payment_failed", WorkQueue::Orders),
+    ("payment_intent.canceled", WorkQueue::Orders),
+    ("payment_intent.requires_action", WorkQueue::Orders),
+    (
+        "payment_intent.amount_capturable_updated",
+        WorkQueue::Orders,
+    ),
+    ("charge.succeeded", WorkQueue::Orders),
+    ("charge.failed", WorkQueue::Orders),
+    ("charge.captured", WorkQueue::Orders),
+    ("charge.pending", WorkQueue::Orders),
+    ("charge.refunded", WorkQueue::Orders),
+    ("charge.updated", WorkQueue::Orders),
+    ("charge.refund.updated", WorkQueue::Orders),
+    ("charge.dispute.created", WorkQueue::Orders),
+    ("charge.dispute.updated", WorkQueue::Orders),
+    ("charge.dispute.closed", WorkQueue::Orders),
+    ("charge.dispute.funds_withdrawn", WorkQueue::Orders),
+    ("charge.dispute.funds_reinstated", WorkQueue::Orders),
+    ("refund.created", WorkQueue::Orders),
+    ("refund.updated", WorkQueue::Orders),
+    ("refund.failed", WorkQueue::Orders),
+    ("payout.created", WorkQueue::Payouts),
+    ("payout.updated", WorkQueue::Payouts),
+    ("payout.paid", WorkQueue::Payouts),
+    ("payout.failed", WorkQueue::Payouts),
+    ("payout.canceled", WorkQueue::Payouts),
+    ("payout.reconciliation_completed", WorkQueue::Payouts),
+    ("balance.available", WorkQueue::Payouts),
+    ("account.updated", WorkQueue::Accounts),
+    ("account.external_account.created", WorkQueue::Accounts),
+    ("account.external_account.updated", WorkQueue::Accounts),
+    ("account.external_account.deleted", WorkQueue::Accounts),
+];
+
+/// The handled event types, in [`HANDLED_EVENTS`]'s order.
+pub fn handled_event_types() -> Vec<&'static str> {
+    HANDLED_EVENTS
+        .iter()
+        .map(|(event_type, _)| *event_type)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +235,31 @@ mod tests {
         assert!(is_valid_merchant_id("m_42"));
         assert!(!is_valid_merchant_id(""));
         assert!(!is_valid_merchant_id("a b"));
+    }
+
+    #[test]
+    fn each_stripe_object_goes_to_one_work_queue() {
+        for (event_type, queue) in HANDLED_EVENTS {
+            let object = object_of(event_type);
+            let queues: Vec<WorkQueue> = WorkQueue::ALL
+                .into_iter()
+                .filter(|q| q.objects().contains(&object))
+                .collect();
+            assert_eq!(queues, [*queue], "{event_type}");
+        }
+        assert_eq!(
+            WorkQueue::Orders.objects(),
+            ["payment_intent", "charge", "refund"]
+        );
+        assert_eq!(WorkQueue::Payouts.objects(), ["payout", "balance"]);
+        assert_eq!(WorkQueue::Accounts.objects(), ["account"]);
+    }
+
+    #[test]
+    fn a_work_queue_is_found_by_its_name() {
+        for queue in WorkQueue::ALL {
+            assert_eq!(WorkQueue::by_name(queue.name()), Some(queue));
+        }
+        assert_eq!(WorkQueue::by_name("nothing"), None);
     }
 }

@@ -5,6 +5,8 @@ use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptio
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
 
+use crate::domain::WorkQueue;
+
 #[derive(Debug, Clone)]
 pub struct Topology {
     prefix: String,
@@ -32,33 +34,18 @@ impl QueueType {
     }
 }
 
-/// A worker queue and the routing keys it takes.
-pub struct QueueSpec {
-    pub suffix: &'static str,
-    pub bindings: &'static [&'static str],
-}
-
 /// Retry queues per work queue; later attempts than this many reuse the last one.
 pub const RETRY_LEVELS: u32 = 4;
 
-pub const WORK_QUEUES: &[QueueSpec] = &[
-    QueueSpec {
-        suffix: "orders",
-        bindings: &[
-            "stripe.payment_intent.#",
-            "stripe.charge.#",
-            "stripe.refund.#",
-        ],
-    },
-    QueueSpec {
-        suffix: "payouts",
-        bindings: &["stripe.payout.#", "stripe.balance.#"],
-    },
-    QueueSpec {
-        suffix: "accounts",
-        bindings: &["stripe.account.#"],
-    },
-];
+/// The routing keys a work queue is bound with: every event of the Stripe objects it takes
+/// ([`crate::domain::HANDLED_EVENTS`]).
+pub fn bindings(queue: WorkQueue) -> Vec<String> {
+    queue
+        .objects()
+        .into_iter()
+        .map(|object| format!("stripe.{object}.#"))
+        .collect()
+}
 
 impl Topology {
     pub fn new(prefix: impl Into<String>) -> Self {
@@ -104,8 +91,8 @@ impl Topology {
                 FieldTable::default(),
             )
             .await?;
-        for spec in WORK_QUEUES {
-            let queue = self.queue(spec.suffix);
+        for work_queue in WorkQueue::ALL {
+            let queue = self.queue(work_queue.name());
             self.declare_queue(channel, &queue, FieldTable::default())
                 .await?;
             for level in 1..=RETRY_LEVELS {
@@ -131,15 +118,15 @@ impl Topology {
                         AMQPValue::LongString("reject-publish".into()),
                     );
                 }
-                self.declare_queue(channel, &self.retry_queue(spec.suffix, level), args)
+                self.declare_queue(channel, &self.retry_queue(work_queue.name(), level), args)
                     .await?;
             }
-            for key in spec.bindings {
+            for key in bindings(work_queue) {
                 channel
                     .queue_bind(
                         queue.as_str().into(),
                         self.exchange().as_str().into(),
-                        (*key).into(),
+                        key.as_str().into(),
                         QueueBindOptions::default(),
                         FieldTable::default(),
                     )

@@ -107,6 +107,7 @@ impl Writer {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(batch = batch.len()))]
     async fn write(&self, batch: &mut Vec<Job>) {
         let events: Vec<&NewEvent> = batch.iter().map(|j| &j.event).collect();
         let result = insert(&self.pool, &events).await;

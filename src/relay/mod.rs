@@ -177,6 +177,7 @@ impl Relay {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(events = jobs.len()))]
     async fn publish_jobs(
         &self,
         publisher: &ConfirmedPublisher,
@@ -197,6 +198,7 @@ impl Relay {
     }
 
     /// Publishes every unpublished row older than `min_age`, in id order, batch by batch.
+    #[tracing::instrument(skip_all)]
     async fn catch_up(
         &mut self,
         publisher: &ConfirmedPublisher,

@@ -12,10 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db;
 use crate::db::inbox::NewEvent;
-use crate::domain::StripeMode;
+use crate::domain::{StripeMode, handled_event_types};
 use crate::ingest;
 use crate::setup::stripe_keys::{CallError, StripeKeys};
-use crate::stripe::HANDLED_EVENT_TYPES;
 use crate::stripe::event::parse_envelope;
 
 /// `GET /v1/events` takes at most 20 exact names in `types[]` (wildcards only work in the
@@ -56,7 +55,7 @@ pub async fn catch_up_profile(
     let oldest = OffsetDateTime::now_utc() - RETENTION;
     let since = since.max(oldest);
     let mut events = Vec::new();
-    for types in HANDLED_EVENT_TYPES.chunks(TYPES_PER_REQUEST) {
+    for types in handled_event_types().chunks(TYPES_PER_REQUEST) {
         let listed = context
             .stripe
             .list_events(&key, since.unix_timestamp(), types)

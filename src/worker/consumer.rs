@@ -121,7 +121,7 @@ impl Consumer {
         publisher
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        let queue = self.topology.queue(self.handler.queue_suffix());
+        let queue = self.topology.queue(self.handler.name());
         let mut deliveries = channel
             .basic_consume(
                 queue.as_str().into(),
@@ -190,6 +190,7 @@ impl Consumer {
 
 /// Applies a batch in one transaction; if anything in it fails, each delivery is handled on
 /// its own (retries and dead letters are per event).
+#[tracing::instrument(skip_all, fields(handler = context.handler.name(), size = batch.len()))]
 async fn process_batch(context: Arc<Context>, batch: Vec<Delivery>) {
     let parsed: Vec<Option<StoredEvent>> =
         batch.iter().map(|d| message::event_of(d).ok()).collect();
@@ -213,7 +214,7 @@ async fn process_batch(context: Arc<Context>, batch: Vec<Delivery>) {
                         .get_or_create(&WorkerLabels { handler, outcome })
                         .inc();
                     if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
-                        tracing::warn!(handler, %error, "ack failed");
+                        tracing::warn!(%error, "ack failed");
                     }
                 }
                 return;
@@ -228,6 +229,12 @@ async fn process_batch(context: Arc<Context>, batch: Vec<Delivery>) {
     }
 }
 
+/// One delivery on its own: applied, retried later, or parked. Its span names the handler and
+/// the event, so every line logged while handling it does.
+#[tracing::instrument(
+    skip_all,
+    fields(handler = context.handler.name(), event_id = %message::message_id(&delivery))
+)]
 async fn process(context: Arc<Context>, delivery: Delivery) {
     let handler = context.handler.name();
     let attempt = header_u32(&delivery, ATTEMPT_HEADER).unwrap_or(1);
@@ -247,17 +254,17 @@ async fn process(context: Arc<Context>, delivery: Delivery) {
     let settled = match &outcome {
         Ok(_) => Ok(()),
         Err(HandlerError::Retryable(error)) if attempt < context.settings.max_attempts => {
-            tracing::warn!(handler, event_id = message::message_id(&delivery), attempt, %error, "handler failed; retrying later");
+            tracing::warn!(attempt, %error, "handler failed; retrying later");
             schedule_retry(&context, &delivery, attempt, error).await
         }
         Err(HandlerError::KeyRejected(error)) => {
             // Retrying cannot help until someone saves a key Stripe accepts; `key_waits`
             // redrives the event then.
-            tracing::warn!(handler, event_id = message::message_id(&delivery), %error, "parking the event until the profile's Stripe key is replaced");
+            tracing::warn!(%error, "parking the event until the profile's Stripe key is replaced");
             park(&context, &delivery, attempt, error, Some(WAITING_FOR_KEY)).await
         }
         Err(error) => {
-            tracing::error!(handler, event_id = message::message_id(&delivery), attempt, %error, "handler failed for good; parking the event");
+            tracing::error!(attempt, %error, "handler failed for good; parking the event");
             park(&context, &delivery, attempt, &error.to_string(), None).await
         }
     };
@@ -273,11 +280,11 @@ async fn process(context: Arc<Context>, delivery: Delivery) {
                 .inc();
             if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
                 // The broker will redeliver; the claim makes that harmless.
-                tracing::warn!(handler, %error, "ack failed");
+                tracing::warn!(%error, "ack failed");
             }
         }
         Err(error) => {
-            tracing::error!(handler, %error, "could not schedule a retry or park the event; requeueing it");
+            tracing::error!(%error, "could not schedule a retry or park the event; requeueing it");
             let _ = delivery
                 .nack(BasicNackOptions {
                     requeue: true,
@@ -325,9 +332,7 @@ async fn schedule_retry(
     let jitter = rand::rng().random_range(0.75..1.25);
     let delay = retry_delay(context.settings.retry_base, attempt, jitter);
     let level = attempt.clamp(1, RETRY_LEVELS);
-    let queue = context
-        .topology
-        .retry_queue(context.handler.queue_suffix(), level);
+    let queue = context.topology.retry_queue(context.handler.name(), level);
     let first_failed =
         message::header_str(delivery, FIRST_FAILED_HEADER).unwrap_or_else(now_rfc3339);
     let properties = republished_properties(

@@ -66,7 +66,7 @@ pub async fn redrive_rows(
             continue;
         };
         let properties = message::properties_of(&event.event);
-        let queue = topology.queue(handler.queue_suffix());
+        let queue = topology.queue(handler.name());
         // mandatory: if the work queue does not exist the message comes back instead of
         // vanishing, and the dead letter stays parked.
         let options = BasicPublishOptions {

@@ -29,7 +29,7 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::db;
 use crate::db::bank::BankUpdate;
-use crate::domain::StoredEvent;
+use crate::domain::{StoredEvent, WorkQueue};
 use crate::reconcile::orders::Subject;
 use crate::setup::alerts::sync_bank_alerts;
 use crate::setup::stripe_keys::StripeKeys;
@@ -92,17 +92,19 @@ pub enum Handler {
 impl Handler {
     pub const ALL: [Handler; 3] = [Handler::Orders, Handler::Payouts, Handler::Accounts];
 
-    pub fn name(self) -> &'static str {
+    /// The work queue it consumes ([`crate::domain::HANDLED_EVENTS`] says which events go
+    /// there).
+    pub fn queue(self) -> WorkQueue {
         match self {
-            Handler::Orders => "orders",
-            Handler::Payouts => "payouts",
-            Handler::Accounts => "accounts",
+            Handler::Orders => WorkQueue::Orders,
+            Handler::Payouts => WorkQueue::Payouts,
+            Handler::Accounts => WorkQueue::Accounts,
         }
     }
 
-    /// The work queue it consumes, relative to the topology prefix.
-    pub fn queue_suffix(self) -> &'static str {
-        self.name()
+    /// Its name, as metrics, logs and dead letters record it: its queue's.
+    pub fn name(self) -> &'static str {
+        self.queue().name()
     }
 
     pub fn by_name(name: &str) -> Option<Handler> {
@@ -172,6 +174,7 @@ pub enum Applied {
 /// leaves the events unrecorded, so their redelivery stores the same facts again (objects keep
 /// their latest state, so that changes nothing) and recomputes. Any failure fails the batch;
 /// the caller then applies its events one by one, so one bad event never holds up the others.
+#[tracing::instrument(skip_all, fields(handler = handler.name(), events = messages.len()))]
 pub async fn apply_batch(
     pool: &PgPool,
     handler: Handler,

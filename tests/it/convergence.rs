@@ -22,11 +22,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use accredito::amqp::QueueType;
-use accredito::amqp::topology::WORK_QUEUES;
+use accredito::amqp::topology::bindings;
 use accredito::app::{self, RunningService, ServiceConfig};
 use accredito::config::{LogFormat, Role};
 use accredito::crypto::SecretBox;
 use accredito::domain::StripeMode;
+use accredito::domain::WorkQueue;
 use accredito::stripe::signature;
 use accredito::worker::consumer::WorkerSettings;
 use futures_util::StreamExt;
@@ -397,10 +398,10 @@ fn claims_of<'a>(events: impl Iterator<Item = &'a str>) -> usize {
         .map(|event_type| {
             let key = format!("stripe.{event_type}");
             let key: Vec<&str> = key.split('.').collect();
-            WORK_QUEUES
-                .iter()
+            WorkQueue::ALL
+                .into_iter()
                 .filter(|q| {
-                    q.bindings
+                    bindings(*q)
                         .iter()
                         .any(|b| topic_matches(&b.split('.').collect::<Vec<_>>(), &key))
                 })

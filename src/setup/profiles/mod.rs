@@ -20,7 +20,7 @@ use keys::{validate_keys, validate_secret_key};
 use crate::crypto::SecretBox;
 use crate::db;
 use crate::db::merchants::AuditEntry;
-use crate::domain::{ProfileId, StripeMode, is_valid_merchant_id};
+use crate::domain::{ProfileId, StripeMode, handled_event_types, is_valid_merchant_id};
 use crate::setup::alerts;
 use crate::setup::bank::checked_account_update;
 use crate::setup::merchants::Actor;
@@ -530,7 +530,7 @@ impl Profiles {
         let url = self.webhook_url(profile_id);
         let created = self
             .stripe
-            .create_webhook_endpoint(&key, &url, crate::stripe::HANDLED_EVENT_TYPES)
+            .create_webhook_endpoint(&key, &url, &handled_event_types())
             .await
             .map_err(key_check_error)?;
         let sealed = self
@@ -600,9 +600,9 @@ impl Profiles {
             profile: self.view(row, secrets.into_iter().map(SecretView::from).collect()),
             endpoint_id: created.id,
             url,
-            enabled_events: crate::stripe::HANDLED_EVENT_TYPES
-                .iter()
-                .map(|e| (*e).to_owned())
+            enabled_events: handled_event_types()
+                .into_iter()
+                .map(str::to_owned)
                 .collect(),
             webhook_secret_id: secret_id,
             expiring_secret_ids: expiring,
