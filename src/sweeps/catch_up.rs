@@ -44,8 +44,11 @@ pub async fn catch_up_profile(
         let mut conn = pool.acquire().await?;
         let profile = db::profiles::find_profile(&mut conn, profile_id)
             .await?
-            .ok_or_else(|| CallError::Permanent(format!("no profile {profile_id}")))?;
-        let mode: StripeMode = profile.mode.parse().map_err(CallError::Permanent)?;
+            .ok_or_else(|| CallError::Permanent(format!("no profile {profile_id}").into()))?;
+        let mode: StripeMode = profile
+            .mode
+            .parse()
+            .map_err(|e: String| CallError::Permanent(e.into()))?;
         (
             context.profile_key(&mut conn, profile_id).await?,
             profile.merchant_id,

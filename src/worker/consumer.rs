@@ -239,7 +239,7 @@ async fn process(context: Arc<Context>, delivery: Delivery) {
     let handler = context.handler.name();
     let attempt = header_u32(&delivery, ATTEMPT_HEADER).unwrap_or(1);
     let outcome = match message::event_of(&delivery) {
-        Err(reason) => Err(HandlerError::Permanent(reason)),
+        Err(reason) => Err(HandlerError::Permanent(reason.into())),
         Ok(message) => apply_once(&context.pool, context.handler, &context.worker, &message)
             .await
             .map(|applied| (message, applied)),
@@ -255,13 +255,20 @@ async fn process(context: Arc<Context>, delivery: Delivery) {
         Ok(_) => Ok(()),
         Err(HandlerError::Retryable(error)) if attempt < context.settings.max_attempts => {
             tracing::warn!(attempt, %error, "handler failed; retrying later");
-            schedule_retry(&context, &delivery, attempt, error).await
+            schedule_retry(&context, &delivery, attempt, error.message()).await
         }
         Err(HandlerError::KeyRejected(error)) => {
             // Retrying cannot help until someone saves a key Stripe accepts; `key_waits`
             // redrives the event then.
             tracing::warn!(%error, "parking the event until the profile's Stripe key is replaced");
-            park(&context, &delivery, attempt, error, Some(WAITING_FOR_KEY)).await
+            park(
+                &context,
+                &delivery,
+                attempt,
+                error.message(),
+                Some(WAITING_FOR_KEY),
+            )
+            .await
         }
         Err(error) => {
             tracing::error!(attempt, %error, "handler failed for good; parking the event");

@@ -39,6 +39,7 @@ use crate::stripe::resources::{Account, BalanceTransaction};
 /// A handler fails the way a call to Stripe as a profile does: retry later, give up, or wait
 /// for a key Stripe accepts.
 pub use crate::setup::stripe_keys::CallError as HandlerError;
+use crate::setup::stripe_keys::Cause;
 
 /// What a handler fetched from Stripe before its transaction began.
 #[derive(Debug, Default)]
@@ -74,9 +75,9 @@ async fn note_rejected_key(
 /// The event's `data.object` as a typed Stripe object.
 pub fn object<T: DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
     serde_json::from_value(event.data.object.clone()).map_err(|e| {
-        HandlerError::Permanent(format!(
-            "{} carries a malformed object: {e}",
-            event.event_type
+        HandlerError::Permanent(Cause::new(
+            format!("{} carries a malformed object: {e}", event.event_type),
+            e,
         ))
     })
 }
@@ -125,7 +126,7 @@ impl Handler {
             Handler::Accounts => accounts::prepare(pool, context, message).await,
         };
         if let Err(HandlerError::KeyRejected(rejection)) = &prepared {
-            note_rejected_key(pool, message, rejection).await?;
+            note_rejected_key(pool, message, rejection.message()).await?;
         }
         prepared
     }
@@ -157,7 +158,7 @@ impl Handler {
 
 fn parse_event(message: &StoredEvent) -> Result<Event, HandlerError> {
     serde_json::from_slice(&message.body)
-        .map_err(|e| HandlerError::Permanent(format!("not a Stripe event: {e}")))
+        .map_err(|e| HandlerError::Permanent(Cause::new(format!("not a Stripe event: {e}"), e)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
