@@ -92,13 +92,154 @@ pub fn is_valid_merchant_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
 }
 
+/// Ids that cross layers, each a type of its own so that one cannot be passed for another.
+/// `parse` checks untrusted input (HTTP, message headers); `from_stored` takes an id the
+/// service itself stored or Stripe signed. Each reads as `&str` where one is wanted.
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident, $valid:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(s: &str) -> Option<Self> {
+                let valid: fn(&str) -> bool = $valid;
+                valid(s).then(|| $name(s.to_owned()))
+            }
+
+            pub fn from_stored(s: impl Into<String>) -> Self {
+                $name(s.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+/// Same rule as the `orders.order_id` check constraint, so a valid id is never refused there.
+pub fn is_valid_order_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+text_id!(
+    /// An order of the Mobile Commerce app, as the POS platform names it.
+    OrderId,
+    is_valid_order_id
+);
+
+text_id!(
+    /// A merchant, as the POS platform names it.
+    MerchantId,
+    is_valid_merchant_id
+);
+
+text_id!(
+    /// A Stripe event id (`evt_...`), unique per Stripe account.
+    EventId,
+    |s| (1..=255).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())
+);
+
+/// The statuses `order_states.status` allows (its check constraint), in lifecycle order.
+pub const ORDER_STATUSES: [&str; 10] = [
+    "awaiting_payment",
+    "processing",
+    "paid",
+    "payment_failed",
+    "canceled",
+    "partially_refunded",
+    "refunded",
+    "disputed",
+    "dispute_won",
+    "dispute_lost",
+];
+
+/// A Stripe payout's statuses, in lifecycle order (`paid` can still turn `failed`).
+pub const PAYOUT_STATUSES: [&str; 5] = ["pending", "in_transit", "paid", "failed", "canceled"];
+
+/// What an alert is about: what on-call staff are told and `back_office.merchant_alerts.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKind {
+    NoBankAccount,
+    PayoutsDisabled,
+    PayoutFailed,
+    FundsUnsettled,
+    /// Stripe answered 401/403 to the profile's key while handling an event.
+    StripeKeyRejected,
+    /// Stripe disabled the profile's webhook endpoint (it kept failing).
+    WebhookEndpointDisabled,
+}
+
+impl AlertKind {
+    /// Every kind, as `alerts.kind`'s check constraint allows them.
+    pub const ALL: [AlertKind; 6] = [
+        AlertKind::NoBankAccount,
+        AlertKind::PayoutsDisabled,
+        AlertKind::PayoutFailed,
+        AlertKind::FundsUnsettled,
+        AlertKind::WebhookEndpointDisabled,
+        AlertKind::StripeKeyRejected,
+    ];
+
+    pub const FROM_BANK_STATE: [AlertKind; 5] = [
+        AlertKind::NoBankAccount,
+        AlertKind::PayoutsDisabled,
+        AlertKind::PayoutFailed,
+        AlertKind::FundsUnsettled,
+        AlertKind::StripeKeyRejected,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::NoBankAccount => "no_bank_account",
+            AlertKind::PayoutsDisabled => "payouts_disabled",
+            AlertKind::PayoutFailed => "payout_failed",
+            AlertKind::FundsUnsettled => "funds_unsettled",
+            AlertKind::StripeKeyRejected => "stripe_key_rejected",
+            AlertKind::WebhookEndpointDisabled => "webhook_endpoint_disabled",
+        }
+    }
+}
+
+/// The kinds' names, as `alerts.kind` stores them.
+pub const ALERT_KINDS: [&str; 6] = {
+    let mut names = [""; 6];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = AlertKind::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
+
+/// `back_office.merchant_alerts.status`.
+pub const ALERT_STATUSES: [&str; 2] = ["open", "resolved"];
+
 /// One verified Stripe event as stored in the inbox: what the relay publishes and a worker
 /// handles. Every part of the pipeline carries this one type.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
     pub profile_id: String,
-    pub merchant_id: String,
-    pub event_id: String,
+    pub merchant_id: MerchantId,
+    pub event_id: EventId,
     pub event_type: String,
     /// The body exactly as Stripe signed it.
     pub body: bytes::Bytes,
@@ -261,5 +402,22 @@ mod tests {
             assert_eq!(WorkQueue::by_name(queue.name()), Some(queue));
         }
         assert_eq!(WorkQueue::by_name("nothing"), None);
+    }
+
+    #[test]
+    fn typed_ids_take_only_well_formed_text() {
+        assert_eq!(
+            MerchantId::parse("m_42").map(|m| m.to_string()),
+            Some("m_42".into())
+        );
+        assert!(MerchantId::parse("a b").is_none());
+        assert!(OrderId::parse("ord_2026-11-27:0001.a").is_some());
+        assert!(OrderId::parse(&"x".repeat(129)).is_none());
+        assert!(EventId::parse("evt_1Qx").is_some());
+        assert!(EventId::parse("").is_none());
+        assert!(EventId::parse("evt 1").is_none());
+        // Each reads as text where text is wanted.
+        let merchant = MerchantId::from_stored("m_1");
+        assert!(merchant.starts_with("m_"));
     }
 }

@@ -6,17 +6,17 @@ use lapin::BasicProperties;
 use lapin::message::Delivery;
 use lapin::types::{AMQPValue, FieldTable};
 
-use crate::domain::StoredEvent;
+use crate::domain::{EventId, MerchantId, StoredEvent};
 
 /// Persistent, with the event's id and headers.
 pub fn properties_of(event: &StoredEvent) -> BasicProperties {
     let mut headers = FieldTable::default();
     for (name, value) in [
-        ("profile_id", &event.profile_id),
-        ("merchant_id", &event.merchant_id),
-        ("event_type", &event.event_type),
+        ("profile_id", event.profile_id.as_str()),
+        ("merchant_id", event.merchant_id.as_str()),
+        ("event_type", event.event_type.as_str()),
     ] {
-        headers.insert(name.into(), AMQPValue::LongString(value.as_str().into()));
+        headers.insert(name.into(), AMQPValue::LongString(value.into()));
     }
     BasicProperties::default()
         .with_message_id(event.event_id.as_str().into())
@@ -30,14 +30,14 @@ pub fn event_of(delivery: &Delivery) -> Result<StoredEvent, String> {
     let required = |name: &str| {
         header_str(delivery, name).ok_or_else(|| format!("message has no {name} header"))
     };
-    let event_id = message_id(delivery);
-    if event_id.is_empty() {
-        return Err("message has no message_id (the Stripe event id)".into());
-    }
+    let event_id = EventId::parse(&message_id(delivery))
+        .ok_or("message has no usable message_id (the Stripe event id)")?;
+    let merchant_id = MerchantId::parse(&required("merchant_id")?)
+        .ok_or("message has a malformed merchant_id header")?;
     Ok(StoredEvent {
         event_id,
         profile_id: required("profile_id")?,
-        merchant_id: required("merchant_id")?,
+        merchant_id,
         event_type: required("event_type")?,
         body: delivery.data.clone().into(),
     })

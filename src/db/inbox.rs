@@ -3,7 +3,7 @@
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-use crate::domain::StoredEvent;
+use crate::domain::{EventId, MerchantId, StoredEvent};
 
 /// One verified event, ready to be stored, with what the inbox records about it besides.
 #[derive(Debug, Clone)]
@@ -44,8 +44,8 @@ impl From<Row> for InboxRow {
             id: row.id,
             event: StoredEvent {
                 profile_id: row.profile_id,
-                merchant_id: row.merchant_id,
-                event_id: row.event_id,
+                merchant_id: MerchantId::from_stored(row.merchant_id),
+                event_id: EventId::from_stored(row.event_id),
                 event_type: row.event_type,
                 body: row.raw_body.into(),
             },
@@ -69,8 +69,8 @@ pub async fn insert_batch(
     let mut bodies = Vec::with_capacity(events.len());
     for e in events {
         profile_ids.push(e.event.profile_id.clone());
-        merchant_ids.push(e.event.merchant_id.clone());
-        event_ids.push(e.event.event_id.clone());
+        merchant_ids.push(e.event.merchant_id.to_string());
+        event_ids.push(e.event.event_id.to_string());
         event_types.push(e.event.event_type.clone());
         livemodes.push(e.livemode);
         mismatches.push(e.livemode_mismatch);

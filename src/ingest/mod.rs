@@ -12,7 +12,7 @@ use sqlx::PgConnection;
 
 use crate::db;
 use crate::db::inbox::{Inserted, NewEvent};
-use crate::domain::{StoredEvent, StripeMode};
+use crate::domain::{EventId, MerchantId, StoredEvent, StripeMode};
 use crate::reconcile::DiscrepancyKind;
 use crate::stripe::event::EventEnvelope;
 
@@ -36,8 +36,8 @@ pub fn new_event(
     NewEvent {
         event: StoredEvent {
             profile_id: profile_id.to_owned(),
-            merchant_id: merchant_id.to_owned(),
-            event_id: envelope.id,
+            merchant_id: MerchantId::from_stored(merchant_id),
+            event_id: EventId::from_stored(envelope.id),
             event_type: envelope.event_type,
             body,
         },
@@ -60,7 +60,7 @@ pub async fn store_in(
     let inserted = db::inbox::insert_batch(conn, events).await?;
     for new in events.iter().filter(|e| e.livemode_mismatch) {
         let stored = inserted.iter().any(|row| {
-            row.profile_id == new.event.profile_id && row.event_id == new.event.event_id
+            row.profile_id == new.event.profile_id && row.event_id == new.event.event_id.as_str()
         });
         if stored {
             flag_livemode_mismatch(conn, new).await?;

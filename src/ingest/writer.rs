@@ -129,7 +129,7 @@ impl Writer {
         for job in batch.drain(..) {
             let key = (
                 job.event.event.profile_id.clone(),
-                job.event.event.event_id.clone(),
+                job.event.event.event_id.to_string(),
             );
             // The first of several copies in one batch is the new one; the rest are duplicates.
             let outcome = match new_ids.remove(&key) {

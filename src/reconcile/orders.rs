@@ -49,6 +49,7 @@ use std::collections::BTreeSet;
 use sqlx::{PgConnection, PgPool};
 
 use crate::db;
+use crate::domain::OrderId;
 use crate::reconcile::{DiscrepancyKind, derive_order_state};
 
 /// PaymentIntent statuses that mean money is moving: a payment in these states must belong to
@@ -67,7 +68,7 @@ pub enum Subject {
     /// A payout's state or lines changed: the orders its lines settle.
     Payout(String),
     /// An order was registered or updated, and the PaymentIntents that name it.
-    Order(String),
+    Order(OrderId),
 }
 
 /// Registers or updates an order, then reconciles it. `None` when the order exists under
@@ -88,7 +89,11 @@ pub async fn register(
     })
     .await?;
     if let Some(row) = &row {
-        recompute(pool, &[Subject::Order(row.order_id.clone())]).await?;
+        recompute(
+            pool,
+            &[Subject::Order(OrderId::from_stored(row.order_id.clone()))],
+        )
+        .await?;
     }
     Ok(row)
 }
@@ -132,7 +137,7 @@ pub async fn recompute_in(
                 orders.extend(reached.order_ids);
             }
             Subject::Order(id) => {
-                orders.insert(id.clone());
+                orders.insert(id.to_string());
                 owned.extend(db::payments::payment_intents_of_order(conn, id).await?);
             }
         }

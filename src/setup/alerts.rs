@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db;
 use crate::db::bank::BankState;
+use crate::domain::AlertKind;
 
 /// Payout failure codes that mean the bank account is missing or unusable (Stripe's list);
 /// others (`insufficient_funds`, `could_not_process`, ...) do not.
@@ -24,36 +25,6 @@ pub const BANK_ACCOUNT_FAILURES: [&str; 8] = [
     "bank_ownership_changed",
     "incorrect_account_holder_name",
 ];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlertKind {
-    NoBankAccount,
-    PayoutsDisabled,
-    PayoutFailed,
-    FundsUnsettled,
-    /// Stripe answered 401/403 to the profile's key while handling an event.
-    StripeKeyRejected,
-}
-
-impl AlertKind {
-    pub const FROM_BANK_STATE: [AlertKind; 5] = [
-        AlertKind::NoBankAccount,
-        AlertKind::PayoutsDisabled,
-        AlertKind::PayoutFailed,
-        AlertKind::FundsUnsettled,
-        AlertKind::StripeKeyRejected,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertKind::NoBankAccount => "no_bank_account",
-            AlertKind::PayoutsDisabled => "payouts_disabled",
-            AlertKind::PayoutFailed => "payout_failed",
-            AlertKind::FundsUnsettled => "funds_unsettled",
-            AlertKind::StripeKeyRejected => "stripe_key_rejected",
-        }
-    }
-}
 
 /// "Lacks a bank account": payouts off with an external account required, no external account
 /// at all, or the last payout failed for a bank-account reason.

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db;
 use crate::db::bank::BankUpdate;
+use crate::domain::AlertKind;
 use crate::setup::alerts::{self, sync_bank_alerts};
 use crate::setup::bank::checked_account_update;
 use crate::setup::profiles::remove_pending_endpoints;
@@ -129,7 +130,7 @@ pub async fn check_profile(
         let disabled = endpoints
             .iter()
             .find(|e| e.url == ours && e.status == "disabled");
-        let kind = "webhook_endpoint_disabled";
+        let kind = AlertKind::WebhookEndpointDisabled.as_str();
         match disabled {
             Some(endpoint) => {
                 let detail = format!(

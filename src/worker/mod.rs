@@ -187,7 +187,7 @@ pub async fn apply_batch(
         .map(|m| parse_event(m))
         .collect::<Result<Vec<Event>, _>>()?;
     let profile_ids: Vec<String> = messages.iter().map(|m| m.profile_id.clone()).collect();
-    let event_ids: Vec<String> = messages.iter().map(|m| m.event_id.clone()).collect();
+    let event_ids: Vec<String> = messages.iter().map(|m| m.event_id.to_string()).collect();
     let handled: HashSet<(String, String)> = {
         let mut conn = pool.acquire().await?;
         db::work::handled(&mut conn, handler.name(), &profile_ids, &event_ids)
@@ -195,7 +195,7 @@ pub async fn apply_batch(
             .into_iter()
             .collect()
     };
-    let key = |m: &StoredEvent| (m.profile_id.clone(), m.event_id.clone());
+    let key = |m: &StoredEvent| (m.profile_id.clone(), m.event_id.to_string());
     let mut pending = Vec::new();
     let mut seen = HashSet::new();
     for (message, event) in messages.iter().zip(&events) {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use accredito::config::Role;
-use accredito::domain::StoredEvent;
+use accredito::domain::{EventId, MerchantId, StoredEvent};
 use accredito::setup::stripe_keys::StripeKeys;
 use accredito::worker::{Applied, Handler, apply_once};
 use serde_json::{Value, json};
@@ -533,9 +533,9 @@ async fn an_event_redelivered_after_its_commit_is_not_applied_again(pool: PgPool
         charge("pi_1", 1000, 300),
     );
     let message = StoredEvent {
-        event_id: "evt_once".into(),
+        event_id: EventId::from_stored("evt_once"),
         profile_id: "prof_x".into(),
-        merchant_id: "m_1".into(),
+        merchant_id: MerchantId::from_stored("m_1"),
         event_type: "charge.refunded".into(),
         body: body.into_bytes().into(),
     };

@@ -36,24 +36,13 @@ use crate::db::back_office::{
     PayoutFilter, PayoutLine,
 };
 use crate::db::orders::NewOrder;
-use crate::domain::is_valid_merchant_id;
+use crate::domain::{
+    ALERT_KINDS, ALERT_STATUSES, ORDER_STATUSES, PAYOUT_STATUSES, is_valid_merchant_id,
+    is_valid_order_id,
+};
 use crate::reconcile::DiscrepancyKind;
 use csv::*;
 use orders::*;
-
-/// The statuses `order_states.status` allows (its check constraint), in lifecycle order.
-pub const ORDER_STATUSES: [&str; 10] = [
-    "awaiting_payment",
-    "processing",
-    "paid",
-    "payment_failed",
-    "canceled",
-    "partially_refunded",
-    "refunded",
-    "disputed",
-    "dispute_won",
-    "dispute_lost",
-];
 
 /// Every discrepancy kind, as `discrepancies.kind` stores it.
 const DISCREPANCY_KINDS: [DiscrepancyKind; 7] = [
@@ -65,22 +54,6 @@ const DISCREPANCY_KINDS: [DiscrepancyKind; 7] = [
     DiscrepancyKind::LivemodeMismatch,
     DiscrepancyKind::PayoutSumMismatch,
 ];
-
-/// A Stripe payout's statuses, in lifecycle order (`paid` can still turn `failed`).
-pub const PAYOUT_STATUSES: [&str; 5] = ["pending", "in_transit", "paid", "failed", "canceled"];
-
-/// The kinds `alerts.kind` allows (its check constraint).
-pub const ALERT_KINDS: [&str; 6] = [
-    "no_bank_account",
-    "payouts_disabled",
-    "payout_failed",
-    "funds_unsettled",
-    "webhook_endpoint_disabled",
-    "stripe_key_rejected",
-];
-
-/// `back_office.merchant_alerts.status`.
-pub const ALERT_STATUSES: [&str; 2] = ["open", "resolved"];
 
 pub const DEFAULT_LIMIT: i64 = 100;
 /// Bounds the rows (and the open-discrepancy counts the view computes) one request reads.
@@ -157,14 +130,6 @@ impl From<InvalidRequest> for ApiError {
 
 fn kind_names() -> Vec<&'static str> {
     DISCREPANCY_KINDS.iter().map(|k| k.as_str()).collect()
-}
-
-/// Same rule as the `orders.order_id` check constraint, so a valid id is never refused there.
-pub fn is_valid_order_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
 }
 
 fn is_valid_currency(currency: &str) -> bool {

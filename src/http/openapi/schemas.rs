@@ -3,10 +3,8 @@
 use serde_json::{Value, json};
 
 use super::{error_codes, object, schema_ref};
-use crate::http::back_office::{
-    ALERT_KINDS, ALERT_STATUSES, DEFAULT_LIMIT, DESCRIPTION_MAX_CHARS, MAX_LIMIT, ORDER_STATUSES,
-    PAYOUT_STATUSES,
-};
+use crate::domain::{ALERT_KINDS, ALERT_STATUSES, ORDER_STATUSES, PAYOUT_STATUSES};
+use crate::http::back_office::{DEFAULT_LIMIT, DESCRIPTION_MAX_CHARS, MAX_LIMIT};
 
 pub(super) fn components() -> Value {
     json!({

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use super::{ProfileError, audit, secret_key_context};
 use crate::crypto::SecretBox;
 use crate::db;
+use crate::domain::AlertKind;
 use crate::setup::alerts;
 use crate::setup::merchants::Actor;
 use crate::stripe::client::{StripeClient, StripeError};
@@ -85,7 +86,7 @@ pub(super) async fn claim(
     let deleted_at = db::profiles::mark_deleted(&mut tx, profile_id).await?;
     // The endpoint goes with the profile, so Stripe having disabled it no longer matters (the
     // alert names the endpoint's URL; one about another profile of the merchant stays open).
-    let kind = "webhook_endpoint_disabled";
+    let kind = AlertKind::WebhookEndpointDisabled.as_str();
     let about_this_profile = format!("/webhooks/stripe/{profile_id})");
     if db::alerts::open_detail(&mut tx, &merchant_id, kind)
         .await?
