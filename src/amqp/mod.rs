@@ -7,5 +7,5 @@ pub mod publisher;
 pub mod topology;
 
 pub use connection::{AmqpHealth, connect_with_backoff};
-pub use publisher::{ConfirmedPublisher, PublishError, PublishOutcome};
+pub use publisher::{ConfirmedPublisher, PublishError, PublishOutcome, publish_to_queue};
 pub use topology::{QueueType, Topology};

@@ -96,11 +96,7 @@ impl ConfirmedPublisher {
             let confirmation = tokio::time::timeout_at(deadline, confirm)
                 .await
                 .map_err(|_| PublishError::ConfirmTimeout)??;
-            outcomes.push(match confirmation {
-                Confirmation::Ack(None) => PublishOutcome::Confirmed,
-                Confirmation::Ack(Some(_returned)) => PublishOutcome::Unroutable,
-                Confirmation::Nack(_) | Confirmation::NotRequested => PublishOutcome::Nacked,
-            });
+            outcomes.push(outcome_of(confirmation));
         }
         Ok(outcomes)
     }
@@ -125,5 +121,41 @@ impl ConfirmedPublisher {
     pub async fn close(self) {
         let _ = self.channel.close(200, "bye".into()).await;
         let _ = self.connection.close(200, "bye".into()).await;
+    }
+}
+
+/// Publishes one message straight to `queue` (through the default exchange) on a channel in
+/// confirm mode, and waits for the broker's answer: `Confirmed` only once the queue took it;
+/// `Unroutable` when no such queue exists (mandatory, so it is not silently dropped). The
+/// worker's retries and dead letters and the dead-letter redrive all publish this way.
+pub async fn publish_to_queue(
+    channel: &Channel,
+    queue: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<PublishOutcome, PublishError> {
+    let confirm = channel
+        .basic_publish(
+            ShortString::from(""),
+            queue.into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            body,
+            properties,
+        )
+        .await?;
+    let confirmation = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
+        .await
+        .map_err(|_| PublishError::ConfirmTimeout)??;
+    Ok(outcome_of(confirmation))
+}
+
+fn outcome_of(confirmation: Confirmation) -> PublishOutcome {
+    match confirmation {
+        Confirmation::Ack(None) => PublishOutcome::Confirmed,
+        Confirmation::Ack(Some(_returned)) => PublishOutcome::Unroutable,
+        Confirmation::Nack(_) | Confirmation::NotRequested => PublishOutcome::Nacked,
     }
 }

@@ -7,10 +7,9 @@ use std::time::Duration;
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, ConfirmSelectOptions,
 };
-use lapin::types::{FieldTable, ShortString};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
 use rand::Rng;
 use sqlx::PgPool;
@@ -23,7 +22,7 @@ use super::key_waits::WAITING_FOR_KEY;
 use super::{Applied, Handler, HandlerError, apply_batch, apply_once};
 use crate::amqp::message::{self, republished_properties};
 use crate::amqp::topology::RETRY_LEVELS;
-use crate::amqp::{AmqpHealth, Topology, connect_with_backoff};
+use crate::amqp::{AmqpHealth, PublishOutcome, Topology, connect_with_backoff, publish_to_queue};
 use crate::db;
 use crate::domain::StoredEvent;
 use crate::metrics::{Metrics, WorkerLabels};
@@ -306,27 +305,18 @@ fn header_u32(delivery: &Delivery, name: &str) -> Option<u32> {
     message::header_str(delivery, name)?.parse().ok()
 }
 
+/// Publishes to one of our own queues and insists the broker took it.
 async fn publish_confirmed(
     channel: &Channel,
     queue: &str,
     body: &[u8],
     properties: BasicProperties,
 ) -> Result<(), String> {
-    let confirm = channel
-        .basic_publish(
-            ShortString::from(""),
-            queue.into(),
-            BasicPublishOptions::default(),
-            body,
-            properties,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    match tokio::time::timeout(Duration::from_secs(30), confirm).await {
-        Ok(Ok(c)) if c.is_ack() => Ok(()),
-        Ok(Ok(_)) => Err("the broker refused the message".into()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("no publisher confirm in time".into()),
+    match publish_to_queue(channel, queue, body, properties).await {
+        Ok(PublishOutcome::Confirmed) => Ok(()),
+        Ok(PublishOutcome::Unroutable) => Err(format!("queue {queue} does not exist")),
+        Ok(PublishOutcome::Nacked) => Err("the broker refused the message".into()),
+        Err(error) => Err(error.to_string()),
     }
 }
 

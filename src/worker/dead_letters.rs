@@ -1,11 +1,10 @@
 //! Dead letters: listing parked events and putting them back on their work queue.
 
-use lapin::options::BasicPublishOptions;
-use lapin::{Confirmation, Connection, ConnectionProperties};
+use lapin::{Connection, ConnectionProperties};
 use sqlx::PgPool;
 
 use super::Handler;
-use crate::amqp::{Topology, message};
+use crate::amqp::{PublishError, PublishOutcome, Topology, message, publish_to_queue};
 use crate::db;
 use crate::db::work::DeadLetterRow;
 
@@ -15,6 +14,8 @@ pub enum RedriveError {
     Database(#[from] sqlx::Error),
     #[error("RabbitMQ: {0}")]
     Broker(#[from] lapin::Error),
+    #[error("RabbitMQ: {0}")]
+    Publish(#[from] PublishError),
     #[error("the broker did not take the redriven event {0} (is the work queue declared?)")]
     NotConfirmed(String),
 }
@@ -67,23 +68,10 @@ pub async fn redrive_rows(
         };
         let properties = message::properties_of(&event.event);
         let queue = topology.queue(handler.name());
-        // mandatory: if the work queue does not exist the message comes back instead of
-        // vanishing, and the dead letter stays parked.
-        let options = BasicPublishOptions {
-            mandatory: true,
-            ..BasicPublishOptions::default()
-        };
-        let confirm = channel
-            .basic_publish(
-                "".into(),
-                queue.as_str().into(),
-                options,
-                &event.event.body,
-                properties,
-            )
-            .await?
-            .await?;
-        if !matches!(confirm, Confirmation::Ack(None)) {
+        // If the work queue does not exist the message comes back instead of vanishing, and
+        // the dead letter stays parked.
+        let outcome = publish_to_queue(&channel, &queue, &event.event.body, properties).await?;
+        if outcome != PublishOutcome::Confirmed {
             return Err(RedriveError::NotConfirmed(row.event_id));
         }
         db::work::mark_redriven(&mut conn, row.id).await?;
