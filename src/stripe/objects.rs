@@ -154,7 +154,10 @@ fn automatic_by_default() -> bool {
     true
 }
 
-/// A Stripe account as `account.updated` and `GET /v1/account` show it.
+/// A Stripe account as an `account.updated` event carries it. Every field is optional on
+/// purpose: a field the event leaves out is unknown, not false, so applying the event
+/// overwrites only what it says. `GET /v1/account`'s answer is authoritative and has a type of
+/// its own, [`crate::stripe::resources::Account`], whose missing fields mean "none".
 #[derive(Debug, Clone, Deserialize)]
 pub struct Account {
     pub id: String,

@@ -43,7 +43,8 @@ impl<T> Default for ListPage<T> {
     }
 }
 
-/// `GET /v1/account`: what tells whether the merchant can be paid out.
+/// `GET /v1/account`: what tells whether the merchant can be paid out. Authoritative, so a
+/// missing field means "none" (unlike [`crate::stripe::objects::Account`], an event's view).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Account {
     pub id: String,
