@@ -12,14 +12,18 @@ pub mod payouts;
 pub mod profiles;
 pub mod work;
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 /// Opens the pool lazily: the service starts (and answers 503) while PostgreSQL is down.
 pub fn connect_lazy(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    PgPoolOptions::new()
+    // Every query is a short index lookup; JIT compiling one costs tens of milliseconds, and
+    // PostgreSQL decides to by cost estimates, which stale statistics inflate.
+    let options = PgConnectOptions::from_str(database_url)?.options([("jit", "off")]);
+    Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         // A webhook waits at most this long for a connection before it is told 503, so Stripe
         // retries instead of timing out on us.
@@ -27,7 +31,7 @@ pub fn connect_lazy(database_url: &str, max_connections: u32) -> Result<PgPool, 
         // A ping before every checkout is a round trip per transaction; a dead connection
         // surfaces as an error on first use instead (a retry, or a 503 for a webhook).
         .test_before_acquire(false)
-        .connect_lazy(database_url)
+        .connect_lazy_with(options))
 }
 
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {

@@ -208,11 +208,13 @@ pub async fn name_orders_on_lines(
     sqlx::query!(
         "update payout_lines l set order_id = coalesce(
             (select p.order_id from stripe_payment_intents p where p.id = l.payment_intent_id),
-            (select min(o.order_id) from orders o where o.payment_intent_id = l.payment_intent_id))
+            (select o.order_id from orders o where o.payment_intent_id = l.payment_intent_id
+             order by o.payment_intent_id, o.order_id limit 1))
          where l.payment_intent_id = any($1)
            and l.order_id is distinct from coalesce(
             (select p.order_id from stripe_payment_intents p where p.id = l.payment_intent_id),
-            (select min(o.order_id) from orders o where o.payment_intent_id = l.payment_intent_id))",
+            (select o.order_id from orders o where o.payment_intent_id = l.payment_intent_id
+             order by o.payment_intent_id, o.order_id limit 1))",
         payment_intent_ids
     )
     .execute(conn)
