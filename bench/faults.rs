@@ -131,23 +131,25 @@ pub async fn faults(args: FaultsArgs) -> anyhow::Result<ExitCode> {
         deadline,
     )
     .await?;
-    let mut db = PgConnection::connect(&args.server.database_url)
-        .await
-        .context("connecting to the database")?;
-    let counts = wait_for_application(&mut db, &profile.id, sent.acknowledged, deadline).await?;
-    let mut wrong = Vec::new();
-    for (order, want) in &expected {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("select amount_paid, amount_refunded from back_office.order_reconciliation where order_id = $1")
-                .bind(order)
-                .fetch_optional(&mut db)
-                .await?;
-        if row != Some((want.paid, want.refunded)) {
-            wrong.push(
-                json!({ "order": order, "expected": [want.paid, want.refunded], "found": row }),
-            );
+    let counts = wait_for_application(
+        &args.server.database_url,
+        &profile.id,
+        sent.acknowledged,
+        deadline,
+    )
+    .await?;
+    // The checker's own connection must outlive the faults too: PostgreSQL may restart after
+    // the last event was sent, or while the orders are read back.
+    let wrong = loop {
+        match wrong_orders(&args.server.database_url, &expected, deadline).await {
+            Ok(wrong) => break wrong,
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("checker: lost its database connection ({error:#}); reading again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => return Err(error),
         }
-    }
+    };
     let report = json!({
         "bench": "faults",
         "events": sent.acknowledged,
@@ -310,37 +312,90 @@ struct Counts {
     dead_lettered: usize,
 }
 
-/// Waits until every acknowledged event is published and applied (or the deadline passes).
+/// Orders whose paid and refunded amounts differ from the sums of their events.
+async fn wrong_orders(
+    database_url: &str,
+    expected: &BTreeMap<String, Expected>,
+    deadline: Instant,
+) -> anyhow::Result<Vec<Value>> {
+    let mut db = connect_until(database_url, deadline).await?;
+    let mut wrong = Vec::new();
+    for (order, want) in expected {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "select amount_paid, amount_refunded from back_office.order_reconciliation where order_id = $1",
+        )
+        .bind(order)
+        .fetch_optional(&mut db)
+        .await?;
+        if row != Some((want.paid, want.refunded)) {
+            wrong.push(
+                json!({ "order": order, "expected": [want.paid, want.refunded], "found": row }),
+            );
+        }
+    }
+    Ok(wrong)
+}
+
+/// Connects, retrying while PostgreSQL is restarting, until the deadline.
+async fn connect_until(database_url: &str, deadline: Instant) -> anyhow::Result<PgConnection> {
+    loop {
+        match PgConnection::connect(database_url).await {
+            Ok(db) => return Ok(db),
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("checker: database unavailable ({error}); retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => return Err(error).context("connecting to the database"),
+        }
+    }
+}
+
+async fn count(db: &mut PgConnection, profile_id: &str) -> Result<Counts, sqlx::Error> {
+    let (stored, published): (i64, i64) = sqlx::query_as(
+        "select count(*), count(published_at) from inbox_events where profile_id = $1",
+    )
+    .bind(profile_id)
+    .fetch_one(&mut *db)
+    .await?;
+    let applied: i64 = sqlx::query_scalar(
+        "select count(*) from processed_events where handler = 'orders' and profile_id = $1",
+    )
+    .bind(profile_id)
+    .fetch_one(&mut *db)
+    .await?;
+    let dead: i64 = sqlx::query_scalar(
+        "select count(*) from dead_letters where profile_id = $1 and redriven_at is null",
+    )
+    .bind(profile_id)
+    .fetch_one(&mut *db)
+    .await?;
+    Ok(Counts {
+        stored: usize::try_from(stored).unwrap_or(0),
+        published: usize::try_from(published).unwrap_or(0),
+        applied: usize::try_from(applied).unwrap_or(0),
+        dead_lettered: usize::try_from(dead).unwrap_or(0),
+    })
+}
+
+/// Waits until every acknowledged event is published and applied (or the deadline passes),
+/// reconnecting whenever a fault takes the checker's connection.
 async fn wait_for_application(
-    db: &mut PgConnection,
+    database_url: &str,
     profile_id: &str,
     expected: usize,
     deadline: Instant,
 ) -> anyhow::Result<Counts> {
+    let mut db = connect_until(database_url, deadline).await?;
     loop {
-        let (stored, published): (i64, i64) = sqlx::query_as(
-            "select count(*), count(published_at) from inbox_events where profile_id = $1",
-        )
-        .bind(profile_id)
-        .fetch_one(&mut *db)
-        .await?;
-        let applied: i64 = sqlx::query_scalar(
-            "select count(*) from processed_events where handler = 'orders' and profile_id = $1",
-        )
-        .bind(profile_id)
-        .fetch_one(&mut *db)
-        .await?;
-        let dead: i64 = sqlx::query_scalar(
-            "select count(*) from dead_letters where profile_id = $1 and redriven_at is null",
-        )
-        .bind(profile_id)
-        .fetch_one(&mut *db)
-        .await?;
-        let counts = Counts {
-            stored: usize::try_from(stored).unwrap_or(0),
-            published: usize::try_from(published).unwrap_or(0),
-            applied: usize::try_from(applied).unwrap_or(0),
-            dead_lettered: usize::try_from(dead).unwrap_or(0),
+        let counts = match count(&mut db, profile_id).await {
+            Ok(counts) => counts,
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("checker: lost its database connection ({error}); reconnecting");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                db = connect_until(database_url, deadline).await?;
+                continue;
+            }
+            Err(error) => return Err(error).context("counting what was applied"),
         };
         if (counts.applied + counts.dead_lettered >= expected && counts.published >= expected)
             || Instant::now() > deadline
