@@ -190,6 +190,7 @@ async fn payouts_export_as_csv_with_the_next_page_in_headers(pool: PgPool) {
         response.headers()["content-type"],
         "text/csv; charset=utf-8"
     );
+    assert_eq!(response.headers()["content-disposition"], "attachment");
     assert!(response.headers().get("link").is_none());
     let records = parse_csv(&response.text().await.expect("body"));
     assert_eq!(

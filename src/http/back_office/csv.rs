@@ -223,10 +223,25 @@ impl CsvRecord for MerchantAlert {
 }
 
 /// RFC 4180: a field holding a comma, a double quote or a line break is put in double quotes,
-/// with its double quotes doubled. Absent values are empty fields.
+/// with its double quotes doubled. Absent values are empty fields. Text a spreadsheet would run
+/// as a formula is neutralized first ([`defused`]).
 pub(super) fn csv_field(value: &str) -> Cow<'_, str> {
+    let value = defused(value);
     if value.contains([',', '"', '\r', '\n']) {
         Cow::Owned(format!("\"{}\"", value.replace('"', "\"\"")))
+    } else {
+        value
+    }
+}
+
+/// OWASP's rule against formula injection: a cell starting with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return gets a leading `'`, so a spreadsheet shows it as text instead of running it
+/// (an order id or `metadata.order_id` is whatever a merchant or customer typed). Numbers, such
+/// as a negative amount, are left as they are: a number is not a formula.
+fn defused(value: &str) -> Cow<'_, str> {
+    let risky = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && value.parse::<i64>().is_err() {
+        Cow::Owned(format!("'{value}"))
     } else {
         Cow::Borrowed(value)
     }

@@ -334,7 +334,14 @@ impl Listing {
         })?;
         let mut response = (
             vary,
-            [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_CSV))],
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(TEXT_CSV)),
+                // Saved, not opened in place by a browser.
+                (
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_static("attachment"),
+                ),
+            ],
             body,
         )
             .into_response();
@@ -638,6 +645,25 @@ mod tests {
         let mut out = String::new();
         push_record(&mut out, ["x", "1,2", ""]);
         assert_eq!(out, "x,\"1,2\",\r\n");
+    }
+
+    #[test]
+    fn csv_cells_a_spreadsheet_would_run_as_formulas_are_written_as_text() {
+        assert_eq!(csv_field("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
+        assert_eq!(
+            csv_field("=HYPERLINK(\"http://x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""
+        );
+        assert_eq!(csv_field("-2-3"), "'-2-3");
+        assert_eq!(csv_field("+1"), "+1");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("\tx"), "'\tx");
+        assert_eq!(
+            csv_field("-1500"),
+            "-1500",
+            "a negative amount stays a number"
+        );
+        assert_eq!(csv_field("o_1-2"), "o_1-2");
     }
 
     #[test]
