@@ -159,6 +159,31 @@ pub async fn find(
     .map(|row| row.map(InboxRow::from))
 }
 
+/// The stored events among these (profile, event id) pairs that may be processed (not in the
+/// wrong mode): what a worker applies, whatever a message claims to carry.
+pub async fn processable(
+    conn: &mut PgConnection,
+    profile_ids: &[String],
+    event_ids: &[String],
+) -> Result<Vec<InboxRow>, sqlx::Error> {
+    sqlx::query_as!(
+        Row,
+        r#"select i.id as "id!", i.profile_id as "profile_id!", i.merchant_id as "merchant_id!",
+                  i.event_id as "event_id!", i.event_type as "event_type!", i.raw_body as "raw_body!"
+           from unnest($1::text[], $2::text[]) as asked(profile_id, event_id)
+           cross join lateral (
+               select id, profile_id, merchant_id, event_id, event_type, raw_body from inbox_events
+               where profile_id = asked.profile_id and event_id = asked.event_id
+                 and not livemode_mismatch
+           ) i"#,
+        profile_ids,
+        event_ids
+    )
+    .fetch_all(conn)
+    .await
+    .map(|rows| rows.into_iter().map(InboxRow::from).collect())
+}
+
 /// When the newest stored event of the profile was created (for catch-up).
 pub async fn newest_event_created(
     conn: &mut PgConnection,

@@ -24,6 +24,10 @@ pub enum CallError {
     /// accepts are saved.
     #[error(transparent)]
     KeyRejected(Cause),
+    /// The message is not an event the service stored (forged, or altered on the way): it is
+    /// never applied.
+    #[error(transparent)]
+    Refused(Cause),
 }
 
 /// What went wrong, said for the logs and the dead-letter table, and the error it came from

@@ -248,6 +248,7 @@ async fn process(context: Arc<Context>, delivery: Delivery) {
         Ok((_, Applied::Before)) => "duplicate",
         Err(HandlerError::Retryable(_)) if attempt < context.settings.max_attempts => "retried",
         Err(HandlerError::KeyRejected(_)) => "waiting_for_key",
+        Err(HandlerError::Refused(_)) => "refused",
         Err(_) => "dead_lettered",
     };
     let settled = match &outcome {
@@ -268,6 +269,10 @@ async fn process(context: Arc<Context>, delivery: Delivery) {
                 Some(WAITING_FOR_KEY),
             )
             .await
+        }
+        Err(HandlerError::Refused(error)) => {
+            tracing::error!(%error, "a message that is not a stored event; parking it");
+            park(&context, &delivery, attempt, error.message(), None).await
         }
         Err(error) => {
             tracing::error!(attempt, %error, "handler failed for good; parking the event");

@@ -156,6 +156,42 @@ impl Handler {
     }
 }
 
+/// The inbox's copy of each message's event (G9): RabbitMQ is not trusted to say what
+/// Stripe sent. A message naming no stored event of its profile and merchant (forged, or for an
+/// event stored in the wrong mode) is refused; its body is never read, the stored one is.
+fn from_the_inbox(
+    messages: &[&StoredEvent],
+    stored: Vec<db::inbox::InboxRow>,
+) -> Result<Vec<StoredEvent>, HandlerError> {
+    let stored: std::collections::HashMap<(String, String), StoredEvent> = stored
+        .into_iter()
+        .map(|row| {
+            let key = (row.event.profile_id.clone(), row.event.event_id.to_string());
+            (key, row.event)
+        })
+        .collect();
+    messages
+        .iter()
+        .map(|m| {
+            let key = (m.profile_id.clone(), m.event_id.to_string());
+            match stored.get(&key) {
+                Some(event)
+                    if event.merchant_id == m.merchant_id && event.event_type == m.event_type =>
+                {
+                    Ok(event.clone())
+                }
+                _ => Err(HandlerError::Refused(
+                    format!(
+                        "message {} for profile {} names no stored event of merchant {} ({}): refused, never applied",
+                        m.event_id, m.profile_id, m.merchant_id, m.event_type
+                    )
+                    .into(),
+                )),
+            }
+        })
+        .collect()
+}
+
 fn parse_event(message: &StoredEvent) -> Result<Event, HandlerError> {
     serde_json::from_slice(&message.body)
         .map_err(|e| HandlerError::Permanent(Cause::new(format!("not a Stripe event: {e}"), e)))
@@ -182,19 +218,24 @@ pub async fn apply_batch(
     context: &StripeKeys,
     messages: &[&StoredEvent],
 ) -> Result<Vec<Applied>, HandlerError> {
+    let profile_ids: Vec<String> = messages.iter().map(|m| m.profile_id.clone()).collect();
+    let event_ids: Vec<String> = messages.iter().map(|m| m.event_id.to_string()).collect();
+    let (stored, handled) = {
+        let mut conn = pool.acquire().await?;
+        let stored = db::inbox::processable(&mut conn, &profile_ids, &event_ids).await?;
+        let handled: HashSet<(String, String)> =
+            db::work::handled(&mut conn, handler.name(), &profile_ids, &event_ids)
+                .await?
+                .into_iter()
+                .collect();
+        (stored, handled)
+    };
+    let trusted = from_the_inbox(messages, stored)?;
+    let messages: Vec<&StoredEvent> = trusted.iter().collect();
     let events = messages
         .iter()
         .map(|m| parse_event(m))
         .collect::<Result<Vec<Event>, _>>()?;
-    let profile_ids: Vec<String> = messages.iter().map(|m| m.profile_id.clone()).collect();
-    let event_ids: Vec<String> = messages.iter().map(|m| m.event_id.to_string()).collect();
-    let handled: HashSet<(String, String)> = {
-        let mut conn = pool.acquire().await?;
-        db::work::handled(&mut conn, handler.name(), &profile_ids, &event_ids)
-            .await?
-            .into_iter()
-            .collect()
-    };
     let key = |m: &StoredEvent| (m.profile_id.clone(), m.event_id.to_string());
     let mut pending = Vec::new();
     let mut seen = HashSet::new();

@@ -523,6 +523,124 @@ async fn five_events_each_delivered_twice_in_all_120_orders_end_in_the_same_row(
     every_delivery_order_converges(pool, 2).await;
 }
 
+const PROFILE: &str = "prof_000000000000000000000001";
+
+/// Stores the event in the inbox as intake would (for merchant `m_1`), and returns it as the
+/// relay publishes it.
+async fn stored_in_the_inbox(
+    pool: &PgPool,
+    event_id: &str,
+    event_type: &str,
+    body: &str,
+) -> StoredEvent {
+    sqlx::query("insert into merchants (id) values ('m_1') on conflict do nothing")
+        .execute(pool)
+        .await
+        .expect("merchant");
+    sqlx::query(
+        "insert into stripe_profiles (id, merchant_id, name, mode) values ($1, 'm_1', 'Bar', 'live')
+         on conflict do nothing",
+    )
+    .bind(PROFILE)
+    .execute(pool)
+    .await
+    .expect("profile");
+    sqlx::query(
+        "insert into inbox_events (profile_id, merchant_id, event_id, event_type, livemode,
+            event_created_at, raw_body)
+         values ($1, 'm_1', $2, $3, true, now(), $4)",
+    )
+    .bind(PROFILE)
+    .bind(event_id)
+    .bind(event_type)
+    .bind(body.as_bytes())
+    .execute(pool)
+    .await
+    .expect("stored");
+    message(event_id, event_type, body)
+}
+
+fn message(event_id: &str, event_type: &str, body: &str) -> StoredEvent {
+    StoredEvent {
+        event_id: EventId::from_stored(event_id),
+        profile_id: PROFILE.into(),
+        merchant_id: MerchantId::from_stored("m_1"),
+        event_type: event_type.into(),
+        body: body.as_bytes().to_vec().into(),
+    }
+}
+
+/// Keys for handlers that never call Stripe (the orders handler).
+fn offline_stripe_keys() -> StripeKeys {
+    StripeKeys {
+        stripe: accredito::stripe::client::StripeClient::new("http://127.0.0.1:9").expect("client"),
+        secret_box: std::sync::Arc::new(
+            accredito::crypto::SecretBox::from_master_key(Some(&secrecy::SecretString::from(
+                accredito::crypto::SecretBox::generate_master_key(),
+            )))
+            .expect("key"),
+        ),
+    }
+}
+
+/// What the stored charges of the PaymentIntent say was refunded (0 when none is stored).
+async fn refunded(pool: &PgPool, payment_intent_id: &str) -> i64 {
+    sqlx::query_scalar(
+        "select coalesce(sum(amount_refunded), 0)::bigint from stripe_charges where payment_intent_id = $1",
+    )
+    .bind(payment_intent_id)
+    .fetch_one(pool)
+    .await
+    .expect("charges")
+}
+
+#[sqlx::test]
+async fn a_message_that_is_not_a_stored_event_changes_nothing(pool: PgPool) {
+    register_order(&pool, "m_1", "o_1", 1000, "eur").await;
+    let context = offline_stripe_keys();
+    // Forged: published straight to the broker, never received from Stripe.
+    let forged_body = stripe_event(
+        "evt_forged1",
+        "charge.refunded",
+        true,
+        charge("pi_1", 1000, 900),
+    );
+    let forged = message("evt_forged1", "charge.refunded", &forged_body);
+    let refused = apply_once(&pool, Handler::Orders, &context, &forged).await;
+    assert!(
+        matches!(&refused, Err(accredito::worker::HandlerError::Refused(_))),
+        "{refused:?}"
+    );
+    assert_eq!(refunded(&pool, "pi_1").await, 0);
+
+    // Altered: a stored event's id with another body. The stored body is the one applied.
+    let body = stripe_event(
+        "evt_real",
+        "charge.refunded",
+        true,
+        charge("pi_1", 1000, 300),
+    );
+    let stored = stored_in_the_inbox(&pool, "evt_real", "charge.refunded", &body).await;
+    let mut altered = stored.clone();
+    altered.body = forged_body.into_bytes().into();
+    assert_eq!(
+        apply_once(&pool, Handler::Orders, &context, &altered)
+            .await
+            .expect("applies the stored event"),
+        Applied::Now
+    );
+    assert_eq!(refunded(&pool, "pi_1").await, 300);
+
+    // Another merchant's claim on a stored event is refused too.
+    let mut misdirected = stored;
+    misdirected.merchant_id = MerchantId::from_stored("m_2");
+    let refused = apply_once(&pool, Handler::Orders, &context, &misdirected).await;
+    assert!(matches!(
+        refused,
+        Err(accredito::worker::HandlerError::Refused(_))
+    ));
+}
+
 #[sqlx::test]
 async fn an_event_redelivered_after_its_commit_is_not_applied_again(pool: PgPool) {
     register_order(&pool, "m_1", "o_1", 1000, "eur").await;
@@ -532,22 +650,8 @@ async fn an_event_redelivered_after_its_commit_is_not_applied_again(pool: PgPool
         true,
         charge("pi_1", 1000, 300),
     );
-    let message = StoredEvent {
-        event_id: EventId::from_stored("evt_once"),
-        profile_id: "prof_x".into(),
-        merchant_id: MerchantId::from_stored("m_1"),
-        event_type: "charge.refunded".into(),
-        body: body.into_bytes().into(),
-    };
-    let context = StripeKeys {
-        stripe: accredito::stripe::client::StripeClient::new("http://127.0.0.1:9").expect("client"),
-        secret_box: std::sync::Arc::new(
-            accredito::crypto::SecretBox::from_master_key(Some(&secrecy::SecretString::from(
-                accredito::crypto::SecretBox::generate_master_key(),
-            )))
-            .expect("key"),
-        ),
-    };
+    let message = stored_in_the_inbox(&pool, "evt_once", "charge.refunded", &body).await;
+    let context = offline_stripe_keys();
     // The first delivery commits; the worker dies before its ack, so RabbitMQ delivers again.
     assert_eq!(
         apply_once(&pool, Handler::Orders, &context, &message)
