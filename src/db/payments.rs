@@ -369,6 +369,7 @@ pub async fn lock_payment_intents(
 
 /// Facts for the unknown-order check of one PaymentIntent.
 pub struct PaymentIntentOwnership {
+    pub payment_intent_id: String,
     pub merchant_id: String,
     pub order_id: Option<String>,
     pub status: String,
@@ -383,13 +384,14 @@ pub struct PaymentIntentOwnership {
     pub order_ids: Vec<String>,
 }
 
+/// The ownership facts of each stored PaymentIntent among these, in one statement.
 pub async fn ownership_of(
     conn: &mut PgConnection,
-    payment_intent_id: &str,
-) -> Result<Option<PaymentIntentOwnership>, sqlx::Error> {
+    payment_intent_ids: &[String],
+) -> Result<Vec<PaymentIntentOwnership>, sqlx::Error> {
     sqlx::query_as!(
         PaymentIntentOwnership,
-        r#"select pi.merchant_id, pi.order_id, pi.status,
+        r#"select pi.id as payment_intent_id, pi.merchant_id, pi.order_id, pi.status,
                   (exists (select 1 from orders o where o.order_id = pi.order_id and o.merchant_id = pi.merchant_id)
                    or exists (select 1 from orders o where o.payment_intent_id = pi.id and o.merchant_id = pi.merchant_id))
                       as "matched!",
@@ -398,10 +400,11 @@ pub async fn ownership_of(
                   pi.last_event_id as "event_id?",
                   array(select o.order_id from orders o where o.order_id = pi.order_id
                         union select o.order_id from orders o where o.payment_intent_id = pi.id) as "order_ids!"
-           from stripe_payment_intents pi where pi.id = $1"#,
-        payment_intent_id
+           from stripe_payment_intents pi where pi.id = any($1)
+           order by pi.id"#,
+        payment_intent_ids
     )
-    .fetch_optional(conn)
+    .fetch_all(conn)
     .await
 }
 

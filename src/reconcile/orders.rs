@@ -145,8 +145,12 @@ pub async fn recompute_in(
     let locked: Vec<String> = owned.union(&payments).cloned().collect();
     db::payments::lock_payment_intents(conn, &locked).await?;
     db::payouts::name_orders_on_lines(conn, &locked).await?;
-    for payment_intent_id in &owned {
-        orders.extend(check_payment_owner(conn, payment_intent_id).await?);
+    if !owned.is_empty() {
+        // One read for every PaymentIntent, under their locks; writes only where a flag changes.
+        let owned: Vec<String> = owned.iter().cloned().collect();
+        for owner in db::payments::ownership_of(conn, &owned).await? {
+            orders.extend(check_payment_owner(conn, owner).await?);
+        }
     }
     payments.retain(|id| !owned.contains(id));
     if !payments.is_empty() {
@@ -217,11 +221,9 @@ async fn reconcile_order(conn: &mut PgConnection, order_id: &str) -> Result<(), 
 /// caller holds the PaymentIntent's ownership lock.
 async fn check_payment_owner(
     conn: &mut PgConnection,
-    payment_intent_id: &str,
+    owner: db::payments::PaymentIntentOwnership,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let Some(owner) = db::payments::ownership_of(conn, payment_intent_id).await? else {
-        return Ok(Vec::new());
-    };
+    let payment_intent_id = owner.payment_intent_id.as_str();
     let kind = DiscrepancyKind::UnknownOrder;
     if owner.matched || !MONEY_MOVING.contains(&owner.status.as_str()) {
         if owner.flagged {
