@@ -59,7 +59,8 @@ pub async fn faults(args: FaultsArgs) -> anyhow::Result<ExitCode> {
     let base = args.server.url.trim_end_matches('/').to_owned();
     let client = http_client(16)?;
     let secret = format!("whsec_{}", random_alphanumeric(32));
-    let profile = create_profile(&client, &base, &args.server, &secret).await?;
+    let admin = args.server.admin_base();
+    let profile = create_profile(&client, &admin, &args.server, &secret).await?;
     let run = random_alphanumeric(8).to_lowercase();
     let deadline = Instant::now() + Duration::from_secs(args.deadline_secs);
 
@@ -69,7 +70,7 @@ pub async fn faults(args: FaultsArgs) -> anyhow::Result<ExitCode> {
         let order = format!("o_{run}_{i}");
         retry_until_2xx(deadline, || {
             client
-                .put(format!("{base}/v1/orders/{order}"))
+                .put(format!("{admin}/v1/orders/{order}"))
                 .bearer_auth(&args.server.admin_token)
                 .json(&json!({ "merchant_id": args.server.merchant, "amount": ORDER_AMOUNT, "currency": "eur", "placed_at": placed_at }))
         })

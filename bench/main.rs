@@ -85,13 +85,21 @@ enum Command {
 /// Where the server is and who the bench is: shared by every subcommand.
 #[derive(Debug, Args)]
 struct ServerArgs {
-    /// Base URL of the running server.
+    /// Base URL of the running server's public listener (webhooks).
     #[arg(
         long,
         env = "ACCREDITO_BENCH_URL",
         default_value = "http://127.0.0.1:8080"
     )]
     url: String,
+
+    /// Base URL of its admin listener (`/v1`).
+    #[arg(
+        long,
+        env = "ACCREDITO_BENCH_ADMIN_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    admin_url: String,
 
     /// The server's admin token: the bench creates its own profile through `/v1/profiles`.
     #[arg(long, env = "ACCREDITO_ADMIN_TOKEN", hide_env_values = true)]
@@ -118,6 +126,12 @@ struct ServerArgs {
     /// mode. A mismatch would be stored but never published, so the bench refuses it.
     #[arg(long, env = "ACCREDITO_BENCH_LIVEMODE", default_value_t = true, action = ArgAction::Set)]
     livemode: bool,
+}
+
+impl ServerArgs {
+    fn admin_base(&self) -> String {
+        self.admin_url.trim_end_matches('/').to_owned()
+    }
 }
 
 #[derive(Debug, Args)]
@@ -204,7 +218,8 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<ExitCode> {
 
     let run = random_alphanumeric(10).to_lowercase();
     let secret = format!("whsec_{}", random_alphanumeric(32));
-    let profile = create_profile(&client, &base_url, &args.server, &secret).await?;
+    let admin_url = args.server.admin_base();
+    let profile = create_profile(&client, &admin_url, &args.server, &secret).await?;
     eprintln!(
         "bench run {run}: profile {} ({} mode); sending {} events with {} workers",
         profile.id, profile.mode, args.events, args.concurrency
@@ -689,7 +704,8 @@ async fn e2e(args: E2eArgs) -> anyhow::Result<ExitCode> {
 
     let run = random_alphanumeric(10).to_lowercase();
     let secret = format!("whsec_{}", random_alphanumeric(32));
-    let profile = create_profile(&client, &base_url, &args.server, &secret).await?;
+    let admin_url = args.server.admin_base();
+    let profile = create_profile(&client, &admin_url, &args.server, &secret).await?;
     let orders: Arc<[BenchOrder]> = (0..args.orders).map(|i| bench_order(&run, i)).collect();
     eprintln!(
         "bench run {run}: profile {} ({} mode); registering {} orders of merchant {} ({})",
@@ -703,7 +719,7 @@ async fn e2e(args: E2eArgs) -> anyhow::Result<ExitCode> {
     let registering = Instant::now();
     match args.register_orders {
         RegisterOrders::Api => {
-            register_orders_api(&client, &base_url, &args, orders.clone()).await?;
+            register_orders_api(&client, &admin_url, &args, orders.clone()).await?;
         }
         RegisterOrders::Db => register_orders_db(&mut db, &args.server.merchant, &orders).await?,
     }

@@ -17,10 +17,13 @@ bench=target/release/accredito-bench
 work=$(mktemp -d)
 prefix="faults_$(date +%s)"
 port=18099
+admin_port=18097
 worker_port=18098
+worker_admin_port=18096
 export DATABASE_URL="${FAULTS_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/accredito_faults}"
 export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
-export ACCREDITO_MASTER_KEY ACCREDITO_ADMIN_TOKEN ACCREDITO_AMQP_PREFIX="$prefix" ACCREDITO_LISTEN="127.0.0.1:$port"
+export ACCREDITO_MASTER_KEY ACCREDITO_ADMIN_TOKEN ACCREDITO_AMQP_PREFIX="$prefix" ACCREDITO_LISTEN="127.0.0.1:$port" \
+  ACCREDITO_ADMIN_LISTEN="127.0.0.1:$admin_port"
 ACCREDITO_MASTER_KEY=$("$bin" generate-master-key)
 ACCREDITO_ADMIN_TOKEN="faults-$(date +%s)"
 export ACCREDITO_WORKER_RETRY_BASE_MS=250 RUST_LOG=warn
@@ -39,7 +42,8 @@ start_server() {
 }
 # A second process with only the workers role: it competes with the first for every queue.
 start_worker() {
-  ACCREDITO_LISTEN="127.0.0.1:$worker_port" "$bin" serve --roles workers >>"$work/worker.log" 2>&1 &
+  ACCREDITO_LISTEN="127.0.0.1:$worker_port" ACCREDITO_ADMIN_LISTEN="127.0.0.1:$worker_admin_port" \
+    "$bin" serve --roles workers >>"$work/worker.log" 2>&1 &
   worker_pid=$!
   for _ in $(seq 1 100); do port_open "$worker_port" && return 0; sleep 0.1; done
   echo "the workers-only accredito did not start; log in $work/worker.log" >&2
@@ -57,7 +61,7 @@ trap cleanup EXIT
 
 start_server
 start_worker
-"$bench" faults --url "http://127.0.0.1:$port" --admin-token "$ACCREDITO_ADMIN_TOKEN" \
+"$bench" faults --url "http://127.0.0.1:$port" --admin-url "http://127.0.0.1:$admin_port" --admin-token "$ACCREDITO_ADMIN_TOKEN" \
   --orders "${FAULTS_ORDERS:-100}" --refunds-per-order "${FAULTS_REFUNDS:-20}" --rate "${FAULTS_RATE:-100}" \
   >"$work/report.json" &
 load_pid=$!

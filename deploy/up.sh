@@ -28,6 +28,7 @@ set -a
 source "$env_file"
 set +a
 export ACCREDITO_LISTEN="${ACCREDITO_LISTEN:-127.0.0.1:8080}"
+export ACCREDITO_ADMIN_LISTEN="${ACCREDITO_ADMIN_LISTEN:-127.0.0.1:8081}"
 
 echo "building accredito (release)"
 SQLX_OFFLINE=true cargo build --release --quiet --bin accredito
@@ -52,10 +53,10 @@ RUST_LOG=warn "$bin" demo
 
 cat <<MSG
 
-accredito is starting on http://$ACCREDITO_LISTEN
+accredito is starting: webhooks on http://$ACCREDITO_LISTEN, admin API on http://$ACCREDITO_ADMIN_LISTEN
   webhook URL   http://$ACCREDITO_LISTEN/webhooks/stripe/$DEMO_PROFILE_ID
   signing secret (demo profile): in $env_file as DEMO_WEBHOOK_SECRET
-  admin API     curl -H "Authorization: Bearer \$ACCREDITO_ADMIN_TOKEN" http://$ACCREDITO_LISTEN/v1/profiles
+  admin API     curl -H "Authorization: Bearer \$ACCREDITO_ADMIN_TOKEN" http://$ACCREDITO_ADMIN_LISTEN/v1/profiles
 With the Stripe CLI, forward a real account's test events here:
   stripe listen --forward-to http://$ACCREDITO_LISTEN/webhooks/stripe/$DEMO_PROFILE_ID
   then add the whsec_ secret it prints (the CLI reads its settings from the same file):

@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::amqp::{AmqpHealth, Topology};
 use crate::config::{Role, Settings};
 use crate::crypto::SecretBox;
+use crate::http::edge::EdgeLimits;
 use crate::http::{self, AppState};
 use crate::ingest::writer::InboxWriter;
 use crate::metrics::Metrics;
@@ -54,6 +55,8 @@ pub struct ServiceConfig {
     pub stripe_retry: Option<RetryPolicy>,
     /// How often workers look for events whose rejected Stripe key has been replaced.
     pub key_waits_every: Duration,
+    /// Timeouts and caps of both HTTP listeners.
+    pub edge: EdgeLimits,
 }
 
 impl ServiceConfig {
@@ -72,13 +75,37 @@ impl ServiceConfig {
             catch_up_events_every: Duration::from_secs(900),
             stripe_retry: None,
             key_waits_every: Duration::from_secs(5),
+            edge: EdgeLimits::default(),
         }
+    }
+}
+
+/// The two listeners: webhooks for the internet, the rest for the operator's network.
+pub struct Listeners {
+    pub public: TcpListener,
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(public: SocketAddr, admin: SocketAddr) -> anyhow::Result<Self> {
+        let bind = |addr: SocketAddr, setting: &'static str| async move {
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} ({setting})"))
+        };
+        Ok(Listeners {
+            public: bind(public, "ACCREDITO_LISTEN").await?,
+            admin: bind(admin, "ACCREDITO_ADMIN_LISTEN").await?,
+        })
     }
 }
 
 /// A started service. Dropping it does not stop it; call `shutdown` and `wait`.
 pub struct RunningService {
+    /// The public listener's address (webhooks).
     pub addr: SocketAddr,
+    /// The admin listener's address (`/v1`, `/metrics`).
+    pub admin_addr: SocketAddr,
     shutdown: CancellationToken,
     handle: JoinHandle<anyhow::Result<()>>,
 }
@@ -93,11 +120,11 @@ impl RunningService {
     }
 }
 
-/// Starts the service on `listener` with `pool`; it runs until `shutdown` fires.
+/// Starts the service on `listeners` with `pool`; it runs until `shutdown` fires.
 pub async fn start(
     config: ServiceConfig,
     pool: PgPool,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunningService> {
     let settings = &config.settings;
@@ -239,21 +266,32 @@ pub async fn start(
         merchants,
         admin_tokens,
         signature_tolerance: settings.signature_tolerance(),
+        body_timeout: config.edge.body_timeout,
         connect_secret: settings.connect_webhook_secret.clone().map(Arc::new),
         metrics,
         registry: Arc::new(registry),
         amqp_health,
     };
-    let router = http::router(state, ingest);
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, roles = ?config.roles, "accredito listening");
+    let public = http::public_router(state.clone(), ingest, &config.edge);
+    let admin = http::admin_router(state, ingest, &config.edge);
+    let addr = listeners.public.local_addr()?;
+    let admin_addr = listeners.admin.local_addr()?;
+    tracing::info!(%addr, %admin_addr, roles = ?config.roles, "accredito listening");
 
+    let edge = config.edge.clone();
     let server_shutdown = shutdown.clone();
     let handle = tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
-            .await;
-        // The router (and with it the last inbox handle) is gone: writers finish their
+        tokio::join!(
+            http::edge::serve(
+                "public",
+                listeners.public,
+                public,
+                edge.clone(),
+                server_shutdown.clone()
+            ),
+            http::edge::serve("admin", listeners.admin, admin, edge, server_shutdown),
+        );
+        // The routers (and with them the last inbox handle) are gone: writers finish their
         // batches, then the relay publishes what they handed over.
         tracker.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
@@ -265,10 +303,11 @@ pub async fn start(
             );
         }
         tracing::info!("accredito stopped");
-        served.context("HTTP server failed")
+        Ok(())
     });
     Ok(RunningService {
         addr,
+        admin_addr,
         shutdown,
         handle,
     })

@@ -45,7 +45,7 @@ pub struct Settings {
     )]
     pub amqp_url: String,
 
-    /// Address the HTTP server listens on.
+    /// Address of the public listener: Stripe's webhooks and bare probes.
     #[arg(
         long,
         env = "ACCREDITO_LISTEN",
@@ -53,6 +53,16 @@ pub struct Settings {
         default_value = "127.0.0.1:8080"
     )]
     pub listen: SocketAddr,
+
+    /// Address of the admin listener: the `/v1` API, `/metrics`, `/readyz` with details. Keep
+    /// it off the internet.
+    #[arg(
+        long,
+        env = "ACCREDITO_ADMIN_LISTEN",
+        global = true,
+        default_value = "127.0.0.1:8081"
+    )]
+    pub admin_listen: SocketAddr,
 
     /// Bearer token for the `/v1` admin and back-office API.
     #[arg(
@@ -277,6 +287,24 @@ pub struct ServeArgs {
     /// Seconds between Stripe account checks of every profile with a key.
     #[arg(long, env = "ACCREDITO_ACCOUNT_SWEEP_SECS", default_value_t = 3600)]
     pub account_sweep_secs: u64,
+
+    /// Seconds a client has to send a request's head, and to start the next request on a
+    /// kept-alive connection, before the connection is closed.
+    #[arg(long, env = "ACCREDITO_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a client has to send a request's whole body (408 after that).
+    #[arg(long, env = "ACCREDITO_BODY_TIMEOUT_SECS", default_value_t = 15)]
+    pub body_timeout_secs: u64,
+
+    /// Open connections per listener; past it a client is answered 503 with Retry-After.
+    #[arg(long, env = "ACCREDITO_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Requests handled at once per listener; past it a request is answered 503 with
+    /// Retry-After.
+    #[arg(long, env = "ACCREDITO_MAX_IN_FLIGHT", default_value_t = 256)]
+    pub max_in_flight: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

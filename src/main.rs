@@ -3,6 +3,7 @@ use tokio_util::sync::CancellationToken;
 
 use accredito::app::{self, ServiceConfig};
 use accredito::config::{Cli, Command};
+use accredito::http::edge::EdgeLimits;
 use accredito::worker::consumer::WorkerSettings;
 use accredito::{cli, crypto, db, telemetry};
 use std::time::Duration;
@@ -39,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => {
-            let listener = tokio::net::TcpListener::bind(settings.listen).await?;
+            let listeners = app::Listeners::bind(settings.listen, settings.admin_listen).await?;
             let pool = db::connect_lazy(&settings.database_url, settings.db_max_connections)?;
             let shutdown = CancellationToken::new();
             let mut config = ServiceConfig::new(settings, args.roles.clone());
@@ -50,7 +51,13 @@ async fn main() -> anyhow::Result<()> {
             };
             config.account_sweep_every = Duration::from_secs(args.account_sweep_secs.max(1));
             config.catch_up_events_every = Duration::from_secs(args.catch_up_secs.max(1));
-            let service = app::start(config, pool.clone(), listener, shutdown.clone()).await?;
+            config.edge = EdgeLimits {
+                header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+                body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
+                max_connections: args.max_connections.max(1),
+                max_in_flight: args.max_in_flight.max(1),
+            };
+            let service = app::start(config, pool.clone(), listeners, shutdown.clone()).await?;
             app::termination_signal().await;
             shutdown.cancel();
             let stopped = service.wait().await;

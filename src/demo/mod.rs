@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::amqp::QueueType;
-use crate::app::{self, ServiceConfig};
+use crate::app::{self, Listeners, ServiceConfig};
 use crate::config::{Role, Settings};
 use crate::crypto::SecretBox;
 use crate::domain::StripeMode;
@@ -96,13 +96,18 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         "local stand-in for the Stripe API (not Stripe) on http://{stripe_addr}"
     ));
 
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
+    let listeners = Listeners {
+        public: TcpListener::bind("127.0.0.1:0").await?,
+        admin: TcpListener::bind("127.0.0.1:0").await?,
+    };
+    let addr = listeners.public.local_addr()?;
+    let admin_addr = listeners.admin.local_addr()?;
     let admin_token = format!("demo_{}", random_token(24));
     let prefix = format!("demo_{}", random_token(10));
     let service_settings = Settings {
         database_url: database_url.clone(),
         listen: addr,
+        admin_listen: admin_addr,
         admin_token: Some(SecretString::from(admin_token.clone())),
         admin_tokens: None,
         master_key: Some(SecretString::from(SecretBox::generate_master_key())),
@@ -127,15 +132,16 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         max_attempts: 3,
         retry_base: Duration::from_millis(200),
     };
-    let service = app::start(config, pool.clone(), listener, shutdown.clone()).await?;
+    let service = app::start(config, pool.clone(), listeners, shutdown.clone()).await?;
     step(&format!(
-        "accredito running in-process on http://{addr} (RabbitMQ prefix {prefix}, queues expire 30 s after the demo)"
+        "accredito running in-process: webhooks on http://{addr}, admin API on http://{admin_addr} (RabbitMQ prefix {prefix}, queues expire 30 s after the demo)"
     ));
 
     crate::stripe::client::install_ring_provider();
     let api = Api {
         client: Client::new(),
-        base: format!("http://{addr}"),
+        admin_base: format!("http://{admin_addr}"),
+        webhook_base: format!("http://{addr}"),
         token: admin_token,
     };
     let outcome = scenario(&api, &fake, &pool).await;
@@ -181,7 +187,9 @@ fn redact(url: &str) -> String {
 
 struct Api {
     client: Client,
-    base: String,
+    /// `/v1` lives on the admin listener, webhooks on the public one.
+    admin_base: String,
+    webhook_base: String,
     token: String,
 }
 
@@ -194,7 +202,7 @@ impl Api {
     ) -> anyhow::Result<(u16, Value)> {
         let mut request = self
             .client
-            .request(method.clone(), format!("{}{path}", self.base))
+            .request(method.clone(), format!("{}{path}", self.admin_base))
             .bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(&body);
@@ -233,7 +241,10 @@ impl Api {
         );
         let response = self
             .client
-            .post(format!("{}/webhooks/stripe/{profile_id}", self.base))
+            .post(format!(
+                "{}/webhooks/stripe/{profile_id}",
+                self.webhook_base
+            ))
             .header("Stripe-Signature", header)
             .body(body)
             .send()

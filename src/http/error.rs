@@ -2,7 +2,7 @@
 //! with Stripe: 4xx means "do not retry this as is", 5xx means "retry later".
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -40,6 +40,11 @@ pub enum ApiError {
     StorageUnavailable,
     #[error("the service is temporarily unavailable; retry later")]
     Unavailable,
+    /// Past the listener's cap on requests in flight; answered with `Retry-After`.
+    #[error("too many requests in flight; retry shortly")]
+    Overloaded,
+    #[error("the request body did not arrive within {secs} s")]
+    RequestTimeout { secs: u64 },
     /// Logged where it happens; the response says only that something went wrong.
     #[error("internal error")]
     Internal,
@@ -56,7 +61,10 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::StorageUnavailable | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StorageUnavailable | ApiError::Unavailable | ApiError::Overloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,6 +83,8 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::StorageUnavailable => "storage_unavailable",
             ApiError::Unavailable => "unavailable",
+            ApiError::Overloaded => "overloaded",
+            ApiError::RequestTimeout { .. } => "request_timeout",
             ApiError::Internal => "internal",
         }
     }
@@ -87,11 +97,18 @@ impl IntoResponse for ApiError {
             Json(json!({ "error": self.code(), "message": self.to_string() })),
         )
             .into_response();
-        if self == ApiError::Unauthorized {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::Overloaded => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::RequestTimeout { .. } => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
         response
     }

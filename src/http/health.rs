@@ -1,5 +1,6 @@
 //! Probes and metrics: `/healthz` (the process answers), `/readyz` (its dependencies
-//! answer), `/metrics` (Prometheus text).
+//! answer), `/metrics` (Prometheus text). The public listener says only ready or not; which
+//! dependency is down, and the metrics, are on the admin listener.
 
 use axum::Router;
 use axum::extract::State;
@@ -12,17 +13,40 @@ use super::AppState;
 use crate::amqp::AmqpHealth;
 use crate::db;
 
-pub fn routes() -> Router<AppState> {
+pub fn public_routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(json!({ "status": "ok" })) }),
-        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz_status))
+}
+
+pub fn admin_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
 }
 
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+/// Readiness without naming what is down.
+async fn readyz_status(State(state): State<AppState>) -> impl IntoResponse {
+    let (status, _) = readiness(&state).await;
+    let word = if status == StatusCode::OK {
+        "ready"
+    } else {
+        "not_ready"
+    };
+    (status, axum::Json(json!({ "status": word })))
+}
+
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let (status, body) = readiness(&state).await;
+    (status, axum::Json(body))
+}
+
+async fn readiness(state: &AppState) -> (StatusCode, serde_json::Value) {
     let database = db::ping(&state.pool).await.is_ok();
     let rabbitmq = (!state.amqp_health.is_empty())
         .then(|| state.amqp_health.iter().all(AmqpHealth::is_connected));
@@ -38,7 +62,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         "postgresql": show(database),
         "rabbitmq": rabbitmq.map_or("not_used", show),
     });
-    (status, axum::Json(body))
+    (status, body)
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

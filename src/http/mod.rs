@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod back_office;
+pub mod edge;
 pub mod error;
 pub mod health;
 pub mod merchants;
@@ -40,6 +41,8 @@ pub struct AppState {
     /// The `/v1` bearer tokens, by name.
     pub admin_tokens: Arc<crate::crypto::admin_tokens::AdminTokens>,
     pub signature_tolerance: Duration,
+    /// How long a webhook body may take to arrive (read only once its profile is known).
+    pub body_timeout: Duration,
     /// The platform's own signing secret for `POST /webhooks/stripe/connect` (off when unset).
     pub connect_secret: Option<Arc<SecretString>>,
     pub metrics: Metrics,
@@ -48,25 +51,38 @@ pub struct AppState {
     pub amqp_health: Vec<AmqpHealth>,
 }
 
-/// `ingest` adds the webhook endpoint and the `/v1` API (profiles, orders, back office) with its
-/// OpenAPI document; probes and metrics are always there.
-pub fn router(state: AppState, ingest: bool) -> Router {
-    let mut router = Router::new().merge(health::routes());
+/// The public listener: Stripe's webhook endpoints (with `ingest`) and bare probes.
+pub fn public_router(state: AppState, ingest: bool, limits: &edge::EdgeLimits) -> Router {
+    let mut router = Router::new().merge(health::public_routes());
     if ingest {
-        router = router
-            .merge(stripe_webhook::routes())
-            .merge(openapi::routes())
-            .nest(
-                "/v1",
-                admin::routes(state.clone())
-                    .merge(back_office::routes(state.clone()))
-                    .merge(merchants::routes(state.clone())),
-            );
+        router = router.merge(stripe_webhook::routes());
     }
-    router
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            observability::count_requests,
-        ))
-        .with_state(state)
+    finish(router.with_state(state.clone()), state, limits)
+}
+
+/// The admin listener, kept off the internet: the `/v1` API (with `ingest`: profiles, orders,
+/// back office) and its OpenAPI document, `/metrics`, and probes with details.
+pub fn admin_router(state: AppState, ingest: bool, limits: &edge::EdgeLimits) -> Router {
+    let mut router = Router::new().merge(health::admin_routes());
+    if ingest {
+        let api = admin::routes(state.clone())
+            .merge(back_office::routes(state.clone()))
+            .merge(merchants::routes(state.clone()));
+        router = router.merge(openapi::routes()).nest("/v1", api);
+    }
+    let router = limits.bounded_bodies(
+        router.with_state(state.clone()),
+        edge::ADMIN_BODY_LIMIT_BYTES,
+    );
+    finish(router, state, limits)
+}
+
+/// Counts every request, and sheds those past the listener's in-flight cap before anything
+/// else runs.
+fn finish(router: Router, state: AppState, limits: &edge::EdgeLimits) -> Router {
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        state,
+        observability::count_requests,
+    ));
+    limits.shed_load(router)
 }

@@ -1,15 +1,15 @@
 //! `POST /webhooks/stripe/{profile_id}`: verify the raw bytes, store, then answer (G1, G6).
 
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, edge};
 use crate::db;
 use crate::domain::ProfileId;
 use crate::ingest;
@@ -27,7 +27,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/webhooks/stripe/{profile_id}", post(receive))
         .route("/webhooks/stripe/connect", post(receive_connect))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
 }
 
 #[derive(Debug, Serialize)]
@@ -41,15 +40,16 @@ async fn receive(
     State(state): State<AppState>,
     Path(profile_id): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Json<Receipt>, ApiError> {
+    // The profile first: a request for no profile is answered without reading its body.
     let id = ProfileId::parse(&profile_id).ok_or(ApiError::UnknownProfile)?;
     let profile = state
         .directory
         .get(&id)
         .await?
         .ok_or(ApiError::UnknownProfile)?;
-    let body = read_body(body)?;
+    let body = read_body(&state, body).await?;
     let header = headers.get("stripe-signature").map(|v| v.as_bytes());
 
     let profile = match verify(&state, &profile, &body, header) {
@@ -77,10 +77,10 @@ async fn receive(
 async fn receive_connect(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Json<Receipt>, ApiError> {
     let secret = state.connect_secret.clone().ok_or(ApiError::NotFound)?;
-    let body = read_body(body)?;
+    let body = read_body(&state, body).await?;
     let header = headers.get("stripe-signature").map(|v| v.as_bytes());
     let now = OffsetDateTime::now_utc().unix_timestamp();
     signature::verify(
@@ -144,13 +144,8 @@ async fn receive_connect(
     }
 }
 
-fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
-            limit_kib: BODY_LIMIT_BYTES / 1024,
-        },
-        _ => ApiError::BadRequest("the request body could not be read".into()),
-    })
+async fn read_body(state: &AppState, body: Body) -> Result<Bytes, ApiError> {
+    edge::read_within(body, BODY_LIMIT_BYTES, state.body_timeout).await
 }
 
 fn refused(state: &AppState, e: SignatureError) -> ApiError {

@@ -37,7 +37,6 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::fake_stripe::{FakeStripe, VALID_KEY};
@@ -65,6 +64,7 @@ struct Deployment {
 /// One accredito process, with [`spawn_app_with`]'s test settings in a shared [`Deployment`].
 struct App {
     addr: SocketAddr,
+    admin_addr: SocketAddr,
     client: reqwest::Client,
     service: RunningService,
 }
@@ -88,19 +88,24 @@ impl App {
             max_attempts: 3,
             retry_base: Duration::from_millis(50),
         };
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let service = app::start(config, pool, listener, CancellationToken::new())
-            .await
-            .expect("app starts");
+        let service = app::start(
+            config,
+            pool,
+            test_listeners().await,
+            CancellationToken::new(),
+        )
+        .await
+        .expect("app starts");
         App {
             addr: service.addr,
+            admin_addr: service.admin_addr,
             client: http_client(),
             service,
         }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        listener_url(self.addr, self.admin_addr, path)
     }
 
     async fn metrics(&self) -> String {

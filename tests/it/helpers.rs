@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use accredito::amqp::{QueueType, Topology};
-use accredito::app::{self, RunningService, ServiceConfig};
+use accredito::app::{self, Listeners, RunningService, ServiceConfig};
 use accredito::config::{LogFormat, Role, Settings};
 use accredito::crypto::SecretBox;
 use accredito::domain::StripeMode;
+use accredito::http::edge::EdgeLimits;
 use accredito::stripe::signature;
 use accredito::worker::consumer::WorkerSettings;
 use futures_util::StreamExt;
@@ -80,6 +81,8 @@ pub struct AppOptions {
     pub alert_webhook_url: Option<String>,
     /// `ACCREDITO_ADMIN_TOKENS` (named tokens), besides the `admin` one, [`ADMIN_TOKEN`].
     pub admin_tokens: Option<String>,
+    /// Timeouts and caps of the listeners.
+    pub edge: EdgeLimits,
 }
 
 impl Default for AppOptions {
@@ -93,6 +96,7 @@ impl Default for AppOptions {
             stripe_api_base: None,
             alert_webhook_url: None,
             admin_tokens: None,
+            edge: EdgeLimits::default(),
         }
     }
 }
@@ -102,6 +106,7 @@ pub fn test_settings(mode: StripeMode, amqp_url: String, prefix: String) -> Sett
         database_url: "unused: tests pass their own pool".into(),
         amqp_url,
         listen: "127.0.0.1:0".parse().expect("valid address"),
+        admin_listen: "127.0.0.1:0".parse().expect("valid address"),
         admin_token: Some(SecretString::from(ADMIN_TOKEN)),
         admin_tokens: None,
         master_key: Some(SecretString::from(SecretBox::generate_master_key())),
@@ -118,7 +123,10 @@ pub fn test_settings(mode: StripeMode, amqp_url: String, prefix: String) -> Sett
 }
 
 pub struct TestApp {
+    /// The public listener (webhooks).
     pub addr: SocketAddr,
+    /// The admin listener (`/v1`, `/metrics`, `/readyz` with details).
+    pub admin_addr: SocketAddr,
     pub pool: PgPool,
     pub topology: Topology,
     pub client: reqwest::Client,
@@ -154,12 +162,18 @@ pub async fn spawn_app_with(pool: PgPool, options: AppOptions) -> TestApp {
         retry_base: Duration::from_millis(50),
     };
     let topology = config.topology.clone();
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let service = app::start(config, pool.clone(), listener, CancellationToken::new())
-        .await
-        .expect("app starts");
+    config.edge = options.edge;
+    let service = app::start(
+        config,
+        pool.clone(),
+        test_listeners().await,
+        CancellationToken::new(),
+    )
+    .await
+    .expect("app starts");
     TestApp {
         addr: service.addr,
+        admin_addr: service.admin_addr,
         pool,
         topology,
         client: http_client(),
@@ -168,8 +182,31 @@ pub async fn spawn_app_with(pool: PgPool, options: AppOptions) -> TestApp {
     }
 }
 
+/// Both listeners on free loopback ports.
+pub async fn test_listeners() -> Listeners {
+    Listeners {
+        public: TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+        admin: TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+    }
+}
+
+/// Which listener serves `path`: the webhooks are public, everything else is admin.
+pub fn listener_url(public: SocketAddr, admin: SocketAddr, path: &str) -> String {
+    let addr = if path.starts_with("/webhooks/") {
+        public
+    } else {
+        admin
+    };
+    format!("http://{addr}{path}")
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
+        listener_url(self.addr, self.admin_addr, path)
+    }
+
+    /// `path` on the public listener, whatever it is.
+    pub fn public_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 

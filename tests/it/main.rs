@@ -7,6 +7,7 @@ mod books_under_concurrency;
 mod connect;
 mod convergence;
 mod demo;
+mod edge;
 mod fake_stripe;
 mod helpers;
 mod merchants;

@@ -208,15 +208,19 @@ async fn postgresql_unreachable_means_503_never_2xx(pool: PgPool) {
 #[sqlx::test]
 async fn sigterm_during_load_loses_no_acknowledged_event(pool: PgPool) {
     let prefix = unique_prefix();
-    let port = {
+    let free_port = || {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
         probe.local_addr().expect("addr").port()
     };
+    let (port, admin_port) = (free_port(), free_port());
     let base = format!("http://127.0.0.1:{port}");
+    let admin_base = format!("http://127.0.0.1:{admin_port}");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_accredito"))
         .args([
             "--listen",
             &format!("127.0.0.1:{port}"),
+            "--admin-listen",
+            &format!("127.0.0.1:{admin_port}"),
             "serve",
             "--roles",
             "ingest,relay",
@@ -244,7 +248,7 @@ async fn sigterm_during_load_loses_no_acknowledged_event(pool: PgPool) {
     .await;
     let secret = random_secret();
     let created: Value = client
-        .post(format!("{base}/v1/profiles"))
+        .post(format!("{admin_base}/v1/profiles"))
         .bearer_auth(ADMIN_TOKEN)
         .json(&json!({ "merchant_id": "m_1", "name": "n", "webhook_secret": secret }))
         .send()
