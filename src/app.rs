@@ -28,6 +28,7 @@ use crate::setup::stripe_keys::StripeKeys;
 use crate::stripe::client::{RetryPolicy, StripeClient};
 use crate::sweeps::AccountSweep;
 use crate::sweeps::catch_up::CatchUp;
+use crate::sweeps::retention::RetentionSweep;
 use crate::worker::Handler;
 use crate::worker::consumer::{Consumer, WorkerSettings};
 
@@ -57,6 +58,8 @@ pub struct ServiceConfig {
     pub key_waits_every: Duration,
     /// Timeouts and caps of both HTTP listeners.
     pub edge: EdgeLimits,
+    /// How often partitions are created ahead and old ones dropped.
+    pub retention_every: Duration,
 }
 
 impl ServiceConfig {
@@ -76,6 +79,7 @@ impl ServiceConfig {
             stripe_retry: None,
             key_waits_every: Duration::from_secs(5),
             edge: EdgeLimits::default(),
+            retention_every: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -176,6 +180,15 @@ pub async fn start(
                 context: worker_context.clone(),
                 public_base_url: settings.public_base_url(),
                 every: config.account_sweep_every,
+                shutdown: shutdown.clone(),
+            }
+            .run(),
+        );
+        tracker.spawn(
+            RetentionSweep {
+                pool: pool.clone(),
+                retention_days: settings.retention_days,
+                every: config.retention_every,
                 shutdown: shutdown.clone(),
             }
             .run(),

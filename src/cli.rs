@@ -187,6 +187,28 @@ pub async fn dlq(settings: &Settings, command: DlqCommand) -> anyhow::Result<()>
     Ok(())
 }
 
+/// One retention pass: months created ahead, months past the retention dropped.
+pub async fn prune(settings: &Settings) -> anyhow::Result<()> {
+    settings.validate().map_err(anyhow::Error::msg)?;
+    let pool = connect(settings).await?;
+    let pruned = crate::sweeps::retention::prune(
+        &pool,
+        settings.retention_days,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .context("partition maintenance failed")?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "retention_days": settings.retention_days,
+            "partitions_created": pruned.created,
+            "partitions_dropped": pruned.dropped,
+        })
+    );
+    Ok(())
+}
+
 pub async fn replay(
     settings: &Settings,
     selection: &crate::relay::replay::Selection<'_>,

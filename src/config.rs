@@ -145,6 +145,16 @@ pub struct Settings {
     )]
     pub amqp_prefix: String,
 
+    /// Days of events (by Stripe's `created`) the inbox and the record of handled events keep;
+    /// older months are dropped by the sweeps and `accredito prune`. At least 35.
+    #[arg(
+        long,
+        env = "ACCREDITO_RETENTION_DAYS",
+        global = true,
+        default_value_t = 90
+    )]
+    pub retention_days: u32,
+
     /// Most PostgreSQL connections this process opens.
     #[arg(
         long,
@@ -154,6 +164,9 @@ pub struct Settings {
     )]
     pub db_max_connections: u32,
 }
+
+/// De-duplication must outlast Stripe's 3 days of retries and catch-up's 30 days of events.
+pub const MIN_RETENTION_DAYS: u32 = 35;
 
 impl Settings {
     /// The base URL webhook URLs are built from, without a trailing slash.
@@ -176,6 +189,11 @@ impl Settings {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
         {
             return Err("ACCREDITO_AMQP_PREFIX must be non-empty and use only letters, digits, '_', '-', '.'".into());
+        }
+        if self.retention_days < MIN_RETENTION_DAYS {
+            return Err(format!(
+                "ACCREDITO_RETENTION_DAYS must be at least {MIN_RETENTION_DAYS}: duplicates are recognised only while an event is kept, and Stripe retries for 3 days and catch-up reads 30"
+            ));
         }
         self.admin_credentials().map(|_| ())
     }
@@ -240,6 +258,9 @@ pub enum Command {
     Dlq(DlqCommand),
     /// Print a fresh random value for ACCREDITO_MASTER_KEY.
     GenerateMasterKey,
+    /// Create the coming months' partitions of the inbox and of the record of handled events,
+    /// and drop the months older than ACCREDITO_RETENTION_DAYS (the sweeps do it daily).
+    Prune,
     /// Run the whole pipeline once against a local stand-in for the Stripe API and print
     /// the back-office tables: recreates the database in DATABASE_URL with a `_demo` suffix
     /// and uses a fresh RabbitMQ prefix whose queues expire.

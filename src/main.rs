@@ -34,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
             cli::replay(&settings, &selection).await
         }
         Command::CatchUp { profile, since } => cli::catch_up(&settings, &profile, since).await,
+        Command::Prune => cli::prune(&settings).await,
         Command::Demo => accredito::demo::run(&settings).await,
         Command::GenerateMasterKey => {
             println!("{}", crypto::SecretBox::generate_master_key());

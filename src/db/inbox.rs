@@ -22,10 +22,12 @@ pub struct Inserted {
     pub event_id: String,
 }
 
-/// A stored event and its inbox row id.
+/// A stored event, its inbox row id and Stripe's `created` time (the inbox's partition key).
+#[derive(Debug, Clone)]
 pub struct InboxRow {
     pub id: i64,
     pub event: StoredEvent,
+    pub created_at: OffsetDateTime,
 }
 
 /// An inbox row as read.
@@ -36,12 +38,14 @@ struct Row {
     event_id: String,
     event_type: String,
     raw_body: Vec<u8>,
+    event_created_at: OffsetDateTime,
 }
 
 impl From<Row> for InboxRow {
     fn from(row: Row) -> Self {
         InboxRow {
             id: row.id,
+            created_at: row.event_created_at,
             event: StoredEvent {
                 profile_id: row.profile_id,
                 merchant_id: MerchantId::from_stored(row.merchant_id),
@@ -84,7 +88,7 @@ pub async fn insert_batch(
              event_created_at, raw_body)
          select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::bool[],
                               $7::timestamptz[], $8::bytea[])
-         on conflict (profile_id, event_id) do nothing
+         on conflict (profile_id, event_id, event_created_at) do nothing
          returning id, profile_id, event_id",
         &profile_ids,
         &merchant_ids,
@@ -118,7 +122,7 @@ pub async fn lock_unpublished(
 ) -> Result<Vec<InboxRow>, sqlx::Error> {
     sqlx::query_as!(
         Row,
-        "select id, profile_id, merchant_id, event_id, event_type, raw_body
+        "select id, profile_id, merchant_id, event_id, event_type, raw_body, event_created_at
          from inbox_events
          where published_at is null and not livemode_mismatch
            and received_at < now() - make_interval(secs => $1)
@@ -149,7 +153,7 @@ pub async fn find(
 ) -> Result<Option<InboxRow>, sqlx::Error> {
     sqlx::query_as!(
         Row,
-        "select id, profile_id, merchant_id, event_id, event_type, raw_body
+        "select id, profile_id, merchant_id, event_id, event_type, raw_body, event_created_at
          from inbox_events where profile_id = $1 and event_id = $2",
         profile_id,
         event_id
@@ -169,10 +173,12 @@ pub async fn processable(
     sqlx::query_as!(
         Row,
         r#"select i.id as "id!", i.profile_id as "profile_id!", i.merchant_id as "merchant_id!",
-                  i.event_id as "event_id!", i.event_type as "event_type!", i.raw_body as "raw_body!"
+                  i.event_id as "event_id!", i.event_type as "event_type!", i.raw_body as "raw_body!",
+                  i.event_created_at as "event_created_at!"
            from unnest($1::text[], $2::text[]) as asked(profile_id, event_id)
            cross join lateral (
-               select id, profile_id, merchant_id, event_id, event_type, raw_body from inbox_events
+               select id, profile_id, merchant_id, event_id, event_type, raw_body, event_created_at
+               from inbox_events
                where profile_id = asked.profile_id and event_id = asked.event_id
                  and not livemode_mismatch
            ) i"#,
@@ -208,7 +214,8 @@ pub async fn for_replay(
 ) -> Result<Vec<InboxRow>, sqlx::Error> {
     sqlx::query_as!(
         Row,
-        "select id, profile_id, merchant_id, event_id, event_type, raw_body from inbox_events
+        "select id, profile_id, merchant_id, event_id, event_type, raw_body, event_created_at
+         from inbox_events
          where not livemode_mismatch
            and ($1::text is null or event_id = $1)
            and ($2::text is null or profile_id = $2)

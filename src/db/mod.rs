@@ -7,6 +7,7 @@ pub mod bank;
 pub mod inbox;
 pub mod merchants;
 pub mod orders;
+pub mod partitions;
 pub mod payments;
 pub mod payouts;
 pub mod profiles;

@@ -3,21 +3,26 @@
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-/// The (profile id, event id) pairs `handler` has already handled.
+/// The events `handler` has already handled among these (profile id, event id, Stripe's
+/// `created`), as (profile id, event id) pairs.
 pub async fn handled(
     conn: &mut PgConnection,
     handler: &str,
     profile_ids: &[String],
     event_ids: &[String],
+    created: &[OffsetDateTime],
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
     let rows = sqlx::query!(
         "select p.profile_id, p.event_id from processed_events p
-         join unnest($2::text[], $3::text[]) as asked(profile_id, event_id)
+         join unnest($2::text[], $3::text[], $4::timestamptz[])
+              as asked(profile_id, event_id, created)
            on p.profile_id = asked.profile_id and p.event_id = asked.event_id
+          and p.event_created_at = asked.created
          where p.handler = $1",
         handler,
         profile_ids,
-        event_ids
+        event_ids,
+        created
     )
     .fetch_all(conn)
     .await?;
@@ -27,21 +32,24 @@ pub async fn handled(
         .collect())
 }
 
-/// Claims many events at once; returns the (profile id, event id) pairs that were new.
+/// Claims many events (profile id, event id, Stripe's `created`) at once; returns the
+/// (profile id, event id) pairs that were new.
 pub async fn claim_events(
     conn: &mut PgConnection,
     handler: &str,
     profile_ids: &[String],
     event_ids: &[String],
+    created: &[OffsetDateTime],
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
     let rows = sqlx::query!(
-        "insert into processed_events (handler, profile_id, event_id)
-         select $1, p, e from unnest($2::text[], $3::text[]) as claimed(p, e)
+        "insert into processed_events (handler, profile_id, event_id, event_created_at)
+         select $1, p, e, c from unnest($2::text[], $3::text[], $4::timestamptz[]) as claimed(p, e, c)
          on conflict do nothing
          returning profile_id, event_id",
         handler,
         profile_ids,
-        event_ids
+        event_ids,
+        created
     )
     .fetch_all(conn)
     .await?;

@@ -114,35 +114,31 @@ pub struct CatchUp {
 
 impl CatchUp {
     pub async fn run(self) {
-        let mut tick = tokio::time::interval(self.every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = self.shutdown.cancelled() => return,
-            }
-            let profiles = match self.pool.acquire().await {
-                Ok(mut conn) => db::profiles::profiles_with_keys(&mut conn).await,
-                Err(error) => Err(error),
-            };
-            let Ok(profiles) = profiles
-                .inspect_err(|error| tracing::warn!(%error, "catch-up could not list profiles"))
-            else {
-                continue;
-            };
-            for profile_id in profiles {
-                let since = match default_since(&self.pool, &profile_id).await {
-                    Ok(since) => since,
-                    Err(error) => {
-                        tracing::warn!(%profile_id, %error, "catch-up skipped");
-                        continue;
-                    }
-                };
-                if let Err(error) =
-                    catch_up_profile(&self.pool, &self.context, &profile_id, since).await
-                {
-                    tracing::warn!(%profile_id, %error, "catch-up failed");
+        super::periodically(self.every, &self.shutdown, || self.pass()).await;
+    }
+
+    async fn pass(&self) {
+        let profiles = match self.pool.acquire().await {
+            Ok(mut conn) => db::profiles::profiles_with_keys(&mut conn).await,
+            Err(error) => Err(error),
+        };
+        let Ok(profiles) = profiles
+            .inspect_err(|error| tracing::warn!(%error, "catch-up could not list profiles"))
+        else {
+            return;
+        };
+        for profile_id in profiles {
+            let since = match default_since(&self.pool, &profile_id).await {
+                Ok(since) => since,
+                Err(error) => {
+                    tracing::warn!(%profile_id, %error, "catch-up skipped");
+                    continue;
                 }
+            };
+            if let Err(error) =
+                catch_up_profile(&self.pool, &self.context, &profile_id, since).await
+            {
+                tracing::warn!(%profile_id, %error, "catch-up failed");
             }
         }
     }

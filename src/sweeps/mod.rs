@@ -5,6 +5,7 @@
 //! could not be asked to remove. Runs once at start, then every `every`.
 
 pub mod catch_up;
+pub mod retention;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,20 +30,32 @@ pub struct AccountSweep {
     pub shutdown: CancellationToken,
 }
 
+/// Runs `pass` at once, then every `every` (never two at a time) until `shutdown` fires.
+pub(crate) async fn periodically<F, Fut>(every: Duration, shutdown: &CancellationToken, mut pass: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        pass().await;
+    }
+}
+
 impl AccountSweep {
     pub async fn run(self) {
-        let mut tick = tokio::time::interval(self.every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = self.shutdown.cancelled() => return,
-            }
+        periodically(self.every, &self.shutdown, || async {
             match self.sweep_all().await {
                 Ok(checked) => tracing::debug!(checked, "account sweep done"),
                 Err(error) => tracing::warn!(%error, "account sweep failed"),
             }
-        }
+        })
+        .await;
     }
 
     async fn sweep_all(&self) -> Result<usize, sqlx::Error> {

@@ -162,12 +162,12 @@ impl Handler {
 fn from_the_inbox(
     messages: &[&StoredEvent],
     stored: Vec<db::inbox::InboxRow>,
-) -> Result<Vec<StoredEvent>, HandlerError> {
-    let stored: std::collections::HashMap<(String, String), StoredEvent> = stored
+) -> Result<Vec<db::inbox::InboxRow>, HandlerError> {
+    let stored: std::collections::HashMap<(String, String), db::inbox::InboxRow> = stored
         .into_iter()
         .map(|row| {
             let key = (row.event.profile_id.clone(), row.event.event_id.to_string());
-            (key, row.event)
+            (key, row)
         })
         .collect();
     messages
@@ -175,10 +175,11 @@ fn from_the_inbox(
         .map(|m| {
             let key = (m.profile_id.clone(), m.event_id.to_string());
             match stored.get(&key) {
-                Some(event)
-                    if event.merchant_id == m.merchant_id && event.event_type == m.event_type =>
+                Some(row)
+                    if row.event.merchant_id == m.merchant_id
+                        && row.event.event_type == m.event_type =>
                 {
-                    Ok(event.clone())
+                    Ok(row.clone())
                 }
                 _ => Err(HandlerError::Refused(
                     format!(
@@ -190,6 +191,11 @@ fn from_the_inbox(
             }
         })
         .collect()
+}
+
+/// Stripe's `created` of each event, which with its ids keys the record of handled events.
+fn created(rows: &[db::inbox::InboxRow]) -> Vec<time::OffsetDateTime> {
+    rows.iter().map(|row| row.created_at).collect()
 }
 
 fn parse_event(message: &StoredEvent) -> Result<Event, HandlerError> {
@@ -220,18 +226,23 @@ pub async fn apply_batch(
 ) -> Result<Vec<Applied>, HandlerError> {
     let profile_ids: Vec<String> = messages.iter().map(|m| m.profile_id.clone()).collect();
     let event_ids: Vec<String> = messages.iter().map(|m| m.event_id.to_string()).collect();
-    let (stored, handled) = {
+    let (trusted, handled) = {
         let mut conn = pool.acquire().await?;
         let stored = db::inbox::processable(&mut conn, &profile_ids, &event_ids).await?;
-        let handled: HashSet<(String, String)> =
-            db::work::handled(&mut conn, handler.name(), &profile_ids, &event_ids)
-                .await?
-                .into_iter()
-                .collect();
-        (stored, handled)
+        let trusted = from_the_inbox(messages, stored)?;
+        let handled: HashSet<(String, String)> = db::work::handled(
+            &mut conn,
+            handler.name(),
+            &profile_ids,
+            &event_ids,
+            &created(&trusted),
+        )
+        .await?
+        .into_iter()
+        .collect();
+        (trusted, handled)
     };
-    let trusted = from_the_inbox(messages, stored)?;
-    let messages: Vec<&StoredEvent> = trusted.iter().collect();
+    let messages: Vec<&StoredEvent> = trusted.iter().map(|row| &row.event).collect();
     let events = messages
         .iter()
         .map(|m| parse_event(m))
@@ -263,8 +274,14 @@ pub async fn apply_batch(
 
     let mut claimed: HashSet<(String, String)> = db::retry_lock_conflicts(|| async {
         let mut tx = pool.begin().await?;
-        let claimed =
-            db::work::claim_events(&mut tx, handler.name(), &profile_ids, &event_ids).await?;
+        let claimed = db::work::claim_events(
+            &mut tx,
+            handler.name(),
+            &profile_ids,
+            &event_ids,
+            &created(&trusted),
+        )
+        .await?;
         if !claimed.is_empty() {
             crate::reconcile::orders::recompute_in(&mut tx, &subjects).await?;
         }

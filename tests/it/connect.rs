@@ -10,11 +10,15 @@ use crate::fake_stripe::{AccountSpec, FakeStripe, VALID_KEY};
 use crate::helpers::*;
 use crate::merchants::PK_LIVE;
 
+/// A Connect event. Stripe's copies of one event are identical, `created` included (it is part
+/// of the event's identity in the inbox): every copy built here has the same, today's midnight.
 fn connect_event(id: &str, account: &str) -> String {
-    let mut event: Value = serde_json::from_str(&stripe_event(
+    let created = now() - now().rem_euclid(86_400);
+    let mut event: Value = serde_json::from_str(&stripe_event_at(
         id,
         "charge.succeeded",
         true,
+        created,
         json!({ "id": "ch_1", "object": "charge" }),
     ))
     .expect("json");

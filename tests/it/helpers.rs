@@ -119,6 +119,7 @@ pub fn test_settings(mode: StripeMode, amqp_url: String, prefix: String) -> Sett
         signature_tolerance_secs: 300,
         amqp_prefix: prefix,
         db_max_connections: 8,
+        retention_days: 90,
     }
 }
 

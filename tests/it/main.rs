@@ -20,5 +20,6 @@ mod profiles;
 mod query_plans;
 mod reconciliation;
 mod recovery;
+mod retention;
 mod stripe_client;
 mod webhook_intake;

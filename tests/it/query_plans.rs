@@ -65,11 +65,12 @@ async fn seed(pool: &PgPool) {
         "insert into inbox_events (profile_id, merchant_id, event_id, event_type, livemode,
             event_created_at, raw_body, published_at)
          select 'prof_' || lpad((g % 200 + 1)::text, 24, '0'), 'm_' || (g % 200 + 1), 'evt_' || g,
-                'payment_intent.succeeded', true, now(), '{}'::bytea,
+                'payment_intent.succeeded', true, now() - (g % 100) * interval '1 day', '{}'::bytea,
                 case when g % 1000 = 0 then null else now() end
          from generate_series(1, $1) g",
-        "insert into processed_events (handler, profile_id, event_id)
-         select 'orders', 'prof_' || lpad((g % 200 + 1)::text, 24, '0'), 'evt_' || g
+        "insert into processed_events (handler, profile_id, event_id, event_created_at)
+         select 'orders', 'prof_' || lpad((g % 200 + 1)::text, 24, '0'), 'evt_' || g,
+                now() - (g % 100) * interval '1 day'
          from generate_series(1, $1) g",
         "insert into orders (order_id, merchant_id, amount, currency, placed_at, payment_intent_id)
          select 'o_' || g, 'm_' || (g % 200 + 1), 1000, 'eur', now() - g * interval '1 minute',
