@@ -10,6 +10,7 @@ set -u
 bin=$1; label=$2; port=$3
 # The admin listener (`/v1`); a build from before it existed serves `/v1` on $port: ADMIN_PORT=$port.
 admin_port=${ADMIN_PORT:-$((port + 1))}
+token=bench-admin-token-0123456789abcdef
 
 # Starts the service on a fresh database named after the label and run; sets $pid.
 fresh_server() {
@@ -18,7 +19,7 @@ fresh_server() {
   export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$db
   psql -q -U postgres -h 127.0.0.1 -d postgres -c "drop database if exists $db with (force)" 2>/dev/null
   $bin/accredito migrate >/dev/null 2>&1
-  ACCREDITO_MASTER_KEY=$($bin/accredito generate-master-key) ACCREDITO_ADMIN_TOKEN=t \
+  ACCREDITO_MASTER_KEY=$($bin/accredito generate-master-key) ACCREDITO_ADMIN_TOKEN=$token \
     ACCREDITO_AMQP_PREFIX=cmp_${label}_$run RUST_LOG=warn \
     ACCREDITO_ADMIN_LISTEN=127.0.0.1:$admin_port $bin/accredito --listen 127.0.0.1:$port serve > /tmp/serve_${label}_$run.log 2>&1 &
   pid=$!
@@ -27,11 +28,11 @@ fresh_server() {
 
 for i in 1 2; do
   fresh_server "intake$i"
-  echo "$label intake: $($bin/accredito-bench intake --url http://127.0.0.1:$port --admin-url http://127.0.0.1:$admin_port --admin-token t --events 20000 --concurrency 64 2>&1 | tail -1)"
+  echo "$label intake: $($bin/accredito-bench intake --url http://127.0.0.1:$port --admin-url http://127.0.0.1:$admin_port --admin-token $token --events 20000 --concurrency 64 2>&1 | tail -1)"
   kill $pid; wait $pid 2>/dev/null
 done
 for i in 1 2; do
   fresh_server "e2e$i"
-  echo "$label e2e: $($bin/accredito-bench e2e --url http://127.0.0.1:$port --admin-url http://127.0.0.1:$admin_port --admin-token t --orders ${E2E_ORDERS:-5000} 2>&1 | tail -1)"
+  echo "$label e2e: $($bin/accredito-bench e2e --url http://127.0.0.1:$port --admin-url http://127.0.0.1:$admin_port --admin-token $token --orders ${E2E_ORDERS:-5000} 2>&1 | tail -1)"
   kill $pid; wait $pid 2>/dev/null
 done

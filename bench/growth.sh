@@ -8,6 +8,7 @@ set -u
 bin=$1; port=$2; shift 2
 # The admin listener (`/v1`); a build from before it existed serves `/v1` on $port: ADMIN_PORT=$port.
 admin_port=${ADMIN_PORT:-$((port + 1))}
+token=bench-admin-token-0123456789abcdef
 sizes=("${@:-0 100000 1000000}")
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,7 @@ filled_server() {
     psql -q -U postgres -h 127.0.0.1 -d "$db" -v inbox="$size" -f bench/growth.sql
   fi
   loaded=$(( $(date +%s) - started ))
-  ACCREDITO_MASTER_KEY=$($bin/accredito generate-master-key) ACCREDITO_ADMIN_TOKEN=t \
+  ACCREDITO_MASTER_KEY=$($bin/accredito generate-master-key) ACCREDITO_ADMIN_TOKEN=$token \
     ACCREDITO_AMQP_PREFIX=growth_${size}_$run RUST_LOG=warn \
     ACCREDITO_ADMIN_LISTEN=127.0.0.1:$admin_port $bin/accredito --listen 127.0.0.1:$port serve > /tmp/growth_${size}_$run.log 2>&1 &
   pid=$!
@@ -35,9 +36,9 @@ filled_server() {
 # events an intake run left to drain.
 for size in ${sizes[@]}; do
   filled_server "$size" intake
-  echo "size $size (loaded in ${loaded}s) intake: $($bin/accredito-bench intake --url http://127.0.0.1:$port --admin-url http://127.0.0.1:$admin_port --admin-token t --events 20000 --concurrency 64 2>&1 | tail -1)"
+  echo "size $size (loaded in ${loaded}s) intake: $($bin/accredito-bench intake --url http://127.0.0.1:$port --admin-url http://127.0.0.1:$admin_port --admin-token $token --events 20000 --concurrency 64 2>&1 | tail -1)"
   kill $pid; wait $pid 2>/dev/null
   filled_server "$size" e2e
-  echo "size $size (loaded in ${loaded}s) e2e: $($bin/accredito-bench e2e --url http://127.0.0.1:$port --admin-url http://127.0.0.1:$admin_port --admin-token t --orders ${E2E_ORDERS:-5000} 2>&1 | tail -1)"
+  echo "size $size (loaded in ${loaded}s) e2e: $($bin/accredito-bench e2e --url http://127.0.0.1:$port --admin-url http://127.0.0.1:$admin_port --admin-token $token --orders ${E2E_ORDERS:-5000} 2>&1 | tail -1)"
   kill $pid; wait $pid 2>/dev/null
 done

@@ -18,6 +18,7 @@
 //! is `paid`. It reports webhook throughput, reconciled orders per second and each order's lag
 //! from its webhook's 200 to its reconciliation, as one JSON line like `intake`.
 
+mod cpu;
 mod faults;
 
 use std::collections::{BTreeMap, HashMap};
@@ -744,14 +745,19 @@ async fn e2e(args: E2eArgs) -> anyhow::Result<ExitCode> {
     });
     let (acks, acked) = mpsc::unbounded_channel();
     let watcher = tokio::spawn(watch_paid(db, orders.clone(), acked));
+    let cpu_before = cpu::Snapshot::take();
     let sent = send_payments(target, orders, args.concurrency, args.rate, acks).await?;
     if let Some(failure) = &sent.tally.first_failure {
         eprintln!("first failed delivery: {failure}");
     }
     let (db, watched) = watcher.await.context("the watcher panicked")??;
+    // Through the drain: the watcher returns once every order is paid.
+    let cpu_used = cpu_before.seconds_until(&cpu::Snapshot::take());
     db.close().await.ok();
 
-    println!("{}", e2e_report(&args, register_s, &sent, &watched));
+    let mut report = e2e_report(&args, register_s, &sent, &watched);
+    report["cpu"] = cpu::report(&cpu_used, args.orders);
+    println!("{report}");
     if watched.reconciled() == args.orders {
         Ok(ExitCode::SUCCESS)
     } else {

@@ -25,7 +25,7 @@ export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export ACCREDITO_MASTER_KEY ACCREDITO_ADMIN_TOKEN ACCREDITO_AMQP_PREFIX="$prefix" ACCREDITO_LISTEN="127.0.0.1:$port" \
   ACCREDITO_ADMIN_LISTEN="127.0.0.1:$admin_port"
 ACCREDITO_MASTER_KEY=$("$bin" generate-master-key)
-ACCREDITO_ADMIN_TOKEN="faults-$(date +%s)"
+ACCREDITO_ADMIN_TOKEN="faults-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export ACCREDITO_WORKER_RETRY_BASE_MS=250 RUST_LOG=warn
 
 psql "${DATABASE_URL%/*}/postgres" -qc "drop database if exists ${DATABASE_URL##*/} with (force)" >/dev/null

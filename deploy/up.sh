@@ -19,7 +19,7 @@ if [ ! -f "$env_file" ]; then
     echo "DATABASE_URL=${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/accredito}"
     echo "AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
     echo "ACCREDITO_MASTER_KEY=$(head -c 32 /dev/urandom | base64)"
-    echo "ACCREDITO_ADMIN_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+    echo "ACCREDITO_ADMIN_TOKEN=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   } >"$env_file"
   echo "generated a master key and an admin token in $env_file (keep it; it is git-ignored)"
 fi

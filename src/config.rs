@@ -114,9 +114,15 @@ pub struct Settings {
     )]
     pub connect_webhook_secret: Option<SecretString>,
 
-    /// Where alerts are POSTed (Slack-compatible JSON).
-    #[arg(long, env = "ACCREDITO_ALERT_WEBHOOK_URL", global = true)]
-    pub alert_webhook_url: Option<String>,
+    /// Where alerts are POSTed (Slack-compatible JSON). A secret: such URLs carry their
+    /// credential.
+    #[arg(
+        long,
+        env = "ACCREDITO_ALERT_WEBHOOK_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub alert_webhook_url: Option<SecretString>,
 
     /// Public base URL Stripe reaches this service at; webhook URLs are built from it.
     /// Defaults to `http://` + the listen address.

@@ -41,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => {
+            settings.validate().map_err(anyhow::Error::msg)?;
             let listeners = app::Listeners::bind(settings.listen, settings.admin_listen).await?;
             let pool = db::connect_lazy(&settings.database_url, settings.db_max_connections)?;
             let shutdown = CancellationToken::new();

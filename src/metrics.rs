@@ -45,6 +45,8 @@ pub struct Metrics {
     /// Publishes by result: confirmed, unroutable (confirmed, no queue bound), nacked.
     pub published: Family<OutcomeLabels, Counter>,
     pub worker_events: Family<WorkerLabels, Counter>,
+    /// `/v1` requests refused for their bearer token: missing or unknown.
+    pub admin_auth_failures: Family<ReasonLabels, Counter>,
 }
 
 impl Metrics {
@@ -57,6 +59,7 @@ impl Metrics {
             publish_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             published: Family::default(),
             worker_events: Family::default(),
+            admin_auth_failures: Family::default(),
         };
         let mut registry = Registry::with_prefix("accredito");
         registry.register(
@@ -93,6 +96,11 @@ impl Metrics {
             "worker_events",
             "Deliveries by handler and outcome",
             metrics.worker_events.clone(),
+        );
+        registry.register(
+            "admin_auth_failures",
+            "/v1 requests refused for a missing or unknown bearer token",
+            metrics.admin_auth_failures.clone(),
         );
         (metrics, registry)
     }

@@ -9,6 +9,10 @@ use subtle::{Choice, ConstantTimeEq};
 
 /// The name `ACCREDITO_ADMIN_TOKEN` goes by.
 pub const SINGLE_TOKEN_NAME: &str = "admin";
+/// Shorter tokens can be guessed; 32 hex characters are 128 bits.
+pub const MIN_TOKEN_LEN: usize = 32;
+/// The examples in `deploy/`, lowercased: a copy left as is is refused.
+const PLACEHOLDERS: [&str; 3] = ["replace_with", "change-me", "changeme"];
 
 #[derive(Debug, Default)]
 pub struct AdminTokens {
@@ -62,6 +66,17 @@ impl AdminTokens {
                 "{place}: the token ({name}) must not be empty or contain spaces or commas"
             ));
         }
+        if token.len() < MIN_TOKEN_LEN {
+            return Err(format!(
+                "{place}: the token ({name}) must be at least {MIN_TOKEN_LEN} characters (e.g. `openssl rand -hex 32`)"
+            ));
+        }
+        let lowered = token.to_ascii_lowercase();
+        if PLACEHOLDERS.iter().any(|p| lowered.contains(p)) {
+            return Err(format!(
+                "{place}: the token ({name}) is an example placeholder; generate one (e.g. `openssl rand -hex 32`)"
+            ));
+        }
         if self.entries.iter().any(|(n, _)| n == name) {
             return Err(format!("{place}: the token name {name} is used twice"));
         }
@@ -105,13 +120,22 @@ mod tests {
     #[test]
     fn each_token_is_known_by_its_name() {
         let tokens = AdminTokens::parse(
-            Some(&secret("single-token")),
-            Some(&secret("ops-alice:alice-token, platform.sync:sync-token")),
+            Some(&secret("single-token-0123456789abcdef0123456789")),
+            Some(&secret("ops-alice:alice-token-0123456789abcdef0123456789, platform.sync:sync-token-0123456789abcdef0123456789")),
         )
         .expect("valid");
-        assert_eq!(tokens.identify("single-token"), Some("admin"));
-        assert_eq!(tokens.identify("alice-token"), Some("ops-alice"));
-        assert_eq!(tokens.identify("sync-token"), Some("platform.sync"));
+        assert_eq!(
+            tokens.identify("single-token-0123456789abcdef0123456789"),
+            Some("admin")
+        );
+        assert_eq!(
+            tokens.identify("alice-token-0123456789abcdef0123456789"),
+            Some("ops-alice")
+        );
+        assert_eq!(
+            tokens.identify("sync-token-0123456789abcdef0123456789"),
+            Some("platform.sync")
+        );
         assert_eq!(tokens.identify("alice-toke"), None);
         assert_eq!(tokens.identify(""), None);
     }
@@ -126,22 +150,53 @@ mod tests {
     #[test]
     fn malformed_lists_are_refused_without_quoting_a_token() {
         let refused = |list: &str| {
-            AdminTokens::parse(Some(&secret("single-token")), Some(&secret(list))).expect_err(list)
+            AdminTokens::parse(
+                Some(&secret("single-token-0123456789abcdef0123456789")),
+                Some(&secret(list)),
+            )
+            .expect_err(list)
         };
         for (list, says) in [
-            ("no-colon-token-value", "name:token"),
-            ("bad name:tok-value-1", "token name"),
-            (":tok-value-1", "token name"),
+            (
+                "no-colon-token-value-0123456789abcdef0123456789",
+                "name:token",
+            ),
+            (
+                "bad name:tok-value-1-0123456789abcdef0123456789",
+                "token name",
+            ),
+            (":tok-value-1-0123456789abcdef0123456789", "token name"),
             ("empty:", "must not be empty"),
-            ("a:tok-value-1,a:tok-value-2", "used twice"),
-            ("admin:tok-value-1", "used twice"),
-            ("a:tok-value-1,b:tok-value-1", "same as another"),
-            ("b:single-token", "same as another"),
+            (
+                "a:tok-value-1-0123456789abcdef0123456789,a:tok-value-2-0123456789abcdef0123456789",
+                "used twice",
+            ),
+            ("admin:tok-value-1-0123456789abcdef0123456789", "used twice"),
+            (
+                "a:tok-value-1-0123456789abcdef0123456789,b:tok-value-1-0123456789abcdef0123456789",
+                "same as another",
+            ),
+            (
+                "b:single-token-0123456789abcdef0123456789",
+                "same as another",
+            ),
+            ("short:tok-value-shorter-than-32", "at least 32 characters"),
+            (
+                "copied:REPLACE_WITH_A_TOKEN_0123456789abcdef",
+                "placeholder",
+            ),
+            (
+                "copied:change-me-admin-token-0123456789abcdef",
+                "placeholder",
+            ),
         ] {
             let error = refused(list);
             assert!(error.contains(says), "{list}: {error}");
             assert!(!error.contains("tok-value"), "{error}");
-            assert!(!error.contains("single-token"), "{error}");
+            assert!(
+                !error.contains("single-token-0123456789abcdef0123456789"),
+                "{error}"
+            );
         }
     }
 }

@@ -102,7 +102,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     };
     let addr = listeners.public.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;
-    let admin_token = format!("demo_{}", random_token(24));
+    let admin_token = format!("demo_{}", random_token(32));
     let prefix = format!("demo_{}", random_token(10));
     let service_settings = Settings {
         database_url: database_url.clone(),

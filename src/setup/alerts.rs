@@ -147,7 +147,8 @@ fn payload(
 /// apart from event processing, so a slow or dead receiver never holds up a worker.
 pub struct Notifier {
     pub pool: PgPool,
-    pub url: String,
+    /// A secret: chat webhook URLs carry their credential.
+    pub url: secrecy::SecretString,
     pub client: reqwest::Client,
     pub poll_every: Duration,
     pub shutdown: CancellationToken,
@@ -172,7 +173,7 @@ impl Notifier {
         for n in db::alerts::due_notifications(&mut tx, 50).await? {
             let sent = self
                 .client
-                .post(&self.url)
+                .post(secrecy::ExposeSecret::expose_secret(&self.url))
                 .json(&n.payload)
                 .timeout(Duration::from_secs(10))
                 .send()

@@ -290,7 +290,7 @@ async fn missing_or_malformed_master_key_stops_start_up_with_a_clear_error(pool:
 async fn each_named_admin_token_is_recorded_in_the_audit_trail_by_its_name(pool: PgPool) {
     let options = AppOptions {
         admin_tokens: Some(
-            "ops-alice:alice-token-0123456789, platform-sync:sync-token-0123".into(),
+            "ops-alice:alice-token-0123456789abcdef0123456789, platform-sync:sync-token-0123456789abcdef0123456789".into(),
         ),
         ..AppOptions::default()
     };
@@ -303,8 +303,8 @@ async fn each_named_admin_token_is_recorded_in_the_audit_trail_by_its_name(pool:
             .send()
     };
     for (token, merchant) in [
-        ("alice-token-0123456789", "m_alice"),
-        ("sync-token-0123", "m_sync"),
+        ("alice-token-0123456789abcdef0123456789", "m_alice"),
+        ("sync-token-0123456789abcdef0123456789", "m_sync"),
         (ADMIN_TOKEN, "m_admin"),
     ] {
         let response = create(token, merchant).await.expect("create");
@@ -313,7 +313,7 @@ async fn each_named_admin_token_is_recorded_in_the_audit_trail_by_its_name(pool:
     for wrong in [
         "alice-token-012345678",
         "ops-alice",
-        "ops-alice:alice-token-0123456789",
+        "ops-alice:alice-token-0123456789abcdef0123456789",
     ] {
         let response = create(wrong, "m_nobody").await.expect("create");
         assert_eq!(response.status(), 401, "{wrong}");
@@ -341,7 +341,7 @@ async fn each_named_admin_token_is_recorded_in_the_audit_trail_by_its_name(pool:
 #[sqlx::test]
 async fn a_malformed_admin_token_list_stops_start_up_without_quoting_a_token(pool: PgPool) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_accredito"))
-        .args(["--listen", "127.0.0.1:0", "serve"])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "serve"])
         .env("DATABASE_URL", database_url_of(&pool))
         .env(
             "ACCREDITO_MASTER_KEY",
@@ -349,7 +349,7 @@ async fn a_malformed_admin_token_list_stops_start_up_without_quoting_a_token(poo
         )
         .env(
             "ACCREDITO_ADMIN_TOKENS",
-            "ops-alice:secret-value-1,ops-alice:secret-value-2",
+            "ops-alice:secret-value-1-0123456789abcdef0123456789,ops-alice:secret-value-2-0123456789abcdef0123456789",
         )
         .output()
         .expect("runs");
@@ -360,4 +360,72 @@ async fn a_malformed_admin_token_list_stops_start_up_without_quoting_a_token(poo
         "{stderr}"
     );
     assert!(!stderr.contains("secret-value"), "{stderr}");
+}
+
+#[tokio::test]
+async fn short_or_placeholder_admin_tokens_stop_start_up() {
+    for (token, says) in [
+        ("short-token", "at least 32 characters"),
+        ("REPLACE_WITH_A_LONG_RANDOM_TOKEN", "example placeholder"),
+        (
+            "change-me-admin-token-0123456789abcdef",
+            "example placeholder",
+        ),
+    ] {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_accredito"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "serve",
+            ])
+            .env("DATABASE_URL", "postgres://unused@127.0.0.1:1/none")
+            .env(
+                "ACCREDITO_MASTER_KEY",
+                accredito::crypto::SecretBox::generate_master_key(),
+            )
+            .env("ACCREDITO_ADMIN_TOKEN", token)
+            .output()
+            .await
+            .expect("runs");
+        assert!(!output.status.success(), "{token} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{token}: {stderr}");
+        assert!(!stderr.contains(token), "the token is quoted: {stderr}");
+    }
+}
+
+#[sqlx::test]
+async fn refused_admin_requests_are_counted_by_reason(pool: PgPool) {
+    let app = spawn_app(pool).await;
+
+    let unknown = app
+        .client
+        .get(app.url("/v1/profiles"))
+        .bearer_auth("not-a-token-of-this-service-0123456789")
+        .send()
+        .await
+        .expect("answered");
+    let missing = app
+        .client
+        .get(app.url("/v1/profiles"))
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(
+        (unknown.status().as_u16(), missing.status().as_u16()),
+        (401, 401)
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"accredito_admin_auth_failures_total{reason="unknown"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"accredito_admin_auth_failures_total{reason="missing"} 1"#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("not-a-token"));
 }

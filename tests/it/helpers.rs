@@ -27,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 /// The platform's Connect signing secret in tests.
 pub const CONNECT_SECRET: &str = "whsec_connect_platform_secret";
 pub const RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -145,7 +145,7 @@ pub async fn spawn_app_with(pool: PgPool, options: AppOptions) -> TestApp {
     if let Some(base) = options.stripe_api_base {
         settings.stripe_api_base = base;
     }
-    settings.alert_webhook_url = options.alert_webhook_url;
+    settings.alert_webhook_url = options.alert_webhook_url.map(SecretString::from);
     settings.admin_tokens = options.admin_tokens.map(SecretString::from);
     let mut config = ServiceConfig::new(settings, options.roles);
     config.topology.ephemeral_after_ms = Some(60_000);

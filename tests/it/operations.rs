@@ -72,3 +72,38 @@ async fn metrics_count_requests_failures_and_publishes(pool: PgPool) {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn help_never_shows_the_value_of_a_secret_setting() {
+    let secrets = [
+        (
+            "ACCREDITO_ALERT_WEBHOOK_URL",
+            "https://hooks.example/T0/B0/alert-url-credential",
+        ),
+        (
+            "DATABASE_URL",
+            "postgres://app:database-password@db/accredito",
+        ),
+        ("AMQP_URL", "amqp://app:broker-password@mq/%2f"),
+        (
+            "ACCREDITO_ADMIN_TOKEN",
+            "admin-token-value-0123456789abcdef",
+        ),
+        (
+            "ACCREDITO_CONNECT_WEBHOOK_SECRET",
+            "whsec_connect-secret-value",
+        ),
+    ];
+    let mut help = tokio::process::Command::new(env!("CARGO_BIN_EXE_accredito"));
+    help.arg("--help");
+    for (name, value) in secrets {
+        help.env(name, value);
+    }
+    let output = help.output().await.expect("runs");
+
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("ACCREDITO_ALERT_WEBHOOK_URL"), "{text}");
+    for (name, value) in secrets {
+        assert!(!text.contains(value), "--help shows {name}'s value");
+    }
+}
