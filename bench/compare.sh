@@ -5,9 +5,13 @@
 # machine.
 # usage: bench/compare.sh BIN_DIR LABEL PORT
 #   e.g. bench/compare.sh target/release new 18092
-# Needs PostgreSQL and RabbitMQ on 127.0.0.1 (deploy/services.sh). Prints one JSON line per run.
+# Needs PostgreSQL and RabbitMQ on 127.0.0.1 (deploy/services.sh). Prints one JSON line per run;
+# e2e's has the CPU seconds of the accredito, PostgreSQL and RabbitMQ processes per event.
+# INTAKE_RUNS and E2E_RUNS (2 each) set how many runs; BENCH another accredito-bench binary
+# (to drive an older build with the current bench).
 set -u
 bin=$1; label=$2; port=$3
+bench=${BENCH:-$bin/accredito-bench}
 # The admin listener (`/v1`); a build from before it existed serves `/v1` on $port: ADMIN_PORT=$port.
 admin_port=${ADMIN_PORT:-$((port + 1))}
 token=bench-admin-token-0123456789abcdef
@@ -26,13 +30,13 @@ fresh_server() {
   sleep 3
 }
 
-for i in 1 2; do
+for i in $(seq 1 "${INTAKE_RUNS:-2}"); do
   fresh_server "intake$i"
-  echo "$label intake: $($bin/accredito-bench intake --url http://127.0.0.1:$port --admin-url http://127.0.0.1:$admin_port --admin-token $token --events 20000 --concurrency 64 2>&1 | tail -1)"
+  echo "$label intake: $($bench intake --url http://127.0.0.1:$port --admin-url http://127.0.0.1:$admin_port --admin-token $token --events 20000 --concurrency 64 2>&1 | tail -1)"
   kill $pid; wait $pid 2>/dev/null
 done
-for i in 1 2; do
+for i in $(seq 1 "${E2E_RUNS:-2}"); do
   fresh_server "e2e$i"
-  echo "$label e2e: $($bin/accredito-bench e2e --url http://127.0.0.1:$port --admin-url http://127.0.0.1:$admin_port --admin-token $token --orders ${E2E_ORDERS:-5000} 2>&1 | tail -1)"
+  echo "$label e2e: $($bench e2e --url http://127.0.0.1:$port --admin-url http://127.0.0.1:$admin_port --admin-token $token --orders ${E2E_ORDERS:-5000} 2>&1 | tail -1)"
   kill $pid; wait $pid 2>/dev/null
 done

@@ -103,10 +103,19 @@ pub async fn insert_batch(
     .await
 }
 
-pub async fn mark_published(conn: &mut PgConnection, ids: &[i64]) -> Result<u64, sqlx::Error> {
+/// Marks these rows (id, Stripe's `created`) published; `created` only narrows the search to
+/// their partitions.
+pub async fn mark_published(
+    conn: &mut PgConnection,
+    rows: &[(i64, OffsetDateTime)],
+) -> Result<u64, sqlx::Error> {
+    let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+    let created: Vec<OffsetDateTime> = rows.iter().map(|(_, at)| *at).collect();
     sqlx::query!(
-        "update inbox_events set published_at = now() where id = any($1) and published_at is null",
-        ids
+        "update inbox_events set published_at = now()
+         where id = any($1) and event_created_at = any($2) and published_at is null",
+        &ids,
+        &created
     )
     .execute(conn)
     .await

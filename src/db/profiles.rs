@@ -171,6 +171,15 @@ pub struct CheckedKeys<'a> {
     pub stripe_display_name: Option<&'a str>,
 }
 
+/// Whether `error` is the unique index that lets one profile (not deleted) hold a Stripe
+/// account.
+pub fn is_account_held(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.constraint())
+        .is_some_and(|c| c == "stripe_profiles_one_per_account")
+}
+
 /// Replaces the profile's keys (the old ones are forgotten) and records Stripe's answer;
 /// `false` when the profile is gone or its keys were for another Stripe account.
 pub async fn set_checked_keys(
@@ -262,15 +271,13 @@ pub async fn profiles_with_keys(conn: &mut PgConnection) -> Result<Vec<String>, 
     .await
 }
 
-/// The profile of a Stripe account (for Connect routing); the most recently checked one if
-/// several name it.
+/// The profile (not deleted) that holds a Stripe account: at most one does.
 pub async fn profile_of_account(
     conn: &mut PgConnection,
     stripe_account_id: &str,
 ) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar!(
-        "select id from stripe_profiles where stripe_account_id = $1 and deleted_at is null
-         order by updated_at desc limit 1",
+        "select id from stripe_profiles where stripe_account_id = $1 and deleted_at is null",
         stripe_account_id
     )
     .fetch_optional(conn)

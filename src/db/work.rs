@@ -13,12 +13,17 @@ pub async fn handled(
     created: &[OffsetDateTime],
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
     let rows = sqlx::query!(
-        "select p.profile_id, p.event_id from processed_events p
-         join unnest($2::text[], $3::text[], $4::timestamptz[])
-              as asked(profile_id, event_id, created)
-           on p.profile_id = asked.profile_id and p.event_id = asked.event_id
-          and p.event_created_at = asked.created
-         where p.handler = $1",
+        // One index probe per event (a lateral lookup, pruned to its partition at run time):
+        // a join lets the planner read every handled event of the handler into a hash.
+        r#"select asked.profile_id as "profile_id!", asked.event_id as "event_id!"
+           from unnest($2::text[], $3::text[], $4::timestamptz[])
+                as asked(profile_id, event_id, created)
+           cross join lateral (
+               select 1 from processed_events p
+               where p.handler = $1 and p.profile_id = asked.profile_id
+                 and p.event_id = asked.event_id and p.event_created_at = asked.created
+               limit 1
+           ) handled"#,
         handler,
         profile_ids,
         event_ids,

@@ -164,7 +164,9 @@ impl From<ProfileError> for ApiError {
                 code: "stripe_refused",
                 message: e.to_string(),
             },
-            ProfileError::InUse { .. } => ApiError::Conflict(e.to_string()),
+            ProfileError::InUse { .. } | ProfileError::AccountHeld { .. } => {
+                ApiError::Conflict(e.to_string())
+            }
             ProfileError::OtherAccount { .. } => ApiError::Unprocessable {
                 code: "stripe_account_mismatch",
                 message: e.to_string(),

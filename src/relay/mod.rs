@@ -34,6 +34,8 @@ const SHUTDOWN_CONNECT_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct PublishJob {
     pub inbox_id: i64,
+    /// Stripe's `created`: with the id, it names the row's partition.
+    pub created_at: time::OffsetDateTime,
     pub event: StoredEvent,
     pub committed_at: Instant,
 }
@@ -191,9 +193,10 @@ impl Relay {
                 .publish_latency
                 .observe(confirmed_at.duration_since(job.committed_at).as_secs_f64());
         }
-        let ids = self.count_and_collect(jobs.iter().map(|j| j.inbox_id), &outcomes);
+        let rows =
+            self.count_and_collect(jobs.iter().map(|j| (j.inbox_id, j.created_at)), &outcomes);
         let mut conn = self.pool.acquire().await?;
-        db::inbox::mark_published(&mut conn, &ids).await?;
+        db::inbox::mark_published(&mut conn, &rows).await?;
         Ok(())
     }
 
@@ -219,11 +222,15 @@ impl Relay {
                     .await?;
             let events: Vec<&StoredEvent> = rows.iter().map(|r| &r.event).collect();
             let outcomes = publisher.publish_events(&events).await?;
-            let ids = self.count_and_collect(rows.iter().map(|r| r.id), &outcomes);
-            db::inbox::mark_published(&mut tx, &ids).await?;
+            let published =
+                self.count_and_collect(rows.iter().map(|r| (r.id, r.created_at)), &outcomes);
+            db::inbox::mark_published(&mut tx, &published).await?;
             tx.commit().await?;
-            if !ids.is_empty() {
-                tracing::info!(published = ids.len(), "catch-up published stored events");
+            if !published.is_empty() {
+                tracing::info!(
+                    published = published.len(),
+                    "catch-up published stored events"
+                );
             }
             if rows.len() < PUBLISH_BATCH {
                 break;
@@ -236,11 +243,11 @@ impl Relay {
     }
 
     /// Counts outcomes and returns the ids the broker took (confirmed or unroutable).
-    fn count_and_collect(
+    fn count_and_collect<Row>(
         &self,
-        ids: impl Iterator<Item = i64>,
+        ids: impl Iterator<Item = Row>,
         outcomes: &[PublishOutcome],
-    ) -> Vec<i64> {
+    ) -> Vec<Row> {
         let mut taken = Vec::with_capacity(outcomes.len());
         for (id, outcome) in ids.zip(outcomes) {
             let label = match outcome {

@@ -412,7 +412,10 @@ async fn stripe_is_enabled_only_with_a_valid_profile_of_the_merchant(pool: PgPoo
     let s = Setup::start(pool).await;
     let profile = s.app.create_profile("m_1", &random_secret()).await;
     let others = s.app.create_profile("m_2", &random_secret()).await;
+    // Each profile is its own Stripe account: one profile per account.
+    s.fake.set_account(AccountSpec::ready("acct_m2"));
     assert_eq!(s.put_keys(&others, PK_LIVE, OTHER_KEY).await.0, 200);
+    s.fake.set_account(AccountSpec::ready("acct_m1"));
 
     let (status, body, _) = s.enable("m_1", "prof_000000000000000000000000").await;
     assert_eq!(
@@ -562,7 +565,8 @@ async fn readiness_shows_each_missing_step_in_english_and_italian(pool: PgPool) 
         // Saving keys reads the account from Stripe: its bank and payout state too.
         s.fake.set_account(match m {
             "m_events" => AccountSpec::without_bank_account("acct_e"),
-            _ => AccountSpec::ready("acct_r"),
+            // One profile per Stripe account.
+            _ => AccountSpec::ready(&format!("acct_{m}")),
         });
         assert_eq!(s.put_keys(&profile, PK_LIVE, VALID_KEY).await.0, 200);
         assert_eq!(s.enable(m, &profile).await.0, 200);
@@ -796,6 +800,8 @@ async fn no_secret_appears_in_responses_logs_or_the_audit_trail(pool: PgPool) {
         .as_str()
         .expect("id")
         .to_owned();
+    // Another Stripe account than the API's profile above: one profile per account.
+    s.fake.set_account(AccountSpec::ready("acct_cli"));
     let (ok, out, _) = run(vec![
         "profile".into(),
         "set-keys".into(),
@@ -807,7 +813,7 @@ async fn no_secret_appears_in_responses_logs_or_the_audit_trail(pool: PgPool) {
     ])
     .await;
     assert!(ok, "{out}");
-    assert!(out.contains("acct_fake"), "{out}");
+    assert!(out.contains("acct_cli"), "{out}");
     texts.push(out);
     let (ok, out, _) = run(vec![
         "profile".into(),

@@ -393,3 +393,41 @@ async fn deleting_a_profile_resolves_only_its_own_disabled_endpoint_alert(pool: 
     assert_eq!(open_alerts().await, 0, "its endpoint is gone with it");
     s.app.stop().await;
 }
+
+#[sqlx::test]
+async fn a_stripe_account_already_held_by_another_profile_is_refused_with_409(pool: PgPool) {
+    let s = Setup::start(pool.clone()).await;
+    s.fake.set_account(AccountSpec::ready("acct_shared"));
+    let holder = s.app.create_profile("m_1", &random_secret()).await;
+    assert_eq!(s.put_keys(&holder, PK_LIVE, VALID_KEY).await.0, 200);
+    let second = s.app.create_profile("m_2", &random_secret()).await;
+
+    let (status, body, _) = s.put_keys(&second, PK_LIVE, VALID_KEY).await;
+
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    assert!(message(&body).contains("acct_shared"), "{body}");
+    assert!(message(&body).contains(&holder), "names the holder: {body}");
+    let held: Vec<String> = sqlx::query_scalar(
+        "select id from stripe_profiles where stripe_account_id = 'acct_shared'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("read");
+    assert_eq!(held, [holder.as_str()]);
+
+    // Once the holder is deleted, the account is free for another profile.
+    let (deleted, _, _) = s
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/profiles/{holder}"),
+            None,
+        )
+        .await;
+    assert_eq!(deleted, 200);
+    assert_eq!(s.put_keys(&second, PK_LIVE, VALID_KEY).await.0, 200);
+    s.app.stop().await;
+}

@@ -457,8 +457,14 @@ async fn events_are_routed_to_the_queue_of_their_type(pool: PgPool) {
         ("evt_ea", "account.external_account.created", "accounts"),
         ("evt_rf", "refund.updated", "orders"),
     ];
+    // One probe per queue for the whole test: a probe dropped right after its ack could hand
+    // the message back to the queue for the next one.
+    let mut probes = std::collections::HashMap::new();
     for (id, event_type, queue) in cases {
-        let mut probe = app.queue(queue).await;
+        if !probes.contains_key(queue) {
+            probes.insert(queue, app.queue(queue).await);
+        }
+        let probe = probes.get_mut(queue).expect("probe");
         let body = stripe_event(id, event_type, true, json!({"id": "x_1", "object": "x"}));
         assert_eq!(app.deliver(&profile, &secret, &body).await.status(), 200);
         let message = probe

@@ -77,6 +77,10 @@ pub enum ProfileError {
         profile_account: String,
         key_account: String,
     },
+    #[error(
+        "Stripe account {account} is already held by profile {holder}: one profile per Stripe account, so use that profile (or delete it first); nothing was stored"
+    )]
+    AccountHeld { account: String, holder: String },
     #[error("the profile has no such webhook secret")]
     SecretNotFound,
     #[error("database error")]
@@ -337,6 +341,22 @@ impl Profiles {
             .await
     }
 
+    /// `AccountHeld` when another profile (not deleted) holds the Stripe account.
+    async fn refuse_held_account(
+        &self,
+        profile_id: &str,
+        account: &str,
+    ) -> Result<(), ProfileError> {
+        let mut conn = self.pool.acquire().await?;
+        match db::profiles::profile_of_account(&mut conn, account).await? {
+            Some(holder) if holder != profile_id => Err(ProfileError::AccountHeld {
+                account: account.to_owned(),
+                holder,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Both key routes: `publishable_key` `None` keeps the stored one.
     #[tracing::instrument(skip(self, publishable_key, secret_key), fields(actor = %actor))]
     async fn save_keys(
@@ -383,6 +403,7 @@ impl Profiles {
         if let Some(refused) = account_changed(&stored) {
             return Err(refused);
         }
+        self.refuse_held_account(profile_id, &account.id).await?;
         let display_name = account.display_name().map(str::to_owned);
         let sealed = self
             .secret_box
@@ -395,7 +416,16 @@ impl Profiles {
             stripe_account_id: &account.id,
             stripe_display_name: display_name.as_deref(),
         };
-        if !db::profiles::set_checked_keys(&mut tx, profile_id, &keys).await? {
+        let saved = match db::profiles::set_checked_keys(&mut tx, profile_id, &keys).await {
+            Err(error) if db::profiles::is_account_held(&error) => {
+                // Another profile took the account since the check above.
+                drop(tx);
+                self.refuse_held_account(profile_id, &account.id).await?;
+                return Err(error.into());
+            }
+            saved => saved?,
+        };
+        if !saved {
             // Deleted, or given another account's keys, since it was read above.
             let now = db::profiles::find_profile(&mut tx, profile_id).await?;
             return Err(now
