@@ -103,19 +103,25 @@ pub async fn insert_batch(
     .await
 }
 
-/// Marks these rows (id, Stripe's `created`) published; `created` only narrows the search to
-/// their partitions.
+/// Marks these rows (id, Stripe's `created`) published. The range of `created` only narrows
+/// the search to their partitions (a list would multiply the index probes by its length).
 pub async fn mark_published(
     conn: &mut PgConnection,
     rows: &[(i64, OffsetDateTime)],
 ) -> Result<u64, sqlx::Error> {
+    let (Some(first), Some(last)) = (
+        rows.iter().map(|(_, at)| *at).min(),
+        rows.iter().map(|(_, at)| *at).max(),
+    ) else {
+        return Ok(0);
+    };
     let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
-    let created: Vec<OffsetDateTime> = rows.iter().map(|(_, at)| *at).collect();
     sqlx::query!(
         "update inbox_events set published_at = now()
-         where id = any($1) and event_created_at = any($2) and published_at is null",
+         where id = any($1) and event_created_at between $2 and $3 and published_at is null",
         &ids,
-        &created
+        first,
+        last
     )
     .execute(conn)
     .await
