@@ -78,19 +78,29 @@ pub struct PendingNotification {
 }
 
 /// Deliveries that are due, oldest first, locked so two notifiers never send the same one.
-pub async fn due_notifications(
+/// Claims up to `limit` notifications that are due, oldest first, by moving their next attempt
+/// `lease_secs` ahead in one short statement: another notifier skips them, and if this one
+/// dies before recording the outcome they are due again when the lease ends.
+pub async fn claim_due_notifications(
     conn: &mut PgConnection,
     limit: i64,
+    lease_secs: f64,
 ) -> Result<Vec<PendingNotification>, sqlx::Error> {
-    sqlx::query_as!(
+    let mut claimed = sqlx::query_as!(
         PendingNotification,
-        "select id, payload, attempts from alert_notifications
-         where delivered_at is null and next_attempt_at <= now()
-         order by id limit $1 for update skip locked",
-        limit
+        "update alert_notifications set next_attempt_at = now() + make_interval(secs => $2)
+         where id in (
+             select id from alert_notifications
+             where delivered_at is null and next_attempt_at <= now()
+             order by id limit $1 for update skip locked)
+         returning id, payload, attempts",
+        limit,
+        lease_secs
     )
     .fetch_all(conn)
-    .await
+    .await?;
+    claimed.sort_by_key(|n| n.id);
+    Ok(claimed)
 }
 
 pub async fn mark_delivered(conn: &mut PgConnection, id: i64) -> Result<(), sqlx::Error> {

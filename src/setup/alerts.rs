@@ -143,6 +143,13 @@ fn payload(
     })
 }
 
+/// Notifications claimed in one pass; each POST may take up to [`POST_TIMEOUT`].
+const CLAIM_AT_ONCE: i64 = 20;
+const POST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longer than a pass can take (20 POSTs of at most 10 s each), so no other notifier sends a
+/// claimed notification while this one still may.
+const CLAIM_LEASE: Duration = Duration::from_secs(300);
+
 /// Delivers queued alert notifications, retrying a receiver that is down with backoff. Runs
 /// apart from event processing, so a slow or dead receiver never holds up a worker.
 pub struct Notifier {
@@ -168,14 +175,19 @@ impl Notifier {
         }
     }
 
+    /// Claim, send, record: each database step short and on its own, none open across a POST.
     async fn deliver_due(&self) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        for n in db::alerts::due_notifications(&mut tx, 50).await? {
+        let claimed = {
+            let mut conn = self.pool.acquire().await?;
+            db::alerts::claim_due_notifications(&mut conn, CLAIM_AT_ONCE, CLAIM_LEASE.as_secs_f64())
+                .await?
+        };
+        for n in claimed {
             let sent = self
                 .client
                 .post(secrecy::ExposeSecret::expose_secret(&self.url))
                 .json(&n.payload)
-                .timeout(Duration::from_secs(10))
+                .timeout(POST_TIMEOUT)
                 .send()
                 .await
                 .map_err(|e| e.without_url().to_string())
@@ -186,13 +198,14 @@ impl Notifier {
                         Err(format!("receiver answered {}", r.status()))
                     }
                 });
+            let mut conn = self.pool.acquire().await?;
             match sent {
-                Ok(()) => db::alerts::mark_delivered(&mut tx, n.id).await?,
+                Ok(()) => db::alerts::mark_delivered(&mut conn, n.id).await?,
                 Err(error) => {
                     let retry_in = retry_after(n.attempts);
                     tracing::warn!(notification = n.id, %error, ?retry_in, "alert receiver unreachable; will retry");
                     db::alerts::mark_failed(
-                        &mut tx,
+                        &mut conn,
                         n.id,
                         &error,
                         OffsetDateTime::now_utc() + retry_in,
@@ -201,7 +214,7 @@ impl Notifier {
                 }
             }
         }
-        tx.commit().await
+        Ok(())
     }
 }
 

@@ -557,7 +557,10 @@ async fn open_alerts(pool: &PgPool) {
     )
     .await
     .expect("enqueue");
-    for due in alerts::due_notifications(&mut tx, 10).await.expect("due") {
+    for due in alerts::claim_due_notifications(&mut tx, 10, 60.0)
+        .await
+        .expect("due")
+    {
         alerts::mark_delivered(&mut tx, due.id)
             .await
             .expect("delivered");

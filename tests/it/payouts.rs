@@ -24,12 +24,20 @@ const WAIT: Duration = Duration::from_secs(20);
 pub(crate) struct AlertReceiver {
     received: Arc<Mutex<Vec<Value>>>,
     failures_left: Arc<Mutex<usize>>,
+    /// How long each answer takes, and how many requests are being held that long now.
+    delay: Arc<Mutex<Duration>>,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl AlertReceiver {
     pub(crate) async fn start(failures: usize) -> (Self, String) {
+        Self::start_with(failures, Duration::ZERO).await
+    }
+
+    pub(crate) async fn start_with(failures: usize, delay: Duration) -> (Self, String) {
         let receiver = AlertReceiver::default();
         *receiver.failures_left.lock().expect("lock") = failures;
+        *receiver.delay.lock().expect("lock") = delay;
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
             .with_state(receiver.clone());
@@ -44,9 +52,21 @@ impl AlertReceiver {
     pub(crate) fn received(&self) -> Vec<Value> {
         self.received.lock().expect("lock").clone()
     }
+
+    fn in_flight(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 async fn receive(State(receiver): State<AlertReceiver>, Json(body): Json<Value>) -> StatusCode {
+    let delay = *receiver.delay.lock().expect("lock");
+    receiver
+        .in_flight
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(delay).await;
+    receiver
+        .in_flight
+        .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     let mut left = receiver.failures_left.lock().expect("lock");
     if *left > 0 {
         *left -= 1;
@@ -508,6 +528,51 @@ async fn an_alert_receiver_that_is_down_is_retried_and_processing_carries_on(poo
         .scalar_i64("select max(attempts)::bigint from alert_notifications")
         .await;
     assert!(retried > 1, "the first deliveries were retried");
+    scene.app.stop().await;
+}
+
+#[sqlx::test]
+async fn the_notifier_holds_no_transaction_open_while_it_posts(pool: PgPool) {
+    let (receiver, url) = AlertReceiver::start_with(0, Duration::from_secs(2)).await;
+    let fake = FakeStripe::builder().start().await;
+    let scene = Scene::start(pool.clone(), fake, Some(url)).await;
+    scene
+        .apply(
+            "evt_a1",
+            "account.updated",
+            now(),
+            AccountSpec::without_bank_account("acct_1").to_json(),
+        )
+        .await;
+
+    eventually("a POST held by the receiver", WAIT, || async {
+        (receiver.in_flight() > 0).then_some(())
+    })
+    .await;
+    let open: i64 = scene
+        .scalar_i64(
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and state like 'idle in transaction%'
+               and query like '%alert_notifications%'",
+        )
+        .await;
+    assert_eq!(
+        open, 0,
+        "a transaction on alert_notifications waits for the POST"
+    );
+    let undelivered: i64 = scene
+        .scalar_i64("select count(*) from alert_notifications where delivered_at is null")
+        .await;
+    assert!(undelivered >= 1, "claimed, not yet recorded");
+
+    eventually("recorded once answered", WAIT, || async {
+        let undelivered = scene
+            .scalar_i64("select count(*) from alert_notifications where delivered_at is null")
+            .await;
+        (undelivered == 0).then_some(())
+    })
+    .await;
+    assert!(!receiver.received().is_empty());
     scene.app.stop().await;
 }
 
