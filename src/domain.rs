@@ -159,6 +159,17 @@ text_id!(
 );
 
 /// The statuses `order_states.status` allows (its check constraint), in lifecycle order.
+/// The largest amount an order may have, in the currency's minor unit: far beyond any amount
+/// Stripe accepts, and small enough that millions of them add up without overflowing.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+
+/// Sums amounts without overflowing: an absurd amount (beyond [`MAX_AMOUNT`], which Stripe
+/// never sends) saturates, and the totals then disagree with the order, which the
+/// reconciliation reports as a discrepancy; it never panics or wraps.
+pub fn sum_amounts(amounts: impl IntoIterator<Item = i64>) -> i64 {
+    amounts.into_iter().fold(0, i64::saturating_add)
+}
+
 pub const ORDER_STATUSES: [&str; 10] = [
     "awaiting_payment",
     "processing",

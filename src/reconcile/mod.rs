@@ -8,6 +8,8 @@
 
 pub mod orders;
 
+use crate::domain::sum_amounts;
+
 /// Where a status stands in its object's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stage {
@@ -232,18 +234,19 @@ pub fn derive_order_state(facts: &OrderFacts) -> OrderState {
         .iter()
         .filter(|pi| pi.status == "succeeded")
         .collect();
-    let amount_paid: i64 = succeeded.iter().map(|pi| pi.amount_received).sum();
-    let refunded_by_charges: i64 = facts.charges.iter().map(|c| c.amount_refunded).sum();
-    let refunded_by_refunds: i64 = facts
-        .refunds
-        .iter()
-        .filter(|r| refund_counts(&r.status))
-        .map(|r| r.amount)
-        .sum();
+    let amount_paid = sum_amounts(succeeded.iter().map(|pi| pi.amount_received));
+    let refunded_by_charges = sum_amounts(facts.charges.iter().map(|c| c.amount_refunded));
+    let refunded_by_refunds = sum_amounts(
+        facts
+            .refunds
+            .iter()
+            .filter(|r| refund_counts(&r.status))
+            .map(|r| r.amount),
+    );
     // A charge's amount_refunded and the refund objects describe the same money; whichever
     // event came last may be either, so take the larger.
     let amount_refunded = refunded_by_charges.max(refunded_by_refunds);
-    let amount_disputed: i64 = facts.disputes.iter().map(|d| d.amount).sum();
+    let amount_disputed = sum_amounts(facts.disputes.iter().map(|d| d.amount));
 
     // The PaymentIntent that speaks for the order: a succeeded one, else the most recent.
     let lead = succeeded.last().copied().or_else(|| {
@@ -403,6 +406,24 @@ mod tests {
         let succeeded = charge_stage("succeeded");
         assert!(supersedes(succeeded, 10, succeeded, 12));
         assert!(!supersedes(succeeded, 10, charge_stage("pending"), 12));
+    }
+
+    #[test]
+    fn absurd_amounts_neither_panic_nor_wrap_and_show_as_discrepancies() {
+        let state = derive_order_state(&order(vec![
+            pi("a", "succeeded", i64::MAX, 1),
+            pi("b", "succeeded", i64::MAX, 2),
+        ]));
+        assert_eq!(state.amount_paid, i64::MAX, "saturated, not wrapped");
+        let kinds: Vec<DiscrepancyKind> = state.discrepancies.iter().map(|(k, _)| *k).collect();
+        assert!(
+            kinds.contains(&DiscrepancyKind::AmountMismatch),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&DiscrepancyKind::DuplicatePayment),
+            "{kinds:?}"
+        );
     }
 
     #[test]

@@ -116,12 +116,13 @@ pub async fn apply(
         Some("payout") => apply_payout(conn, message, event, prepared).await,
         Some("balance") => {
             let balance: Balance = object(event)?;
-            let available = balance
-                .available
-                .iter()
-                .map(|a| a.amount)
-                .filter(|a| *a > 0)
-                .sum();
+            let available = crate::domain::sum_amounts(
+                balance
+                    .available
+                    .iter()
+                    .map(|a| a.amount)
+                    .filter(|a| *a > 0),
+            );
             let update = BankUpdate {
                 profile_id: Some(&message.profile_id),
                 available_balance: Some(available),

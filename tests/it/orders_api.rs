@@ -150,6 +150,13 @@ async fn each_invalid_order_field_is_400_with_a_reason_and_nothing_is_stored(poo
         ("o_1", with("merchant_id", json!("bad id!")), "merchant_id"),
         ("o_1", with("merchant_id", json!("")), "merchant_id"),
         ("o_1", with("amount", json!(-1)), "amount"),
+        // Beyond any amount Stripe takes, and large enough for sums to overflow.
+        (
+            "o_1",
+            with("amount", json!(1_000_000_000_001_i64)),
+            "amount",
+        ),
+        ("o_1", with("amount", json!(i64::MAX)), "amount"),
         ("o_1", with("amount", json!(12.5)), "amount"),
         ("o_1", with("amount", json!("2500")), "amount"),
         ("o_1", with("currency", json!("EUR")), "currency"),

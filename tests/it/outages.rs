@@ -340,3 +340,35 @@ async fn sigterm_during_load_loses_no_acknowledged_event(pool: PgPool) {
     );
     delete_topology(&prefix).await;
 }
+
+#[sqlx::test]
+async fn an_unknown_profile_id_is_remembered_and_not_looked_up_again(pool: PgPool) {
+    let proxy = CuttableProxy::start(SocketAddr::new(
+        "127.0.0.1".parse().expect("ip"),
+        pool.connect_options().get_port(),
+    ))
+    .await;
+    let app = spawn_app(pool_through(&pool, &proxy)).await;
+    let secret = random_secret();
+    let body = stripe_event(
+        "evt_1",
+        "charge.succeeded",
+        true,
+        json!({"id": "ch_1", "object": "charge"}),
+    );
+    let made_up = "prof_000000000000000000000009";
+    assert_eq!(app.deliver(made_up, &secret, &body).await.status(), 404);
+
+    // With the database unreachable, the id already known to name nothing is answered from
+    // memory; one never asked about cannot be told from an outage.
+    proxy.cut();
+    let again = app.deliver(made_up, &secret, &body).await;
+    let never_asked = app
+        .deliver("prof_000000000000000000000010", &secret, &body)
+        .await;
+
+    assert_eq!(again.status(), 404, "looked up again");
+    assert_eq!(never_asked.status(), 503);
+    proxy.restore();
+    app.stop().await;
+}

@@ -86,7 +86,9 @@ pub enum InvalidRequest {
     OrderId,
     #[error("merchant_id must be 1-128 characters of letters, digits, '_', '.', ':' or '-'")]
     MerchantId,
-    #[error("amount must be an integer >= 0 in the currency's minor unit (e.g. cents)")]
+    #[error(
+        "amount must be an integer from 0 to 1000000000000 in the currency's minor unit (e.g. cents)"
+    )]
     Amount,
     #[error(
         "currency must be a three-letter lowercase ISO 4217 code, as Stripe writes it (e.g. \"eur\")"

@@ -26,7 +26,7 @@ pub(super) fn validate_order<'a>(
     if !is_valid_merchant_id(&req.merchant_id) {
         return Err(InvalidRequest::MerchantId);
     }
-    if req.amount < 0 {
+    if !(0..=crate::domain::MAX_AMOUNT).contains(&req.amount) {
         return Err(InvalidRequest::Amount);
     }
     if !is_valid_currency(&req.currency) {

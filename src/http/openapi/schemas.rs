@@ -330,6 +330,7 @@ fn schemas() -> Value {
                         "type": "integer",
                         "format": "int64",
                         "minimum": 0,
+                        "maximum": 1_000_000_000_000_i64,
                         "description": "In the currency's minor unit (cents for eur)."
                     },
                     "currency": schema_ref("Currency"),

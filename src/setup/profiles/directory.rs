@@ -1,8 +1,10 @@
 //! The profiles the webhook endpoint verifies against, cached in memory with their secrets
-//! opened, so a webhook costs no database read and no decryption in the normal case.
+//! opened, so a webhook costs no database read and no decryption in the normal case. Ids that
+//! name no profile are remembered too, for as long and up to a bound, so requests for a
+//! made-up profile id cost one database read per id, not one each.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -56,6 +58,8 @@ impl SigningProfile {
 /// A verification failure reloads a profile at most this often, so a flood of bad
 /// signatures cannot turn into a flood of database reads.
 const RELOAD_ON_FAILURE_AFTER: Duration = Duration::from_secs(1);
+/// Unknown ids remembered at most; past it the expired ones are dropped, or all of them.
+const UNKNOWN_REMEMBERED: usize = 10_000;
 
 pub struct ProfileDirectory {
     pool: PgPool,
@@ -64,6 +68,8 @@ pub struct ProfileDirectory {
     /// change made by another process can go unnoticed.
     ttl: Duration,
     cache: RwLock<HashMap<ProfileId, Arc<SigningProfile>>>,
+    /// Ids found to name no profile, and when.
+    unknown: Mutex<HashMap<ProfileId, Instant>>,
 }
 
 impl ProfileDirectory {
@@ -73,6 +79,7 @@ impl ProfileDirectory {
             secret_box,
             ttl,
             cache: RwLock::new(HashMap::new()),
+            unknown: Mutex::new(HashMap::new()),
         }
     }
 
@@ -85,7 +92,9 @@ impl ProfileDirectory {
             .cloned();
         match cached {
             Some(p) if p.loaded_at.elapsed() < self.ttl => Ok(Some(p)),
-            _ => self.reload(id).await,
+            Some(_) => self.reload(id).await,
+            None if self.known_unknown(id) => Ok(None),
+            None => self.reload(id).await,
         }
     }
 
@@ -97,6 +106,7 @@ impl ProfileDirectory {
         let mut conn = self.pool.acquire().await?;
         let Some(row) = db::profiles::find_profile(&mut conn, id.as_str()).await? else {
             self.invalidate(id);
+            self.remember_unknown(id);
             return Ok(None);
         };
         let rows = db::profiles::secrets_of(&mut conn, id.as_str()).await?;
@@ -134,5 +144,31 @@ impl ProfileDirectory {
             .write()
             .expect("profile cache lock poisoned")
             .remove(id);
+        self.unknown_ids().remove(id);
+    }
+
+    fn unknown_ids(&self) -> std::sync::MutexGuard<'_, HashMap<ProfileId, Instant>> {
+        self.unknown
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether `id` was found to name no profile within the last `ttl`.
+    fn known_unknown(&self, id: &ProfileId) -> bool {
+        self.unknown_ids()
+            .get(id)
+            .is_some_and(|at| at.elapsed() < self.ttl)
+    }
+
+    fn remember_unknown(&self, id: &ProfileId) {
+        let mut unknown = self.unknown_ids();
+        if unknown.len() >= UNKNOWN_REMEMBERED {
+            let ttl = self.ttl;
+            unknown.retain(|_, at| at.elapsed() < ttl);
+            if unknown.len() >= UNKNOWN_REMEMBERED {
+                unknown.clear();
+            }
+        }
+        unknown.insert(id.clone(), Instant::now());
     }
 }
