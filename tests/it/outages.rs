@@ -130,12 +130,7 @@ async fn relay_started_without_a_broker_publishes_everything_once_it_appears(poo
 
 #[sqlx::test]
 async fn postgresql_unreachable_means_503_never_2xx(pool: PgPool) {
-    let proxy = CuttableProxy::start(SocketAddr::new(
-        "127.0.0.1".parse().expect("ip"),
-        pool.connect_options().get_port(),
-    ))
-    .await;
-    let app = spawn_app(pool_through(&pool, &proxy)).await;
+    let (app, proxy) = app_behind_a_database_proxy(&pool).await;
     let secret = random_secret();
     let profile = app.create_profile("m_1", &secret).await;
     let first = stripe_event(
@@ -343,12 +338,7 @@ async fn sigterm_during_load_loses_no_acknowledged_event(pool: PgPool) {
 
 #[sqlx::test]
 async fn an_unknown_profile_id_is_remembered_and_not_looked_up_again(pool: PgPool) {
-    let proxy = CuttableProxy::start(SocketAddr::new(
-        "127.0.0.1".parse().expect("ip"),
-        pool.connect_options().get_port(),
-    ))
-    .await;
-    let app = spawn_app(pool_through(&pool, &proxy)).await;
+    let (app, proxy) = app_behind_a_database_proxy(&pool).await;
     let secret = random_secret();
     let body = stripe_event(
         "evt_1",
@@ -371,4 +361,15 @@ async fn an_unknown_profile_id_is_remembered_and_not_looked_up_again(pool: PgPoo
     assert_eq!(never_asked.status(), 503);
     proxy.restore();
     app.stop().await;
+}
+
+/// The app with its database connections through a proxy the test can cut.
+async fn app_behind_a_database_proxy(pool: &PgPool) -> (TestApp, CuttableProxy) {
+    let proxy = CuttableProxy::start(SocketAddr::new(
+        "127.0.0.1".parse().expect("ip"),
+        pool.connect_options().get_port(),
+    ))
+    .await;
+    let app = spawn_app(pool_through(pool, &proxy)).await;
+    (app, proxy)
 }
