@@ -267,14 +267,18 @@ pub async fn start(
         settings.stripe_mode,
         stripe,
     );
+    let directory = Arc::new(ProfileDirectory::new(
+        pool.clone(),
+        secret_box,
+        config.profile_cache_ttl,
+    ));
+    if ingest {
+        tracker.spawn(directory.clone().follow_changes(shutdown.clone()));
+    }
     let state = AppState {
         pool: pool.clone(),
         inbox,
-        directory: Arc::new(ProfileDirectory::new(
-            pool.clone(),
-            secret_box,
-            config.profile_cache_ttl,
-        )),
+        directory,
         profiles,
         merchants,
         admin_tokens,

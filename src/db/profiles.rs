@@ -1,6 +1,7 @@
 //! Merchants, Stripe profiles and their sealed webhook signing secrets.
 
-use sqlx::PgConnection;
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 pub struct ProfileRow {
@@ -405,4 +406,12 @@ pub async fn forget_endpoint(
     .execute(conn)
     .await
     .map(|r| r.rows_affected() == 1)
+}
+
+/// Listens for the profile ids whose profile or signing secrets changed (migration
+/// 20261203000004 announces every change on commit).
+pub async fn listen_for_changes(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen("accredito_profile_changed").await?;
+    Ok(listener)
 }

@@ -83,6 +83,8 @@ pub struct AppOptions {
     pub admin_tokens: Option<String>,
     /// Timeouts and caps of the listeners.
     pub edge: EdgeLimits,
+    /// `ACCREDITO_MASTER_KEY`; a fresh one when `None`. Processes sharing a database share it.
+    pub master_key: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -97,6 +99,7 @@ impl Default for AppOptions {
             alert_webhook_url: None,
             admin_tokens: None,
             edge: EdgeLimits::default(),
+            master_key: None,
         }
     }
 }
@@ -147,6 +150,9 @@ pub async fn spawn_app_with(pool: PgPool, options: AppOptions) -> TestApp {
     }
     settings.alert_webhook_url = options.alert_webhook_url.map(SecretString::from);
     settings.admin_tokens = options.admin_tokens.map(SecretString::from);
+    if let Some(key) = options.master_key {
+        settings.master_key = Some(SecretString::from(key));
+    }
     let mut config = ServiceConfig::new(settings, options.roles);
     config.topology.ephemeral_after_ms = Some(60_000);
     config.topology.queue_type = QueueType::Classic;

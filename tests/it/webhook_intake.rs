@@ -490,3 +490,76 @@ async fn events_are_routed_to_the_queue_of_their_type(pool: PgPool) {
     .await;
     app.stop().await;
 }
+
+#[sqlx::test]
+async fn a_secret_expired_through_one_process_stops_verifying_in_another_at_once(pool: PgPool) {
+    // Two processes of one deployment: one database, one master key.
+    let master_key = Some(accredito::crypto::SecretBox::generate_master_key());
+    let options = |master_key| AppOptions {
+        master_key,
+        ..AppOptions::default()
+    };
+    let admin = spawn_app_with(pool.clone(), options(master_key.clone())).await;
+    let other = spawn_app_with(pool, options(master_key)).await;
+    let (old, new) = (random_secret(), random_secret());
+    let profile = admin.create_profile("m_1", &old).await;
+    let added = admin
+        .admin_post(
+            &format!("/v1/profiles/{profile}/webhook-secrets"),
+            json!({ "webhook_secret": new }),
+        )
+        .await;
+    assert_eq!(added.status(), 201);
+    let old_id = sqlx::query_scalar::<_, i64>("select min(id) from webhook_secrets")
+        .fetch_one(&admin.pool)
+        .await
+        .expect("id");
+    let event = |id: &str| {
+        stripe_event(
+            id,
+            "charge.succeeded",
+            true,
+            json!({"id": "ch_1", "object": "charge"}),
+        )
+    };
+    // The other process has the profile cached, with both secrets.
+    assert_eq!(
+        other
+            .deliver(&profile, &old, &event("evt_1"))
+            .await
+            .status(),
+        200
+    );
+
+    let expired = admin
+        .admin_post(
+            &format!("/v1/profiles/{profile}/webhook-secrets/{old_id}/expire"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(expired.status(), 200);
+
+    // Well inside the cache's 10 s TTL, the other process refuses the expired secret.
+    let refused = eventually(
+        "the other process hears of it",
+        Duration::from_secs(3),
+        || async {
+            let status = other
+                .deliver(&profile, &old, &event("evt_2"))
+                .await
+                .status();
+            (status == 400).then_some(status)
+        },
+    )
+    .await;
+    assert_eq!(refused, 400);
+    assert_eq!(
+        other
+            .deliver(&profile, &new, &event("evt_3"))
+            .await
+            .status(),
+        200
+    );
+    admin.stop().await;
+    other.stop().await;
+}

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 
 use crate::crypto::{OpenError, SecretBox};
 use crate::db;
@@ -145,6 +146,57 @@ impl ProfileDirectory {
             .expect("profile cache lock poisoned")
             .remove(id);
         self.unknown_ids().remove(id);
+    }
+
+    /// Forgets every profile (after notifications may have been missed).
+    pub fn invalidate_all(&self) {
+        self.cache
+            .write()
+            .expect("profile cache lock poisoned")
+            .clear();
+        self.unknown_ids().clear();
+    }
+
+    /// Drops a profile's cached copy as soon as any process commits a change to it, so a
+    /// secret expired or a profile deleted elsewhere stops verifying at once; the TTL remains
+    /// the backstop. Runs until `shutdown`.
+    pub async fn follow_changes(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            let mut listener = tokio::select! {
+                listening = db::profiles::listen_for_changes(&self.pool) => match listening {
+                    Ok(listener) => listener,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot listen for profile changes; retrying");
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                            () = shutdown.cancelled() => return,
+                        }
+                    }
+                },
+                () = shutdown.cancelled() => return,
+            };
+            // Changes made before listening began were not heard.
+            self.invalidate_all();
+            loop {
+                let received = tokio::select! {
+                    received = listener.try_recv() => received,
+                    () = shutdown.cancelled() => return,
+                };
+                match received {
+                    Ok(Some(change)) => match ProfileId::parse(change.payload()) {
+                        Some(id) => self.invalidate(&id),
+                        None => self.invalidate_all(),
+                    },
+                    // The connection was lost (and is being re-established): anything may
+                    // have changed meanwhile.
+                    Ok(None) => self.invalidate_all(),
+                    Err(error) => {
+                        tracing::warn!(%error, "listening for profile changes failed; reconnecting");
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     fn unknown_ids(&self) -> std::sync::MutexGuard<'_, HashMap<ProfileId, Instant>> {
