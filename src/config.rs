@@ -174,7 +174,57 @@ pub struct Settings {
 /// De-duplication must outlast Stripe's 3 days of retries and catch-up's 30 days of events.
 pub const MIN_RETENTION_DAYS: u32 = 35;
 
+/// Settings that may instead be read from a file named by `<NAME>_FILE` (Docker and Kubernetes
+/// secrets mounted as files), so the value is never in the process's environment.
+pub const FILE_SETTINGS: [&str; 7] = [
+    "DATABASE_URL",
+    "AMQP_URL",
+    "ACCREDITO_MASTER_KEY",
+    "ACCREDITO_ADMIN_TOKEN",
+    "ACCREDITO_ADMIN_TOKENS",
+    "ACCREDITO_CONNECT_WEBHOOK_SECRET",
+    "ACCREDITO_ALERT_WEBHOOK_URL",
+];
+
 impl Settings {
+    /// Reads each setting of [`FILE_SETTINGS`] whose `<NAME>_FILE` is set from that file (one
+    /// trailing newline dropped). Setting both `<NAME>` and `<NAME>_FILE` is refused, as is an
+    /// unreadable or empty file; errors name the file, never its content.
+    pub fn read_secret_files(
+        &mut self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), String> {
+        for name in FILE_SETTINGS {
+            let Some(path) = env(&format!("{name}_FILE")) else {
+                continue;
+            };
+            if env(name).is_some() {
+                return Err(format!("set {name} or {name}_FILE, not both"));
+            }
+            let content = std::fs::read_to_string(&path)
+                .map_err(|e| format!("{name}_FILE: cannot read {path}: {e}"))?;
+            let value = content
+                .strip_suffix('\n')
+                .map(|v| v.strip_suffix('\r').unwrap_or(v))
+                .unwrap_or(&content)
+                .to_owned();
+            if value.trim().is_empty() {
+                return Err(format!("{name}_FILE: {path} is empty"));
+            }
+            let secret = || Some(SecretString::from(value.clone()));
+            match name {
+                "DATABASE_URL" => self.database_url = value.clone(),
+                "AMQP_URL" => self.amqp_url = value.clone(),
+                "ACCREDITO_MASTER_KEY" => self.master_key = secret(),
+                "ACCREDITO_ADMIN_TOKEN" => self.admin_token = secret(),
+                "ACCREDITO_ADMIN_TOKENS" => self.admin_tokens = secret(),
+                "ACCREDITO_CONNECT_WEBHOOK_SECRET" => self.connect_webhook_secret = secret(),
+                _ => self.alert_webhook_url = secret(),
+            }
+        }
+        Ok(())
+    }
+
     /// The base URL webhook URLs are built from, without a trailing slash.
     pub fn public_base_url(&self) -> String {
         match &self.public_url {
@@ -455,4 +505,62 @@ pub enum ProfileCommand {
 pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map_err(|e| format!("expected an RFC 3339 time such as 2026-01-31T12:00:00Z: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use secrecy::ExposeSecret;
+
+    fn settings() -> Settings {
+        Cli::parse_from(["accredito", "migrate"]).settings
+    }
+
+    #[test]
+    fn a_secret_is_read_from_the_file_its_file_variable_names() {
+        let dir = std::env::temp_dir().join(format!("accredito-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let key = dir.join("master_key");
+        let url = dir.join("database_url");
+        std::fs::write(&key, "a2V5LWZyb20tYS1maWxl\n").expect("write");
+        std::fs::write(&url, "postgres://app:pw@db/accredito").expect("write");
+        let env = |name: &str| match name {
+            "ACCREDITO_MASTER_KEY_FILE" => Some(key.display().to_string()),
+            "DATABASE_URL_FILE" => Some(url.display().to_string()),
+            _ => None,
+        };
+
+        let mut s = settings();
+        s.read_secret_files(env).expect("read");
+
+        assert_eq!(
+            s.master_key.as_ref().map(|k| k.expose_secret().to_owned()),
+            Some("a2V5LWZyb20tYS1maWxl".to_owned()),
+            "the trailing newline is dropped"
+        );
+        assert_eq!(s.database_url, "postgres://app:pw@db/accredito");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_setting_and_its_file_together_or_a_missing_file_are_refused_without_the_value() {
+        let both = |name: &str| match name {
+            "ACCREDITO_ADMIN_TOKEN" => Some("token-value-0123456789abcdef0123456789".into()),
+            "ACCREDITO_ADMIN_TOKEN_FILE" => Some("/run/secrets/admin".into()),
+            _ => None,
+        };
+        let error = settings().read_secret_files(both).expect_err("both");
+        assert!(error.contains("not both"), "{error}");
+        assert!(!error.contains("token-value"), "{error}");
+
+        let missing = |name: &str| {
+            (name == "AMQP_URL_FILE").then(|| "/nonexistent/accredito/amqp_url".to_owned())
+        };
+        let error = settings().read_secret_files(missing).expect_err("missing");
+        assert!(
+            error.contains("AMQP_URL_FILE: cannot read /nonexistent/accredito/amqp_url"),
+            "{error}"
+        );
+    }
 }

@@ -10,8 +10,14 @@ use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Cli { settings, command } = Cli::parse();
+    let Cli {
+        mut settings,
+        command,
+    } = Cli::parse();
     telemetry::init(settings.log_format);
+    settings
+        .read_secret_files(|name| std::env::var(name).ok())
+        .map_err(anyhow::Error::msg)?;
     match command {
         Command::Migrate => cli::migrate(&settings).await,
         Command::Merchant(command) => cli::merchant(&settings, command).await,

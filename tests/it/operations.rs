@@ -107,3 +107,25 @@ async fn help_never_shows_the_value_of_a_secret_setting() {
         assert!(!text.contains(value), "--help shows {name}'s value");
     }
 }
+
+#[sqlx::test]
+async fn the_database_url_can_come_from_a_file(pool: PgPool) {
+    let file = std::env::temp_dir().join(format!("accredito-db-url-{}", rand::random::<u64>()));
+    std::fs::write(&file, format!("{}\n", database_url_of(&pool))).expect("write");
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_accredito"))
+        .arg("migrate")
+        .env_remove("DATABASE_URL")
+        .env("DATABASE_URL_FILE", &file)
+        .output()
+        .await
+        .expect("runs");
+
+    std::fs::remove_file(&file).ok();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("\"migrated\":true"));
+}
