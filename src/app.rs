@@ -14,7 +14,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::amqp::{AmqpHealth, Topology};
 use crate::config::{Role, Settings};
-use crate::crypto::SecretBox;
 use crate::http::edge::EdgeLimits;
 use crate::http::{self, AppState};
 use crate::ingest::writer::InboxWriter;
@@ -133,7 +132,7 @@ pub async fn start(
 ) -> anyhow::Result<RunningService> {
     let settings = &config.settings;
     settings.validate().map_err(anyhow::Error::msg)?;
-    let secret_box = Arc::new(SecretBox::from_master_key(settings.master_key.as_ref())?);
+    let secret_box = Arc::new(settings.secret_box()?);
     let ingest = config.roles.contains(&Role::Ingest);
     let relay_role = config.roles.contains(&Role::Relay);
     let admin_tokens = Arc::new(settings.admin_credentials().map_err(anyhow::Error::msg)?);

@@ -11,7 +11,6 @@ use time::OffsetDateTime;
 
 use crate::amqp::Topology;
 use crate::config::{DlqCommand, MerchantCommand, ProfileCommand, Settings};
-use crate::crypto::SecretBox;
 use crate::db;
 use crate::setup::merchants::{Actor, Merchants};
 use crate::setup::profiles::{NewProfile, Profiles};
@@ -46,7 +45,7 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 }
 
 pub async fn merchant(settings: &Settings, command: MerchantCommand) -> anyhow::Result<()> {
-    let secret_box = Arc::new(SecretBox::from_master_key(settings.master_key.as_ref())?);
+    let secret_box = Arc::new(settings.secret_box()?);
     let pool = connect(settings).await?;
     let stripe = StripeClient::new(&settings.stripe_api_base)?;
     let merchants = Merchants::new(pool.clone(), secret_box, settings.stripe_mode, stripe);
@@ -81,7 +80,7 @@ pub async fn merchant(settings: &Settings, command: MerchantCommand) -> anyhow::
 }
 
 pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Result<()> {
-    let secret_box = Arc::new(SecretBox::from_master_key(settings.master_key.as_ref())?);
+    let secret_box = Arc::new(settings.secret_box()?);
     let pool = connect(settings).await?;
     let profiles = Profiles::new(
         pool,
@@ -187,6 +186,15 @@ pub async fn dlq(settings: &Settings, command: DlqCommand) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Seals every stored secret again under the current master key.
+pub async fn rekey(settings: &Settings) -> anyhow::Result<()> {
+    let secret_box = settings.secret_box()?;
+    let pool = connect(settings).await?;
+    let done = crate::setup::rekey::rekey(&pool, &secret_box, "cli").await?;
+    println!("{}", serde_json::to_string(&done)?);
+    Ok(())
+}
+
 /// One retention pass: months created ahead, months past the retention dropped.
 pub async fn prune(settings: &Settings) -> anyhow::Result<()> {
     settings.validate().map_err(anyhow::Error::msg)?;
@@ -226,7 +234,7 @@ pub async fn catch_up(
     profile_id: &str,
     since: OffsetDateTime,
 ) -> anyhow::Result<()> {
-    let secret_box = Arc::new(SecretBox::from_master_key(settings.master_key.as_ref())?);
+    let secret_box = Arc::new(settings.secret_box()?);
     let pool = connect(settings).await?;
     let context = crate::setup::stripe_keys::StripeKeys {
         stripe: crate::stripe::client::StripeClient::new(&settings.stripe_api_base)?,

@@ -92,6 +92,16 @@ pub struct Settings {
     )]
     pub master_key: Option<SecretString>,
 
+    /// Master keys used before a rotation (base64, separated by commas): values sealed under
+    /// them still open until `accredito rekey` has sealed them again under the current key.
+    #[arg(
+        long,
+        env = "ACCREDITO_PREVIOUS_MASTER_KEYS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub previous_master_keys: Option<SecretString>,
+
     /// Which Stripe keys and events this deployment accepts.
     #[arg(long, env = "ACCREDITO_STRIPE_MODE", global = true, value_enum, default_value_t = StripeMode::Live)]
     pub stripe_mode: StripeMode,
@@ -176,10 +186,11 @@ pub const MIN_RETENTION_DAYS: u32 = 35;
 
 /// Settings that may instead be read from a file named by `<NAME>_FILE` (Docker and Kubernetes
 /// secrets mounted as files), so the value is never in the process's environment.
-pub const FILE_SETTINGS: [&str; 7] = [
+pub const FILE_SETTINGS: [&str; 8] = [
     "DATABASE_URL",
     "AMQP_URL",
     "ACCREDITO_MASTER_KEY",
+    "ACCREDITO_PREVIOUS_MASTER_KEYS",
     "ACCREDITO_ADMIN_TOKEN",
     "ACCREDITO_ADMIN_TOKENS",
     "ACCREDITO_CONNECT_WEBHOOK_SECRET",
@@ -216,6 +227,7 @@ impl Settings {
                 "DATABASE_URL" => self.database_url = value.clone(),
                 "AMQP_URL" => self.amqp_url = value.clone(),
                 "ACCREDITO_MASTER_KEY" => self.master_key = secret(),
+                "ACCREDITO_PREVIOUS_MASTER_KEYS" => self.previous_master_keys = secret(),
                 "ACCREDITO_ADMIN_TOKEN" => self.admin_token = secret(),
                 "ACCREDITO_ADMIN_TOKENS" => self.admin_tokens = secret(),
                 "ACCREDITO_CONNECT_WEBHOOK_SECRET" => self.connect_webhook_secret = secret(),
@@ -223,6 +235,14 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The box that seals under the master key and opens under it or a previous one.
+    pub fn secret_box(&self) -> Result<crate::crypto::SecretBox, crate::crypto::MasterKeyError> {
+        crate::crypto::SecretBox::with_previous(
+            self.master_key.as_ref(),
+            self.previous_master_keys.as_ref(),
+        )
     }
 
     /// The base URL webhook URLs are built from, without a trailing slash.
@@ -314,6 +334,9 @@ pub enum Command {
     Dlq(DlqCommand),
     /// Print a fresh random value for ACCREDITO_MASTER_KEY.
     GenerateMasterKey,
+    /// Seal every stored secret again under the current ACCREDITO_MASTER_KEY (those under a
+    /// key in ACCREDITO_PREVIOUS_MASTER_KEYS); resumable, audited.
+    Rekey,
     /// Create the coming months' partitions of the inbox and of the record of handled events,
     /// and drop the months older than ACCREDITO_RETENTION_DAYS (the sweeps do it daily).
     Prune,

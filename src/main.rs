@@ -41,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::CatchUp { profile, since } => cli::catch_up(&settings, &profile, since).await,
         Command::Prune => cli::prune(&settings).await,
+        Command::Rekey => cli::rekey(&settings).await,
         Command::Demo => accredito::demo::run(&settings).await,
         Command::GenerateMasterKey => {
             println!("{}", crypto::SecretBox::generate_master_key());

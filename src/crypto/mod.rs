@@ -9,6 +9,8 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 const NONCE_LEN: usize = 24;
 
@@ -22,6 +24,10 @@ pub enum MasterKeyError {
         "ACCREDITO_MASTER_KEY is malformed: it must be 32 random bytes, base64-encoded (44 characters)"
     )]
     Malformed,
+    #[error(
+        "ACCREDITO_PREVIOUS_MASTER_KEYS is malformed: each must be 32 random bytes, base64-encoded, separated by commas"
+    )]
+    MalformedPrevious,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -30,9 +36,60 @@ pub enum OpenError {
     Undecryptable,
 }
 
-/// Seals and opens secrets. Cheap to clone behind an `Arc`; the key never leaves it.
-pub struct SecretBox {
+/// Marks a value sealed with a key id: `AK1`, the key's 8-byte id, the nonce, the ciphertext.
+/// Values sealed before key ids existed are the nonce and the ciphertext alone, and still open.
+const KEYED: &[u8; 3] = b"AK1";
+const KEY_ID_LEN: usize = 8;
+
+/// One master key, known by an id derived from it (never the key itself).
+struct MasterKey {
+    id: [u8; KEY_ID_LEN],
     cipher: XChaCha20Poly1305,
+}
+
+impl MasterKey {
+    fn parse(encoded: &str) -> Result<MasterKey, MasterKeyError> {
+        let trimmed = encoded.trim();
+        if trimmed.is_empty() {
+            return Err(MasterKeyError::Missing);
+        }
+        let bytes = Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(trimmed)
+                .map_err(|_| MasterKeyError::Malformed)?,
+        );
+        let cipher =
+            XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| MasterKeyError::Malformed)?;
+        let digest = Sha256::digest([b"accredito master key id ".as_slice(), &bytes].concat());
+        let mut id = [0u8; KEY_ID_LEN];
+        id.copy_from_slice(&digest[..KEY_ID_LEN]);
+        Ok(MasterKey { id, cipher })
+    }
+
+    fn open_raw(&self, nonce_and_ciphertext: &[u8], context: &str) -> Option<Vec<u8>> {
+        if nonce_and_ciphertext.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = nonce_and_ciphertext.split_at(NONCE_LEN);
+        self.cipher
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: context.as_bytes(),
+                },
+            )
+            .ok()
+    }
+}
+
+/// Seals and opens secrets. Cheap to clone behind an `Arc`; the keys never leave it (the
+/// ciphers wipe them when dropped). Seals under the current master key; opens under it or any
+/// previous one, so keys can be rotated: add the new key, keep the old as previous, run
+/// `accredito rekey`, then drop the old.
+pub struct SecretBox {
+    current: MasterKey,
+    previous: Vec<MasterKey>,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -43,30 +100,40 @@ impl std::fmt::Debug for SecretBox {
 
 impl SecretBox {
     pub fn from_master_key(key: Option<&SecretString>) -> Result<Self, MasterKeyError> {
-        let key = key.ok_or(MasterKeyError::Missing)?;
-        let trimmed = key.expose_secret().trim();
-        if trimmed.is_empty() {
-            return Err(MasterKeyError::Missing);
-        }
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(trimmed)
-            .map_err(|_| MasterKeyError::Malformed)?;
-        let cipher =
-            XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| MasterKeyError::Malformed)?;
-        Ok(SecretBox { cipher })
+        Self::with_previous(key, None)
+    }
+
+    /// The current key, and the previous ones (`ACCREDITO_PREVIOUS_MASTER_KEYS`, separated by
+    /// commas) that values sealed before a rotation may still be under.
+    pub fn with_previous(
+        key: Option<&SecretString>,
+        previous: Option<&SecretString>,
+    ) -> Result<Self, MasterKeyError> {
+        let current = MasterKey::parse(key.ok_or(MasterKeyError::Missing)?.expose_secret())?;
+        let previous = match previous {
+            Some(list) => list
+                .expose_secret()
+                .split(',')
+                .filter(|k| !k.trim().is_empty())
+                .map(|k| MasterKey::parse(k).map_err(|_| MasterKeyError::MalformedPrevious))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
+        Ok(SecretBox { current, previous })
     }
 
     /// A fresh random key in the form `ACCREDITO_MASTER_KEY` takes.
     pub fn generate_master_key() -> String {
-        let mut key = [0u8; 32];
-        rand::rng().fill_bytes(&mut key);
-        base64::engine::general_purpose::STANDARD.encode(key)
+        let mut key = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(key.as_mut_slice());
+        base64::engine::general_purpose::STANDARD.encode(key.as_slice())
     }
 
     pub fn seal(&self, plaintext: &str, context: &str) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let ciphertext = self
+            .current
             .cipher
             .encrypt(
                 XNonce::from_slice(&nonce),
@@ -76,26 +143,34 @@ impl SecretBox {
                 },
             )
             .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory inputs");
-        let mut sealed = nonce.to_vec();
+        let mut sealed =
+            Vec::with_capacity(KEYED.len() + KEY_ID_LEN + NONCE_LEN + ciphertext.len());
+        sealed.extend_from_slice(KEYED);
+        sealed.extend_from_slice(&self.current.id);
+        sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(&ciphertext);
         sealed
     }
 
+    /// Whether `sealed` is already under the current key (what `rekey` skips).
+    pub fn is_current(&self, sealed: &[u8]) -> bool {
+        sealed.starts_with(KEYED)
+            && sealed.get(KEYED.len()..KEYED.len() + KEY_ID_LEN) == Some(&self.current.id)
+    }
+
     pub fn open(&self, sealed: &[u8], context: &str) -> Result<SecretString, OpenError> {
-        if sealed.len() < NONCE_LEN {
-            return Err(OpenError::Undecryptable);
-        }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let plaintext = self
-            .cipher
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: context.as_bytes(),
-                },
-            )
-            .map_err(|_| OpenError::Undecryptable)?;
+        let keys = || std::iter::once(&self.current).chain(&self.previous);
+        let keyed = sealed
+            .strip_prefix(KEYED.as_slice())
+            .filter(|rest| rest.len() >= KEY_ID_LEN)
+            .and_then(|rest| {
+                let (id, body) = rest.split_at(KEY_ID_LEN);
+                keys().find(|k| k.id == id)?.open_raw(body, context)
+            });
+        // Sealed before key ids: try each key on the whole value.
+        let plaintext = keyed
+            .or_else(|| keys().find_map(|k| k.open_raw(sealed, context)))
+            .ok_or(OpenError::Undecryptable)?;
         let text = String::from_utf8(plaintext).map_err(|_| OpenError::Undecryptable)?;
         Ok(SecretString::from(text))
     }
@@ -117,6 +192,53 @@ mod tests {
         assert!(!sealed.windows(9).any(|w| w == b"whsec_abc"));
         assert_eq!(
             b.open(&sealed, "prof_1").expect("opens").expose_secret(),
+            "whsec_abc"
+        );
+    }
+
+    fn key() -> SecretString {
+        SecretString::from(SecretBox::generate_master_key())
+    }
+
+    #[test]
+    fn after_a_rotation_values_under_the_previous_key_still_open_and_new_ones_use_the_new_key() {
+        let (old, new) = (key(), key());
+        let before = SecretBox::from_master_key(Some(&old)).expect("valid");
+        let sealed_before = before.seal("whsec_abc", "prof_1");
+        let previous = SecretString::from(old.expose_secret().to_owned());
+        let after = SecretBox::with_previous(Some(&new), Some(&previous)).expect("valid");
+
+        assert!(!after.is_current(&sealed_before));
+        assert_eq!(
+            after
+                .open(&sealed_before, "prof_1")
+                .expect("opens")
+                .expose_secret(),
+            "whsec_abc"
+        );
+        let resealed = after.seal("whsec_abc", "prof_1");
+        assert!(after.is_current(&resealed));
+        assert_eq!(
+            before.open(&resealed, "prof_1").err(),
+            Some(OpenError::Undecryptable),
+            "the old key alone cannot open what the new one sealed"
+        );
+        let without_previous = SecretBox::from_master_key(Some(&new)).expect("valid");
+        assert_eq!(
+            without_previous.open(&sealed_before, "prof_1").err(),
+            Some(OpenError::Undecryptable)
+        );
+    }
+
+    #[test]
+    fn values_sealed_before_key_ids_still_open() {
+        let master = key();
+        let b = SecretBox::from_master_key(Some(&master)).expect("valid");
+        // The earlier format: nonce and ciphertext, no prefix.
+        let legacy = b.seal("whsec_abc", "prof_1")[KEYED.len() + KEY_ID_LEN..].to_vec();
+        assert!(!b.is_current(&legacy));
+        assert_eq!(
+            b.open(&legacy, "prof_1").expect("opens").expose_secret(),
             "whsec_abc"
         );
     }

@@ -415,3 +415,77 @@ pub async fn listen_for_changes(pool: &PgPool) -> Result<PgListener, sqlx::Error
     listener.listen("accredito_profile_changed").await?;
     Ok(listener)
 }
+
+/// A sealed value and where it lives, for `rekey`.
+pub struct Sealed {
+    /// The webhook secret's id, or 0 for a profile's Stripe key.
+    pub secret_id: i64,
+    pub profile_id: String,
+    pub sealed: Vec<u8>,
+}
+
+/// Webhook signing secrets after `after_id`, by id.
+pub async fn sealed_secrets_after(
+    conn: &mut PgConnection,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<Sealed>, sqlx::Error> {
+    sqlx::query_as!(
+        Sealed,
+        r#"select id as "secret_id!", profile_id, secret_ciphertext as sealed from webhook_secrets
+           where id > $1 order by id limit $2"#,
+        after_id,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Profiles' sealed Stripe keys after profile `after`, by profile id.
+pub async fn sealed_keys_after(
+    conn: &mut PgConnection,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<Sealed>, sqlx::Error> {
+    sqlx::query_as!(
+        Sealed,
+        r#"select 0::bigint as "secret_id!", id as profile_id,
+                  secret_key_ciphertext as "sealed!"
+           from stripe_profiles where secret_key_ciphertext is not null and id > $1
+           order by id limit $2"#,
+        after,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Replaces a sealed value if it is still `old` (a concurrent change wins); `true` if replaced.
+pub async fn reseal(
+    conn: &mut PgConnection,
+    item: &Sealed,
+    new: &[u8],
+) -> Result<bool, sqlx::Error> {
+    let replaced = if item.secret_id == 0 {
+        sqlx::query!(
+            "update stripe_profiles set secret_key_ciphertext = $3
+             where id = $1 and secret_key_ciphertext = $2",
+            item.profile_id,
+            item.sealed,
+            new
+        )
+        .execute(conn)
+        .await?
+    } else {
+        sqlx::query!(
+            "update webhook_secrets set secret_ciphertext = $3
+             where id = $1 and secret_ciphertext = $2",
+            item.secret_id,
+            item.sealed,
+            new
+        )
+        .execute(conn)
+        .await?
+    };
+    Ok(replaced.rows_affected() == 1)
+}

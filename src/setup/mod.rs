@@ -6,4 +6,5 @@ pub mod bank;
 pub mod merchants;
 pub mod profiles;
 pub mod readiness;
+pub mod rekey;
 pub mod stripe_keys;

@@ -123,6 +123,7 @@ pub fn test_settings(mode: StripeMode, amqp_url: String, prefix: String) -> Sett
         amqp_prefix: prefix,
         db_max_connections: 8,
         retention_days: 90,
+        previous_master_keys: None,
     }
 }
 

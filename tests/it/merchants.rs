@@ -24,11 +24,19 @@ impl Setup {
     }
 
     pub(crate) async fn start_with_roles(pool: PgPool, roles: Vec<Role>) -> Self {
-        let fake = FakeStripe::builder().valid_key(OTHER_KEY).start().await;
         let options = AppOptions {
             roles,
-            stripe_api_base: Some(fake.base_url()),
             ..AppOptions::default()
+        };
+        Setup::start_with(pool, options).await
+    }
+
+    /// With `options`, the fake Stripe's base URL put in.
+    pub(crate) async fn start_with(pool: PgPool, options: AppOptions) -> Self {
+        let fake = FakeStripe::builder().valid_key(OTHER_KEY).start().await;
+        let options = AppOptions {
+            stripe_api_base: Some(fake.base_url()),
+            ..options
         };
         let app = spawn_app_with(pool, options).await;
         Setup { app, fake }

@@ -431,3 +431,96 @@ async fn a_stripe_account_already_held_by_another_profile_is_refused_with_409(po
     assert_eq!(s.put_keys(&second, PK_LIVE, VALID_KEY).await.0, 200);
     s.app.stop().await;
 }
+
+/// `accredito rekey` against the test's database, with `key` current and `previous` before it.
+async fn rekey(pool: &PgPool, key: &str, previous: Option<&str>) -> (bool, String, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_accredito"));
+    command
+        .arg("rekey")
+        .env("DATABASE_URL", database_url_of(pool))
+        .env("ACCREDITO_MASTER_KEY", key)
+        .env_remove("ACCREDITO_PREVIOUS_MASTER_KEYS");
+    if let Some(previous) = previous {
+        command.env("ACCREDITO_PREVIOUS_MASTER_KEYS", previous);
+    }
+    let output = command.output().await.expect("runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[sqlx::test]
+async fn rekey_seals_every_secret_under_the_new_master_key_and_can_run_again(pool: PgPool) {
+    let old_key = accredito::crypto::SecretBox::generate_master_key();
+    let s = Setup::start_with(
+        pool.clone(),
+        AppOptions {
+            master_key: Some(old_key.clone()),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let secret = random_secret();
+    let profile = s.app.create_profile("m_1", &secret).await;
+    assert_eq!(s.put_keys(&profile, PK_LIVE, VALID_KEY).await.0, 200);
+    let Setup { app, fake } = s;
+    app.stop().await;
+    let new_key = accredito::crypto::SecretBox::generate_master_key();
+
+    let (ok, _, stderr) = rekey(&pool, &new_key, None).await;
+    assert!(!ok, "without the old key nothing opens");
+    assert!(stderr.contains("opens under no key given"), "{stderr}");
+    assert!(
+        !stderr.contains(&old_key) && !stderr.contains(&new_key),
+        "{stderr}"
+    );
+
+    let (ok, stdout, stderr) = rekey(&pool, &new_key, Some(&old_key)).await;
+    assert!(ok, "{stderr}");
+    let first: Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert_eq!(
+        first["resealed"], 2,
+        "the webhook secret and the Stripe key: {first}"
+    );
+    let (ok, stdout, _) = rekey(&pool, &new_key, Some(&old_key)).await;
+    assert!(ok);
+    let again: Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert_eq!(
+        (
+            again["resealed"].as_u64(),
+            again["already_current"].as_u64()
+        ),
+        (Some(0), Some(2))
+    );
+
+    // With the new key alone, the stored secret verifies and the stored Stripe key opens.
+    let s = Setup {
+        app: spawn_app_with(
+            pool.clone(),
+            AppOptions {
+                master_key: Some(new_key),
+                stripe_api_base: Some(fake.base_url()),
+                ..AppOptions::default()
+            },
+        )
+        .await,
+        fake,
+    };
+    let event = stripe_event(
+        "evt_after_rekey",
+        "charge.succeeded",
+        true,
+        json!({"id": "ch_1", "object": "charge"}),
+    );
+    assert_eq!(s.app.deliver(&profile, &secret, &event).await.status(), 200);
+    assert_eq!(s.enable("m_1", &profile).await.0, 200);
+    let audited: i64 =
+        sqlx::query_scalar("select count(*) from audit_log where action = 'secrets.rekeyed'")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(audited, 2);
+    s.app.stop().await;
+}
