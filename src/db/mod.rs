@@ -39,6 +39,22 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     sqlx::migrate!().run(pool).await
 }
 
+/// Whether every migration this binary carries has been applied (and none failed).
+pub async fn schema_is_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let migrator = sqlx::migrate!();
+    let wanted = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    // A database never migrated has no bookkeeping table: not current, not an error.
+    let applied: Option<i64> =
+        sqlx::query_scalar("select max(version) from _sqlx_migrations where success")
+            .fetch_one(pool)
+            .await
+            .or_else(|e| match e.as_database_error().and_then(|d| d.code()) {
+                Some(code) if code == "42P01" => Ok(None),
+                _ => Err(e),
+            })?;
+    Ok(applied.is_some_and(|v| v >= wanted))
+}
+
 /// `serialization_failure` and `deadlock_detected`: the transaction lost a race and may be
 /// run again as is.
 pub fn is_lock_conflict(error: &sqlx::Error) -> bool {

@@ -19,6 +19,12 @@ pub enum ApiError {
     UnknownProfile,
     #[error("not found")]
     NotFound,
+    /// No route has this path; the message names the method and path asked for.
+    #[error("{0}")]
+    NoRoute(String),
+    /// The path exists, but not with this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("{0}")]
     Signature(SignatureError),
     #[error("{0}")]
@@ -53,7 +59,10 @@ pub enum ApiError {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::UnknownProfile | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::UnknownProfile | ApiError::NotFound | ApiError::NoRoute(_) => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Signature(_) | ApiError::NotAnEvent(_) | ApiError::BadRequest(_) => {
                 StatusCode::BAD_REQUEST
             }
@@ -73,7 +82,8 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::UnknownProfile => "unknown_profile",
-            ApiError::NotFound => "not_found",
+            ApiError::NotFound | ApiError::NoRoute(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Signature(e) => e.reason(),
             ApiError::NotAnEvent(e) => e.reason(),
             ApiError::PayloadTooLarge { .. } => "payload_too_large",

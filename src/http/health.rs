@@ -48,9 +48,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 async fn readiness(state: &AppState) -> (StatusCode, serde_json::Value) {
     let database = db::ping(&state.pool).await.is_ok();
+    let schema_current = database && db::schema_is_current(&state.pool).await.unwrap_or(false);
     let rabbitmq = (!state.amqp_health.is_empty())
         .then(|| state.amqp_health.iter().all(AmqpHealth::is_connected));
-    let ready = database && rabbitmq.unwrap_or(true);
+    let ready = database && schema_current && rabbitmq.unwrap_or(true);
     let status = if ready {
         StatusCode::OK
     } else {
@@ -60,6 +61,11 @@ async fn readiness(state: &AppState) -> (StatusCode, serde_json::Value) {
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "postgresql": show(database),
+        "schema": match (database, schema_current) {
+            (false, _) => "unknown",
+            (true, true) => "current",
+            (true, false) => "migrations pending: run `accredito migrate`",
+        },
         "rabbitmq": rabbitmq.map_or("not_used", show),
     });
     (status, body)

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::{Method, Uri};
 use prometheus_client::registry::Registry;
 use secrecy::SecretString;
 use sqlx::PgPool;
@@ -77,12 +78,23 @@ pub fn admin_router(state: AppState, ingest: bool, limits: &edge::EdgeLimits) ->
     finish(router, state, limits)
 }
 
-/// Counts every request, and sheds those past the listener's in-flight cap before anything
-/// else runs.
+/// Answers unknown paths and methods with the JSON error body, counts every request, and sheds
+/// those past the listener's in-flight cap before anything else runs.
 fn finish(router: Router, state: AppState, limits: &edge::EdgeLimits) -> Router {
-    let router = router.layer(axum::middleware::from_fn_with_state(
-        state,
-        observability::count_requests,
-    ));
+    let router = router
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            observability::count_requests,
+        ));
     limits.shed_load(router)
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::NoRoute(format!("no route {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{} does not take {method}", uri.path()))
 }

@@ -359,3 +359,30 @@ async fn the_public_listener_serves_webhooks_and_bare_probes_only(pool: PgPool) 
     let (status, _) = get(&app, app.admin_addr, "/webhooks/stripe/connect").await;
     assert_eq!(status, 404, "webhooks are not on the admin listener");
 }
+
+#[sqlx::test]
+async fn unknown_paths_and_methods_get_the_json_error_body(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let send = |method: reqwest::Method, url: String| {
+        let request = app.client.request(method, url).bearer_auth(ADMIN_TOKEN);
+        async move {
+            let response = request.send().await.expect("answered");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("a JSON body"))
+        }
+    };
+
+    let (status, body) = send(reqwest::Method::GET, app.url("/v1/no-such-thing")).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    assert_eq!(body["message"], "no route GET /v1/no-such-thing");
+
+    let (status, body) = send(reqwest::Method::PATCH, app.url("/v1/profiles")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    assert_eq!(body["message"], "/v1/profiles does not take PATCH");
+
+    let (status, body) = send(reqwest::Method::GET, app.public_url("/webhooks/stripe/x/y")).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+}

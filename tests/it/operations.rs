@@ -27,7 +27,7 @@ async fn healthz_and_readyz_answer_when_dependencies_are_up(pool: PgPool) {
     .await;
     assert_eq!(
         ready.json::<Value>().await.expect("json"),
-        json!({ "status": "ready", "postgresql": "up", "rabbitmq": "up" })
+        json!({ "status": "ready", "postgresql": "up", "schema": "current", "rabbitmq": "up" })
     );
     app.stop().await;
 }
@@ -128,4 +128,48 @@ async fn the_database_url_can_come_from_a_file(pool: PgPool) {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("\"migrated\":true"));
+}
+
+#[sqlx::test]
+async fn readiness_fails_while_migrations_are_pending(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    eventually("ready", std::time::Duration::from_secs(10), || async {
+        let r = app.client.get(app.url("/readyz")).send().await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+
+    // As if this binary were newer than the database: its latest migration not applied.
+    sqlx::query(
+        "delete from _sqlx_migrations where version = (select max(version) from _sqlx_migrations)",
+    )
+    .execute(&pool)
+    .await
+    .expect("forget the latest migration");
+    let admin = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    let public = app
+        .client
+        .get(app.public_url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+
+    assert_eq!(
+        (admin.status().as_u16(), public.status().as_u16()),
+        (503, 503)
+    );
+    let body: Value = admin.json().await.expect("json");
+    assert_eq!(body["status"], "not_ready");
+    assert!(
+        body["schema"]
+            .as_str()
+            .is_some_and(|s| s.contains("migrations pending")),
+        "{body}"
+    );
+    app.stop().await;
 }

@@ -146,10 +146,14 @@ fn schemas() -> Value {
             "ProbeReadiness",
             json!({
                 "type": "object",
-                "required": ["status", "postgresql", "rabbitmq"],
+                "required": ["status", "postgresql", "schema", "rabbitmq"],
                 "properties": {
                     "status": { "enum": ["ready", "not_ready"] },
                     "postgresql": { "enum": ["up", "down"] },
+                    "schema": {
+                        "type": "string",
+                        "description": "`current`, `unknown` (PostgreSQL down), or `migrations pending: ...` when the database is behind this binary's migrations."
+                    },
                     "rabbitmq": { "enum": ["up", "down", "not_used"] }
                 }
             }),
