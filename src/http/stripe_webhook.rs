@@ -33,6 +33,10 @@ pub fn routes() -> Router<AppState> {
 pub struct Receipt {
     pub received: bool,
     pub duplicate: bool,
+    /// `livemode_mismatch`: stored and flagged, never processed (a test-mode event sent to a
+    /// live profile, or the reverse).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flagged: Option<&'static str>,
 }
 
 #[tracing::instrument(skip_all, fields(profile_id = %profile_id, event_id))]
@@ -139,6 +143,7 @@ async fn receive_connect(
             Ok(Json(Receipt {
                 received: true,
                 duplicate: !new,
+                flagged: None,
             }))
         }
     }
@@ -184,10 +189,12 @@ async fn store(
         envelope,
         body,
     );
+    let flagged = event.livemode_mismatch.then_some("livemode_mismatch");
     let stored = state.inbox.store(event).await?;
     Ok(Json(Receipt {
         received: true,
         duplicate: stored == Stored::Duplicate,
+        flagged,
     }))
 }
 

@@ -386,3 +386,29 @@ async fn unknown_paths_and_methods_get_the_json_error_body(pool: PgPool) {
     let (status, body) = send(reqwest::Method::GET, app.public_url("/webhooks/stripe/x/y")).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
 }
+
+#[sqlx::test]
+async fn every_answer_carries_a_request_id_echoing_a_sensible_one(pool: PgPool) {
+    let app = spawn_app(pool).await;
+
+    let given = app
+        .client
+        .get(app.url("/v1/profiles"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("x-request-id", "platform-req-42")
+        .send()
+        .await
+        .expect("answered");
+    let fresh = app
+        .client
+        .get(app.public_url("/healthz"))
+        .header("x-request-id", "not sensible\tid")
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(given.headers()["x-request-id"], "platform-req-42");
+    let made = fresh.headers()["x-request-id"].to_str().expect("ascii");
+    assert_eq!(made.len(), 32, "{made}");
+    assert!(made.bytes().all(|b| b.is_ascii_hexdigit()), "{made}");
+}

@@ -422,6 +422,11 @@ async fn livemode_mismatch_is_stored_and_marked_but_never_published(pool: PgPool
     let response = app.deliver(&profile, &secret, &test_event).await;
 
     assert_eq!(response.status(), 200, "stored, so Stripe stops retrying");
+    assert_eq!(
+        response.json::<Value>().await.expect("json"),
+        json!({ "received": true, "duplicate": false, "flagged": "livemode_mismatch" }),
+        "the answer says it was flagged, not processed"
+    );
     let flagged: bool = sqlx::query_scalar(
         "select livemode_mismatch from inbox_events where event_id = 'evt_testmode'",
     )

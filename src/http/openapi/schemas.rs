@@ -188,7 +188,11 @@ fn schemas() -> Value {
                 "required": ["received", "duplicate"],
                 "properties": {
                     "received": { "const": true },
-                    "duplicate": { "type": "boolean", "description": "The event was already stored." }
+                    "duplicate": { "type": "boolean", "description": "The event was already stored." },
+                    "flagged": {
+                        "enum": ["livemode_mismatch"],
+                        "description": "Stored and flagged, never processed: the event's mode is not its profile's."
+                    }
                 }
             }),
         ),
