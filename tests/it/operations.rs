@@ -173,3 +173,51 @@ async fn readiness_fails_while_migrations_are_pending(pool: PgPool) {
     );
     app.stop().await;
 }
+
+#[sqlx::test]
+async fn pretty_logs_written_to_a_pipe_have_no_colour_codes(pool: PgPool) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_accredito"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "serve",
+            "--roles",
+            "ingest",
+        ])
+        .env("DATABASE_URL", database_url_of(&pool))
+        .env(
+            "ACCREDITO_MASTER_KEY",
+            accredito::crypto::SecretBox::generate_master_key(),
+        )
+        .env("ACCREDITO_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("ACCREDITO_LOG_FORMAT", "pretty")
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starts");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let mut logged = Vec::new();
+    let read = async {
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(&logged).contains("accredito listening") {
+            let n = tokio::io::AsyncReadExt::read(&mut stderr, &mut buffer)
+                .await
+                .expect("read");
+            if n == 0 {
+                break;
+            }
+            logged.extend_from_slice(&buffer[..n]);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), read)
+        .await
+        .expect("the start-up line within 20 s");
+    child.kill().await.ok();
+
+    let text = String::from_utf8_lossy(&logged);
+    assert!(text.contains("accredito listening"), "{text}");
+    assert!(!text.contains('\u{1b}'), "escape codes in a pipe: {text:?}");
+}
