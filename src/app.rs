@@ -132,6 +132,11 @@ pub async fn start(
 ) -> anyhow::Result<RunningService> {
     let settings = &config.settings;
     settings.validate().map_err(anyhow::Error::msg)?;
+    tracing::info!(
+        roles = ?config.roles,
+        configuration = %settings.summary(),
+        "accredito starting"
+    );
     let secret_box = Arc::new(settings.secret_box()?);
     let ingest = config.roles.contains(&Role::Ingest);
     let relay_role = config.roles.contains(&Role::Relay);

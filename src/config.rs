@@ -237,6 +237,31 @@ impl Settings {
         Ok(())
     }
 
+    /// The effective configuration for the start-up log line: URLs without their passwords,
+    /// secrets only as `set` or `unset`.
+    pub fn summary(&self) -> serde_json::Value {
+        let set = |present: bool| if present { "set" } else { "unset" };
+        serde_json::json!({
+            "database_url": without_password(&self.database_url),
+            "amqp_url": without_password(&self.amqp_url),
+            "listen": self.listen.to_string(),
+            "admin_listen": self.admin_listen.to_string(),
+            "public_url": self.public_base_url(),
+            "stripe_mode": self.stripe_mode.to_string(),
+            "stripe_api_base": self.stripe_api_base,
+            "amqp_prefix": self.amqp_prefix,
+            "db_max_connections": self.db_max_connections,
+            "retention_days": self.retention_days,
+            "signature_tolerance_secs": self.signature_tolerance_secs,
+            "master_key": set(self.master_key.is_some()),
+            "previous_master_keys": set(self.previous_master_keys.is_some()),
+            "admin_token": set(self.admin_token.is_some()),
+            "admin_tokens": set(self.admin_tokens.is_some()),
+            "connect_webhook_secret": set(self.connect_webhook_secret.is_some()),
+            "alert_webhook_url": set(self.alert_webhook_url.is_some()),
+        })
+    }
+
     /// The box that seals under the master key and opens under it or a previous one.
     pub fn secret_box(&self) -> Result<crate::crypto::SecretBox, crate::crypto::MasterKeyError> {
         crate::crypto::SecretBox::with_previous(
@@ -523,6 +548,19 @@ pub enum ProfileCommand {
         #[arg(long)]
         merchant: Option<String>,
     },
+}
+
+/// `url` with its password, if any, replaced by `***`.
+pub fn without_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(unparsable URL)".into(),
+    }
 }
 
 pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {

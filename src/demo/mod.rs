@@ -72,7 +72,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let database_url = demo_database_url(&settings.database_url)?;
     step(&format!(
         "recreating database {} and applying migrations",
-        redact(&database_url)
+        crate::config::without_password(&database_url)
     ));
     sqlx::Postgres::force_drop_database(&database_url)
         .await
@@ -156,7 +156,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     println!(
         "\nDone in {:.1} s. The demo database {} is kept for inspection; `accredito demo` recreates it.",
         started.elapsed().as_secs_f64(),
-        redact(&database_url)
+        crate::config::without_password(&database_url)
     );
     Ok(())
 }
@@ -170,19 +170,6 @@ fn banner() -> String {
 
 fn step(what: &str) {
     println!("-> {what}");
-}
-
-/// The URL without its password.
-fn redact(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "(unparsable URL)".into(),
-    }
 }
 
 struct Api {

@@ -26,6 +26,9 @@ const PUBLISH_BATCH: usize = 512;
 /// The periodic catch-up pass leaves younger rows to the hot path, so the two rarely publish
 /// the same row (which would be harmless, only wasteful).
 const CATCH_UP_MIN_AGE: Duration = Duration::from_secs(5);
+/// Rows younger than this, at connect, are left to the hot path (a writer hands a row over
+/// just after its commit).
+const HOT_PATH_GRACE: Duration = Duration::from_secs(1);
 
 /// How long a relay that is not connected keeps trying once shutdown is requested.
 const SHUTDOWN_CONNECT_GRACE: Duration = Duration::from_secs(5);
@@ -113,8 +116,11 @@ impl Relay {
                         return;
                     };
                     self.health.set_connected(true);
-                    // After an outage or a restart, publish everything left, however young.
-                    if let Err(error) = self.catch_up(&p, Duration::ZERO).await {
+                    // After an outage or a restart, publish everything left but the rows of
+                    // the last moment: those may still be on their way to the hot path, and
+                    // taking them here would publish them twice. The periodic pass gets any
+                    // a stopped process left.
+                    if let Err(error) = self.catch_up(&p, HOT_PATH_GRACE).await {
                         tracing::warn!(%error, "catch-up after connecting failed");
                         continue;
                     }

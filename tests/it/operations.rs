@@ -220,4 +220,9 @@ async fn pretty_logs_written_to_a_pipe_have_no_colour_codes(pool: PgPool) {
     let text = String::from_utf8_lossy(&logged);
     assert!(text.contains("accredito listening"), "{text}");
     assert!(!text.contains('\u{1b}'), "escape codes in a pipe: {text:?}");
+    // The start-up summary names every setting, secrets only as set or unset.
+    assert!(text.contains("accredito starting"), "{text}");
+    assert!(text.contains(r#""master_key":"set""#), "{text}");
+    assert!(text.contains(r#""alert_webhook_url":"unset""#), "{text}");
+    assert!(!text.contains(ADMIN_TOKEN), "{text}");
 }
