@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 server="${DEV_DATABASE_SERVER:-postgres://postgres:postgres@127.0.0.1:5432}"
-db=accredito_querycache
+db="${QUERYCACHE_DB:-accredito_querycache}"
 psql "$server/postgres" -qc "drop database if exists $db" -c "create database $db"
 for migration in migrations/*.sql; do
   psql "$server/$db" -q -v ON_ERROR_STOP=1 -f "$migration"
