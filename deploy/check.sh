@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 source deploy/services.sh
 
 ensure_services
+# tests/it/tls.rs starts a RabbitMQ node with an AMQPS listener beside the system's broker.
+trap 'bash deploy/rabbitmq-node.sh stop accredito-tls' EXIT
 
 # Build from the committed query cache; tests get their own databases from this server.
 export SQLX_OFFLINE=true

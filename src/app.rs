@@ -132,6 +132,8 @@ pub async fn start(
 ) -> anyhow::Result<RunningService> {
     let settings = &config.settings;
     settings.validate().map_err(anyhow::Error::msg)?;
+    // A missing CA or client certificate would otherwise show only as endless retries.
+    crate::amqp::tls::tls_config(&settings.amqp_url).map_err(anyhow::Error::msg)?;
     tracing::info!(
         roles = ?config.roles,
         configuration = %settings.summary(),

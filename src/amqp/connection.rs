@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use lapin::{Connection, ConnectionProperties};
+use lapin::Connection;
 
 /// Whether one component's RabbitMQ connection is up.
 #[derive(Clone, Default)]
@@ -46,13 +46,10 @@ pub async fn connect_with_backoff(
         .with_jitter()
         .without_max_times();
     let attempt = || async {
-        tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            Connection::connect(url, ConnectionProperties::default()),
-        )
-        .await
-        .map_err(|_| ConnectError::TimedOut)?
-        .map_err(ConnectError::from)
+        tokio::time::timeout(CONNECT_TIMEOUT, super::tls::open(url))
+            .await
+            .map_err(|_| ConnectError::TimedOut)?
+            .map_err(ConnectError::from)
     };
     let connect = attempt.retry(backoff).notify(|error, delay| {
         tracing::warn!(%error, retry_in = ?delay, "RabbitMQ unreachable");

@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod message;
 pub mod publisher;
+pub mod tls;
 pub mod topology;
 
 pub use connection::{AmqpHealth, connect_with_backoff};

@@ -2,7 +2,6 @@
 //! record what they applied, so a replay never applies anything twice (G3); it re-runs what a
 //! handler did not apply (after a fix, or into a new handler).
 
-use lapin::{Connection, ConnectionProperties};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
@@ -54,7 +53,7 @@ pub async fn replay(
     if rows.is_empty() {
         return Ok(0);
     }
-    let connection = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
+    let connection = crate::amqp::tls::open(amqp_url).await?;
     let publisher = ConfirmedPublisher::open(connection, topology).await?;
     let mut refused = 0;
     for chunk in rows.chunks(500) {

@@ -1,6 +1,5 @@
 //! Dead letters: listing parked events and putting them back on their work queue.
 
-use lapin::{Connection, ConnectionProperties};
 use sqlx::PgPool;
 
 use super::Handler;
@@ -52,7 +51,7 @@ pub async fn redrive_rows(
     if parked.is_empty() {
         return Ok(parked);
     }
-    let connection = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
+    let connection = crate::amqp::tls::open(amqp_url).await?;
     let channel = connection.create_channel().await?;
     channel.confirm_select(Default::default()).await?;
     let mut conn = pool.acquire().await?;

@@ -22,4 +22,5 @@ mod reconciliation;
 mod recovery;
 mod retention;
 mod stripe_client;
+mod tls;
 mod webhook_intake;
