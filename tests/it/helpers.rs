@@ -679,3 +679,46 @@ pub async fn delete_topology(prefix: &str) {
         )
         .await;
 }
+
+/// A RabbitMQ node of the tests' own beside the system's broker (`deploy/rabbitmq-node.sh`),
+/// plain on [`OWN_NODE_PORT`] and AMQPS on [`OWN_NODE_AMQPS_PORT`]: for TLS, and for users and
+/// vhosts the tests may create freely. Started on first use and shared; returns its directory
+/// (its CA certificate is `tls/ca.pem` there).
+pub async fn own_broker_node() -> std::path::PathBuf {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rabbitmq-node.sh");
+    let output = tokio::process::Command::new("bash")
+        .arg(script)
+        .args(["start", OWN_NODE, &OWN_NODE_PORT.to_string()])
+        .args(["--tls", &OWN_NODE_AMQPS_PORT.to_string()])
+        .output()
+        .await
+        .expect("run deploy/rabbitmq-node.sh");
+    assert!(
+        output.status.success(),
+        "the tests' RabbitMQ node did not start: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8(output.stdout).expect("utf-8").trim())
+}
+
+pub const OWN_NODE: &str = "accredito-tls";
+pub const OWN_NODE_PORT: u16 = 5682;
+pub const OWN_NODE_AMQPS_PORT: u16 = 5681;
+
+/// `rabbitmqctl` against [`own_broker_node`]; panics with its output when it fails.
+pub async fn own_node_ctl(args: &[&str]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rabbitmq-node.sh");
+    let output = tokio::process::Command::new("bash")
+        .arg(script)
+        .args(["ctl", OWN_NODE])
+        .args(args)
+        .output()
+        .await
+        .expect("run rabbitmqctl");
+    assert!(
+        output.status.success(),
+        "rabbitmqctl {}: {}",
+        args.first().unwrap_or(&""),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

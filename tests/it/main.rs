@@ -4,6 +4,7 @@ mod admin_api;
 mod architecture;
 mod back_office_api;
 mod books_under_concurrency;
+mod broker_permissions;
 mod connect;
 mod convergence;
 mod demo;

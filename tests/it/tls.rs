@@ -14,33 +14,15 @@ use sqlx::{Connection, PgPool};
 
 use crate::helpers::*;
 
-const TLS_NODE: &str = "accredito-tls";
-const TLS_NODE_PORT: u16 = 5682;
-const TLS_NODE_AMQPS_PORT: u16 = 5681;
 /// The certificate the local PostgreSQL serves (Debian's `ssl-cert` package).
 const POSTGRES_CERTIFICATE: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
 
-/// Starts the AMQPS node if it is not running; returns its CA certificate's path.
 async fn tls_broker() -> PathBuf {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rabbitmq-node.sh");
-    let output = tokio::process::Command::new("bash")
-        .arg(script)
-        .args(["start", TLS_NODE, &TLS_NODE_PORT.to_string()])
-        .args(["--tls", &TLS_NODE_AMQPS_PORT.to_string()])
-        .output()
-        .await
-        .expect("run deploy/rabbitmq-node.sh");
-    assert!(
-        output.status.success(),
-        "the TLS broker did not start: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let dir = String::from_utf8(output.stdout).expect("utf-8");
-    PathBuf::from(dir.trim()).join("tls/ca.pem")
+    own_broker_node().await.join("tls/ca.pem")
 }
 
 fn amqps_url(ca: Option<&PathBuf>) -> String {
-    let base = format!("amqps://guest:guest@localhost:{TLS_NODE_AMQPS_PORT}/%2f");
+    let base = format!("amqps://guest:guest@localhost:{OWN_NODE_AMQPS_PORT}/%2f");
     match ca {
         Some(ca) => format!("{base}?cacertfile={}", ca.display()),
         None => base,
