@@ -20,7 +20,8 @@ token=bench-admin-token-0123456789abcdef
 fresh_server() {
   local run=$1
   local db=accredito_cmp_${label}_$run
-  export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$db
+  # Plain connections: the builds compared may differ in TLS support, and TLS costs CPU.
+  export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
   psql -q -U postgres -h 127.0.0.1 -d postgres -c "drop database if exists $db with (force)" 2>/dev/null
   $bin/accredito migrate >/dev/null 2>&1
   ACCREDITO_MASTER_KEY=$($bin/accredito generate-master-key) ACCREDITO_ADMIN_TOKEN=$token \

@@ -353,7 +353,9 @@ async fn connect_until(database_url: &str, deadline: Instant) -> anyhow::Result<
 
 async fn count(db: &mut PgConnection, profile_id: &str) -> Result<Counts, sqlx::Error> {
     let (stored, published): (i64, i64) = sqlx::query_as(
-        "select count(*), count(published_at) from inbox_events where profile_id = $1",
+        "select count(*), count(*) filter (where not exists
+                    (select 1 from inbox_unpublished u where u.inbox_id = e.id))
+         from inbox_events e where profile_id = $1",
     )
     .bind(profile_id)
     .fetch_one(&mut *db)

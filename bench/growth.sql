@@ -14,11 +14,11 @@ from generate_series(1, 200) g;
 
 -- Spread over the 90 days kept, so every month's partition holds its share.
 insert into inbox_events (profile_id, merchant_id, event_id, event_type, livemode,
-    event_created_at, raw_body, published_at)
+    event_created_at, raw_body)
 select 'prof_seed' || lpad((g % 200 + 1)::text, 20, '0'), 'seed_m_' || (g % 200 + 1),
        'evt_seed' || g, 'payment_intent.succeeded', true,
        now() - (g % 7776000) * interval '1 second',
-       convert_to(repeat('x', 1000), 'UTF8'), now()
+       convert_to(repeat('x', 1000), 'UTF8')
 from generate_series(1, :inbox) g;
 insert into processed_events (handler, profile_id, event_id, event_created_at)
 select 'orders', 'prof_seed' || lpad((g % 200 + 1)::text, 20, '0'), 'evt_seed' || g,

@@ -641,7 +641,9 @@ async fn count_events(
     id_prefix: &str,
 ) -> anyhow::Result<(i64, i64)> {
     sqlx::query_as::<_, (i64, i64)>(
-        "select count(*), count(published_at) from inbox_events
+        "select count(*), count(*) filter (where not exists
+                    (select 1 from inbox_unpublished u where u.inbox_id = e.id))
+         from inbox_events e
          where profile_id = $1 and starts_with(event_id, $2)",
     )
     .bind(profile_id)

@@ -58,7 +58,8 @@ impl From<Row> for InboxRow {
 }
 
 /// Inserts many events in one statement; an event already stored for its profile is skipped.
-/// Returns only the rows that were new.
+/// Each new event that is to be processed goes on the relay's list of unpublished events in
+/// the same statement. Returns only the rows that were new.
 pub async fn insert_batch(
     conn: &mut PgConnection,
     events: &[&NewEvent],
@@ -83,13 +84,19 @@ pub async fn insert_batch(
     }
     sqlx::query_as!(
         Inserted,
-        "insert into inbox_events
-            (profile_id, merchant_id, event_id, event_type, livemode, livemode_mismatch,
-             event_created_at, raw_body)
-         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::bool[],
-                              $7::timestamptz[], $8::bytea[])
-         on conflict (profile_id, event_id, event_created_at) do nothing
-         returning id, profile_id, event_id",
+        r#"with inserted as (
+             insert into inbox_events
+                 (profile_id, merchant_id, event_id, event_type, livemode, livemode_mismatch,
+                  event_created_at, raw_body)
+             select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[],
+                                  $6::bool[], $7::timestamptz[], $8::bytea[])
+             on conflict (profile_id, event_id, event_created_at) do nothing
+             returning id, profile_id, event_id, event_created_at, livemode_mismatch
+         ), listed as (
+             insert into inbox_unpublished (inbox_id, event_created_at)
+             select id, event_created_at from inserted where not livemode_mismatch
+         )
+         select id as "id!", profile_id as "profile_id!", event_id as "event_id!" from inserted"#,
         &profile_ids,
         &merchant_ids,
         &event_ids,
@@ -103,25 +110,15 @@ pub async fn insert_batch(
     .await
 }
 
-/// Marks these rows (id, Stripe's `created`) published. The range of `created` only narrows
-/// the search to their partitions (a list would multiply the index probes by its length).
-pub async fn mark_published(
-    conn: &mut PgConnection,
-    rows: &[(i64, OffsetDateTime)],
-) -> Result<u64, sqlx::Error> {
-    let (Some(first), Some(last)) = (
-        rows.iter().map(|(_, at)| *at).min(),
-        rows.iter().map(|(_, at)| *at).max(),
-    ) else {
+/// Marks these inbox rows published: takes them off the relay's list (the inbox row itself is
+/// never rewritten).
+pub async fn mark_published(conn: &mut PgConnection, ids: &[i64]) -> Result<u64, sqlx::Error> {
+    if ids.is_empty() {
         return Ok(0);
-    };
-    let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+    }
     sqlx::query!(
-        "update inbox_events set published_at = now()
-         where id = any($1) and event_created_at between $2 and $3 and published_at is null",
-        &ids,
-        first,
-        last
+        "delete from inbox_unpublished where inbox_id = any($1)",
+        ids
     )
     .execute(conn)
     .await
@@ -137,13 +134,14 @@ pub async fn lock_unpublished(
 ) -> Result<Vec<InboxRow>, sqlx::Error> {
     sqlx::query_as!(
         Row,
-        "select id, profile_id, merchant_id, event_id, event_type, raw_body, event_created_at
-         from inbox_events
-         where published_at is null and not livemode_mismatch
-           and received_at < now() - make_interval(secs => $1)
-         order by id
+        "select e.id, e.profile_id, e.merchant_id, e.event_id, e.event_type, e.raw_body,
+                e.event_created_at
+         from inbox_unpublished u
+         join inbox_events e on e.id = u.inbox_id and e.event_created_at = u.event_created_at
+         where u.received_at < now() - make_interval(secs => $1)
+         order by u.inbox_id
          limit $2
-         for update skip locked",
+         for update of u skip locked",
         min_age_secs,
         limit
     )
@@ -153,11 +151,9 @@ pub async fn lock_unpublished(
 }
 
 pub async fn count_unpublished(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"select count(*) as "count!" from inbox_events where published_at is null and not livemode_mismatch"#
-    )
-    .fetch_one(conn)
-    .await
+    sqlx::query_scalar!(r#"select count(*) as "count!" from inbox_unpublished"#)
+        .fetch_one(conn)
+        .await
 }
 
 /// One stored event.

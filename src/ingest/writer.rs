@@ -159,7 +159,6 @@ impl Writer {
         if let Some(hot) = &self.hot {
             hot.offer(PublishJob {
                 inbox_id,
-                created_at: event.event_created_at,
                 event: event.event.clone(),
                 committed_at,
             });

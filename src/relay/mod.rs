@@ -37,8 +37,6 @@ const SHUTDOWN_CONNECT_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct PublishJob {
     pub inbox_id: i64,
-    /// Stripe's `created`: with the id, it names the row's partition.
-    pub created_at: time::OffsetDateTime,
     pub event: StoredEvent,
     pub committed_at: Instant,
 }
@@ -199,8 +197,7 @@ impl Relay {
                 .publish_latency
                 .observe(confirmed_at.duration_since(job.committed_at).as_secs_f64());
         }
-        let rows =
-            self.count_and_collect(jobs.iter().map(|j| (j.inbox_id, j.created_at)), &outcomes);
+        let rows = self.count_and_collect(jobs.iter().map(|j| j.inbox_id), &outcomes);
         let mut conn = self.pool.acquire().await?;
         db::inbox::mark_published(&mut conn, &rows).await?;
         Ok(())
@@ -228,8 +225,7 @@ impl Relay {
                     .await?;
             let events: Vec<&StoredEvent> = rows.iter().map(|r| &r.event).collect();
             let outcomes = publisher.publish_events(&events).await?;
-            let published =
-                self.count_and_collect(rows.iter().map(|r| (r.id, r.created_at)), &outcomes);
+            let published = self.count_and_collect(rows.iter().map(|r| r.id), &outcomes);
             db::inbox::mark_published(&mut tx, &published).await?;
             tx.commit().await?;
             if !published.is_empty() {

@@ -292,7 +292,7 @@ impl Pipeline {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let (inbox, unpublished, applied, parked): (i64, i64, i64, i64) = sqlx::query_as(
                     "select (select count(*) from inbox_events),
-                            (select count(*) from inbox_events where published_at is null),
+                            (select count(*) from inbox_unpublished),
                             (select count(*) from processed_events),
                             (select count(*) from dead_letters)",
                 )

@@ -279,7 +279,10 @@ impl TestApp {
 
     pub async fn is_published(&self, event_id: &str) -> bool {
         sqlx::query_scalar::<_, bool>(
-            "select published_at is not null from inbox_events where event_id = $1",
+            // A mismatched event is never listed, and never published.
+            "select not e.livemode_mismatch
+                    and not exists (select 1 from inbox_unpublished u where u.inbox_id = e.id)
+             from inbox_events e where e.event_id = $1",
         )
         .bind(event_id)
         .fetch_optional(&self.pool)

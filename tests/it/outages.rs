@@ -113,11 +113,10 @@ async fn relay_started_without_a_broker_publishes_everything_once_it_appears(poo
 
     proxy.restore();
     eventually("all 20 published", Duration::from_secs(20), || async {
-        let unpublished: i64 =
-            sqlx::query_scalar("select count(*) from inbox_events where published_at is null")
-                .fetch_one(&app.pool)
-                .await
-                .expect("count");
+        let unpublished: i64 = sqlx::query_scalar("select count(*) from inbox_unpublished")
+            .fetch_one(&app.pool)
+            .await
+            .expect("count");
         (unpublished == 0).then_some(())
     })
     .await;
@@ -307,11 +306,13 @@ async fn sigterm_during_load_loses_no_acknowledged_event(pool: PgPool) {
 
     assert!(status.success(), "graceful exit: {status:?}");
     let acked: HashSet<String> = acked.lock().expect("lock").iter().cloned().collect();
-    let rows: Vec<(String, bool)> =
-        sqlx::query_as("select event_id, published_at is not null from inbox_events")
-            .fetch_all(&pool)
-            .await
-            .expect("rows");
+    let rows: Vec<(String, bool)> = sqlx::query_as(
+        "select event_id, not exists (select 1 from inbox_unpublished u where u.inbox_id = e.id)
+             from inbox_events e",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("rows");
     let stored: HashSet<String> = rows.iter().map(|(id, _)| id.clone()).collect();
     let missing: Vec<_> = acked.difference(&stored).collect();
     assert!(

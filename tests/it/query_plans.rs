@@ -63,11 +63,13 @@ async fn seed(pool: &PgPool) {
          select 'prof_' || lpad(g::text, 24, '0'), 'm_' || g, 'Bar ' || g, 'live'
          from generate_series(1, 200) g",
         "insert into inbox_events (profile_id, merchant_id, event_id, event_type, livemode,
-            event_created_at, raw_body, published_at)
+            event_created_at, raw_body)
          select 'prof_' || lpad((g % 200 + 1)::text, 24, '0'), 'm_' || (g % 200 + 1), 'evt_' || g,
-                'payment_intent.succeeded', true, now() - (g % 100) * interval '1 day', '{}'::bytea,
-                case when g % 1000 = 0 then null else now() end
+                'payment_intent.succeeded', true, now() - (g % 100) * interval '1 day', '{}'::bytea
          from generate_series(1, $1) g",
+        // One in a thousand still waits for the broker.
+        "insert into inbox_unpublished (inbox_id, event_created_at)
+         select id, event_created_at from inbox_events where id % 1000 = 0",
         "insert into processed_events (handler, profile_id, event_id, event_created_at)
          select 'orders', 'prof_' || lpad((g % 200 + 1)::text, 24, '0'), 'evt_' || g,
                 now() - (g % 100) * interval '1 day'

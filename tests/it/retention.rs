@@ -28,8 +28,8 @@ async fn seed_profile(pool: &PgPool) {
 async fn stored_event(pool: &PgPool, event_id: &str, created: OffsetDateTime) {
     sqlx::query(
         "insert into inbox_events (profile_id, merchant_id, event_id, event_type, livemode,
-            event_created_at, raw_body, published_at)
-         values ($1, 'm_1', $2, 'charge.succeeded', true, $3, '{}'::bytea, now())",
+            event_created_at, raw_body)
+         values ($1, 'm_1', $2, 'charge.succeeded', true, $3, '{}'::bytea)",
     )
     .bind(PROFILE)
     .bind(event_id)
@@ -79,8 +79,32 @@ async fn prune_drops_the_months_past_the_retention_and_keeps_the_rest(pool: PgPo
     ] {
         stored_event(&pool, event, now - Duration::days(days_ago)).await;
     }
+    // Two were never published: one past the retention, one within it.
+    sqlx::query(
+        "insert into inbox_unpublished (inbox_id, event_created_at)
+         select id, event_created_at from inbox_events where event_id in ('evt_200d', 'evt_010d')",
+    )
+    .execute(&pool)
+    .await
+    .expect("listed");
 
     let pruned = retention::prune(&pool, 90, now).await.expect("pruned");
+
+    let still_listed: Vec<String> = sqlx::query_scalar(
+        "select e.event_id from inbox_unpublished u join inbox_events e on e.id = u.inbox_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("listed");
+    let listed: i64 = sqlx::query_scalar("select count(*) from inbox_unpublished")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(
+        (still_listed, listed),
+        (vec!["evt_010d".to_owned()], 1),
+        "a dropped event leaves the relay's list; a kept one stays on it"
+    );
 
     for table in ["inbox_events", "processed_events"] {
         assert_eq!(
