@@ -5,7 +5,9 @@
 # machine.
 # usage: bench/compare.sh BIN_DIR LABEL PORT
 #   e.g. bench/compare.sh target/release new 18092
-# Needs PostgreSQL and RabbitMQ on 127.0.0.1 (deploy/services.sh). Prints one JSON line per run;
+# Needs PostgreSQL and RabbitMQ on 127.0.0.1 (deploy/services.sh), or those named by
+# DATABASE_SERVER and AMQP_URL (e.g. `eval "$(bench/private-servers.sh start)"`, which also
+# restricts the CPU figures to those servers' processes). Prints one JSON line per run;
 # e2e's has the CPU seconds of the accredito, PostgreSQL and RabbitMQ processes per event.
 # INTAKE_RUNS and E2E_RUNS (2 each) set how many runs; BENCH another accredito-bench binary
 # (to drive an older build with the current bench).
@@ -21,8 +23,9 @@ fresh_server() {
   local run=$1
   local db=accredito_cmp_${label}_$run
   # Plain connections: the builds compared may differ in TLS support, and TLS costs CPU.
-  export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
-  psql -q -U postgres -h 127.0.0.1 -d postgres -c "drop database if exists $db with (force)" 2>/dev/null
+  local server=${DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}
+  export DATABASE_URL="$server/$db?sslmode=disable"
+  psql -q "$server/postgres" -c "drop database if exists $db with (force)" 2>/dev/null
   $bin/accredito migrate >/dev/null 2>&1
   ACCREDITO_MASTER_KEY=$($bin/accredito generate-master-key) ACCREDITO_ADMIN_TOKEN=$token \
     ACCREDITO_AMQP_PREFIX=cmp_${label}_$run RUST_LOG=warn \
@@ -38,6 +41,6 @@ for i in $(seq 1 "${INTAKE_RUNS:-2}"); do
 done
 for i in $(seq 1 "${E2E_RUNS:-2}"); do
   fresh_server "e2e$i"
-  echo "$label e2e: $($bench e2e --url http://127.0.0.1:$port --admin-url http://127.0.0.1:$admin_port --admin-token $token --orders ${E2E_ORDERS:-5000} 2>&1 | tail -1)"
+  echo "$label e2e: $(ACCREDITO_BENCH_ACCREDITO_PID=$pid $bench e2e --url http://127.0.0.1:$port --admin-url http://127.0.0.1:$admin_port --admin-token $token --orders ${E2E_ORDERS:-5000} 2>&1 | tail -1)"
   kill $pid; wait $pid 2>/dev/null
 done

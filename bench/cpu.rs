@@ -2,6 +2,13 @@
 //! RabbitMQ, each a sum over every process of that name. A process's own time plus the time
 //! of its children that have exited (`cutime`, `cstime`), so a PostgreSQL backend that ends
 //! during the run is still counted, in the postmaster. Linux only.
+//!
+//! On a machine where other work uses the same servers, point the bench at servers of its own
+//! and name their root processes: `ACCREDITO_BENCH_POSTGRES_PID` (the postmaster) and
+//! `ACCREDITO_BENCH_RABBITMQ_PID` (the node's `beam.smp`) restrict each group to that process
+//! and its descendants (`bench/private-servers.sh` starts both and prints the variables), and
+//! `ACCREDITO_BENCH_ACCREDITO_PID` the accredito group to the server measured (`compare.sh`
+//! sets it).
 
 use std::collections::BTreeMap;
 
@@ -26,6 +33,7 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn take() -> Snapshot {
         let mut ticks = BTreeMap::new();
+        let mut parents = BTreeMap::new();
         let Ok(entries) = std::fs::read_dir("/proc") else {
             return Snapshot::default();
         };
@@ -40,9 +48,21 @@ impl Snapshot {
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
                 continue;
             };
+            if let Some(ppid) = parse_ppid(&stat) {
+                parents.insert(pid, ppid);
+            }
             if let Some((group, used)) = parse_stat(&stat) {
                 ticks.insert(pid, (group, used));
             }
+        }
+        for (group, variable) in ROOT_VARIABLES {
+            let Some(root) = std::env::var(variable)
+                .ok()
+                .and_then(|v| v.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            ticks.retain(|pid, (g, _)| *g != group || descends_from(*pid, root, &parents));
         }
         Snapshot { ticks }
     }
@@ -62,6 +82,33 @@ impl Snapshot {
         }
         seconds
     }
+}
+
+/// The variables naming a group's root process (see the module's documentation).
+const ROOT_VARIABLES: [(&str, &str); 3] = [
+    ("accredito", "ACCREDITO_BENCH_ACCREDITO_PID"),
+    ("postgresql", "ACCREDITO_BENCH_POSTGRES_PID"),
+    ("rabbitmq", "ACCREDITO_BENCH_RABBITMQ_PID"),
+];
+
+/// Whether `pid` is `root` or one of its descendants.
+fn descends_from(mut pid: u32, root: u32, parents: &BTreeMap<u32, u32>) -> bool {
+    for _ in 0..64 {
+        if pid == root {
+            return true;
+        }
+        match parents.get(&pid) {
+            Some(&parent) if parent != 0 && parent != pid => pid = parent,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// The parent pid of one `/proc/<pid>/stat` line.
+fn parse_ppid(stat: &str) -> Option<u32> {
+    let close = stat.rfind(')')?;
+    stat[close + 1..].split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The group and utime + stime + cutime + cstime of one `/proc/<pid>/stat` line.
@@ -107,5 +154,14 @@ mod tests {
         assert_eq!(parse_stat(line), Some(("postgresql", 310)));
         let bench = "77 (accredito-bench) R 1 77 77 0 -1 0 0 0 0 0 999 1 0 0 20 0 1 0 1 1 1 1";
         assert_eq!(parse_stat(bench), None, "the bench itself is not counted");
+        assert_eq!(parse_ppid(line), Some(1));
+    }
+
+    #[test]
+    fn a_process_descends_from_its_ancestors_only() {
+        let parents = BTreeMap::from([(10, 1), (11, 10), (12, 11), (20, 1)]);
+        assert!(descends_from(12, 10, &parents));
+        assert!(descends_from(10, 10, &parents));
+        assert!(!descends_from(20, 10, &parents));
     }
 }

@@ -40,6 +40,10 @@ pub struct FaultsArgs {
     /// How long to keep retrying and waiting before giving up, in seconds.
     #[arg(long, default_value_t = 300)]
     deadline_secs: u64,
+    /// Base URL of a second ingest process: attempts alternate between the two, so a retry
+    /// goes to the other one (`deploy/cluster-fault-test.sh`).
+    #[arg(long)]
+    also_url: Option<String>,
 }
 
 const ORDER_AMOUNT: i64 = 10_000;
@@ -123,15 +127,11 @@ pub async fn faults(args: FaultsArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let sent = send_paced(
-        &client,
-        &format!("{base}/webhooks/stripe/{}", profile.id),
-        &secret,
-        plan,
-        args.rate,
-        deadline,
-    )
-    .await?;
+    let endpoints: Vec<String> = std::iter::once(base.as_str())
+        .chain(args.also_url.as_deref().map(|u| u.trim_end_matches('/')))
+        .map(|b| format!("{b}/webhooks/stripe/{}", profile.id))
+        .collect();
+    let sent = send_paced(&client, &endpoints, &secret, plan, args.rate, deadline).await?;
     let counts = wait_for_application(
         &args.server.database_url,
         &profile.id,
@@ -213,7 +213,7 @@ struct SentTotals {
 /// event is retried (with a fresh signature, as Stripe does) until it gets a 2xx.
 async fn send_paced(
     client: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     secret: &str,
     plan: Vec<Vec<Planned>>,
     rate: u32,
@@ -230,7 +230,7 @@ async fn send_paced(
     let plan: Arc<[(usize, Vec<Planned>)]> = starts.into_iter().zip(plan).collect();
     let sender = Arc::new(Sender {
         client: client.clone(),
-        url: url.to_owned(),
+        urls: urls.to_vec(),
         secret: secret.to_owned(),
         attempts: AtomicUsize::new(0),
         failures: Mutex::new(BTreeMap::new()),
@@ -269,7 +269,8 @@ async fn send_paced(
 
 struct Sender {
     client: reqwest::Client,
-    url: String,
+    /// The ingest processes' endpoints, taken in turn by successive attempts.
+    urls: Vec<String>,
     secret: String,
     attempts: AtomicUsize,
     failures: Mutex<BTreeMap<String, usize>>,
@@ -279,12 +280,13 @@ struct Sender {
 impl Sender {
     async fn send(&self, planned: &Planned) -> anyhow::Result<()> {
         loop {
-            self.attempts.fetch_add(1, Ordering::Relaxed);
+            let attempt = self.attempts.fetch_add(1, Ordering::Relaxed);
+            let url = &self.urls[attempt % self.urls.len()];
             let now = OffsetDateTime::now_utc().unix_timestamp();
             let header = sign(planned.body.as_bytes(), &self.secret, now);
             let outcome = self
                 .client
-                .post(&self.url)
+                .post(url)
                 .header("Stripe-Signature", header)
                 .body(planned.body.clone())
                 .timeout(Duration::from_secs(10))

@@ -642,10 +642,9 @@ async fn count_events(
     profile_id: &str,
     id_prefix: &str,
 ) -> anyhow::Result<(i64, i64)> {
-    let listed: bool =
-        sqlx::query_scalar("select to_regclass('inbox_unpublished') is not null")
-            .fetch_one(&mut *db)
-            .await?;
+    let listed: bool = sqlx::query_scalar("select to_regclass('inbox_unpublished') is not null")
+        .fetch_one(&mut *db)
+        .await?;
     let sql = if listed {
         "select count(*), count(*) filter (where not exists
                     (select 1 from inbox_unpublished u where u.inbox_id = e.id))
@@ -655,11 +654,11 @@ async fn count_events(
          from inbox_events e where profile_id = $1 and starts_with(event_id, $2)"
     };
     sqlx::query_as::<_, (i64, i64)>(sql)
-    .bind(profile_id)
-    .bind(id_prefix)
-    .fetch_one(db)
-    .await
-    .context("counting the run's events in inbox_events")
+        .bind(profile_id)
+        .bind(id_prefix)
+        .fetch_one(db)
+        .await
+        .context("counting the run's events in inbox_events")
 }
 
 /// The one JSON line the run prints.

@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 source deploy/services.sh
 
 ensure_services
-# tests/it/tls.rs starts a RabbitMQ node with an AMQPS listener beside the system's broker.
-trap 'bash deploy/rabbitmq-node.sh stop accredito-tls' EXIT
+# Some tests start RabbitMQ nodes beside the system's broker: one with an AMQPS listener
+# (tests/it/tls.rs) and a three-node cluster (tests/it/cluster.rs, the cluster fault test).
+trap 'bash deploy/rabbitmq-node.sh stop accredito-tls; bash deploy/rabbitmq-cluster.sh stop' EXIT
 
 # Build from the committed query cache; tests get their own databases from this server.
 export SQLX_OFFLINE=true

@@ -12,8 +12,9 @@ source deploy/services.sh
 ensure_services
 
 SQLX_OFFLINE=true cargo build --release --quiet --bins
-bin=target/release/accredito
-bench=target/release/accredito-bench
+# Where cargo put it: CARGO_TARGET_DIR when the target directory is shared.
+bin="${CARGO_TARGET_DIR:-target}/release/accredito"
+bench="${CARGO_TARGET_DIR:-target}/release/accredito-bench"
 work=$(mktemp -d)
 prefix="faults_$(date +%s)"
 port=18099

@@ -11,8 +11,10 @@
 #       Prints the node's directory.
 #   deploy/rabbitmq-node.sh stop NAME
 #   deploy/rabbitmq-node.sh ctl NAME ARGS...     rabbitmqctl against the node
+#   deploy/rabbitmq-node.sh queues NAME ARGS...  rabbitmq-queues against the node
 #
-# Concurrent callers (tests run in parallel) are serialised per node by a lock file.
+# Every node here shares one Erlang cookie (in NODES), so they can be clustered
+# (deploy/rabbitmq-cluster.sh). Concurrent callers (tests run in parallel) are serialised per node by a lock file.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/services.sh"
@@ -20,11 +22,11 @@ source "$here/services.sh"
 nodes="${ACCREDITO_RABBITMQ_NODES:-/tmp/accredito-rabbitmq}"
 sbin=/usr/lib/rabbitmq/bin
 
-usage() { sed -n '2,15p' "$0" >&2; exit 2; }
+usage() { sed -n '2,19p' "$0" >&2; exit 2; }
 
 node_env() { # name
   local dir="$nodes/$1"
-  export HOME="$dir" # the node's own Erlang cookie
+  export HOME="$nodes" # one Erlang cookie for every node here, so that they can cluster
   export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
   export RABBITMQ_NODENAME="$1@localhost"
   export RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
@@ -99,6 +101,12 @@ start() { # name port [--tls tls_port]
   echo "$dir"
 }
 
+queues() { # name args...
+  local name="$1"; shift
+  node_env "$name"
+  "$sbin/rabbitmq-queues" -n "$name@localhost" "$@"
+}
+
 stop() { # name
   local dir="$nodes/$1"
   [ -d "$dir" ] || return 0
@@ -109,5 +117,6 @@ case "${1:-}" in
   start) [ $# -ge 3 ] || usage; shift; start "$@" ;;
   stop) [ $# -eq 2 ] || usage; stop "$2" ;;
   ctl) [ $# -ge 3 ] || usage; shift; ctl "$@" ;;
+  queues) [ $# -ge 3 ] || usage; shift; queues "$@" ;;
   *) usage ;;
 esac

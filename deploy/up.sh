@@ -32,7 +32,8 @@ export ACCREDITO_ADMIN_LISTEN="${ACCREDITO_ADMIN_LISTEN:-127.0.0.1:8081}"
 
 echo "building accredito (release)"
 SQLX_OFFLINE=true cargo build --release --quiet --bin accredito
-bin=target/release/accredito
+# Where cargo put it: CARGO_TARGET_DIR when the target directory is shared.
+bin="${CARGO_TARGET_DIR:-target}/release/accredito"
 
 "$bin" migrate >/dev/null # creates the database on first run
 echo "database migrated"

@@ -63,7 +63,7 @@ pub struct ServiceConfig {
 
 impl ServiceConfig {
     pub fn new(settings: Settings, roles: Vec<Role>) -> Self {
-        let topology = Topology::new(settings.amqp_prefix.clone());
+        let topology = Topology::of(&settings);
         ServiceConfig {
             settings,
             roles,
@@ -133,7 +133,9 @@ pub async fn start(
     let settings = &config.settings;
     settings.validate().map_err(anyhow::Error::msg)?;
     // A missing CA or client certificate would otherwise show only as endless retries.
-    crate::amqp::tls::tls_config(&settings.amqp_url).map_err(anyhow::Error::msg)?;
+    for url in crate::amqp::connection::urls(&settings.amqp_url) {
+        crate::amqp::tls::tls_config(url).map_err(anyhow::Error::msg)?;
+    }
     tracing::info!(
         roles = ?config.roles,
         configuration = %settings.summary(),

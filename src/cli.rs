@@ -175,7 +175,7 @@ pub async fn dlq(settings: &Settings, command: DlqCommand) -> anyhow::Result<()>
             serde_json::to_value(dead_letters::list(&pool, event.as_deref()).await?)?
         }
         DlqCommand::Redrive { event, all: _ } => {
-            let topology = Topology::new(settings.amqp_prefix.clone());
+            let topology = Topology::of(settings);
             let redriven =
                 dead_letters::redrive(&pool, &settings.amqp_url, &topology, event.as_deref())
                     .await?;
@@ -222,7 +222,7 @@ pub async fn replay(
     selection: &crate::relay::replay::Selection<'_>,
 ) -> anyhow::Result<()> {
     let pool = connect(settings).await?;
-    let topology = Topology::new(settings.amqp_prefix.clone());
+    let topology = Topology::of(settings);
     let published =
         crate::relay::replay::replay(&pool, &settings.amqp_url, &topology, selection).await?;
     println!("{}", serde_json::json!({ "replayed": published }));

@@ -161,6 +161,18 @@ pub struct Settings {
     )]
     pub amqp_prefix: String,
 
+    /// Replicas of each quorum queue when it is first declared (RabbitMQ places them on that
+    /// many cluster nodes; a smaller cluster gets one per node). Queues already declared keep
+    /// theirs: grow them with `rabbitmq-queues grow`.
+    #[arg(
+        long,
+        env = "ACCREDITO_QUORUM_GROUP_SIZE",
+        global = true,
+        default_value_t = 3,
+        value_parser = clap::value_parser!(u32).range(1..=7)
+    )]
+    pub quorum_group_size: u32,
+
     /// Days of events (by Stripe's `created`) the inbox and the record of handled events keep;
     /// older months are dropped by the sweeps and `accredito prune`. At least 35.
     #[arg(
@@ -250,6 +262,7 @@ impl Settings {
             "stripe_mode": self.stripe_mode.to_string(),
             "stripe_api_base": self.stripe_api_base,
             "amqp_prefix": self.amqp_prefix,
+            "quorum_group_size": self.quorum_group_size,
             "db_max_connections": self.db_max_connections,
             "retention_days": self.retention_days,
             "signature_tolerance_secs": self.signature_tolerance_secs,
@@ -552,15 +565,19 @@ pub enum ProfileCommand {
 
 /// `url` with its password, if any, replaced by `***`.
 pub fn without_password(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
+    // `AMQP_URL` may list several nodes, comma-separated: each URL is masked on its own.
+    url.split(',')
+        .map(|one| match reqwest::Url::parse(one.trim()) {
+            Ok(mut u) => {
+                if u.password().is_some() {
+                    let _ = u.set_password(Some("***"));
+                }
+                u.to_string()
             }
-            u.to_string()
-        }
-        Err(_) => "(unparsable URL)".into(),
-    }
+            Err(_) => "(unparsable URL)".into(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
@@ -572,6 +589,13 @@ pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn every_password_of_a_list_of_broker_urls_is_masked() {
+        let shown = without_password("amqp://a:first@mq-1/v,amqp://b:second@mq-2/v");
+        assert_eq!(shown, "amqp://a:***@mq-1/v,amqp://b:***@mq-2/v");
+        assert!(!shown.contains("first") && !shown.contains("second"));
+    }
     use secrecy::ExposeSecret;
 
     fn settings() -> Settings {

@@ -51,7 +51,7 @@ impl ConfirmedPublisher {
     /// Opens a channel, declares the topology and turns on confirms.
     pub async fn open(connection: Connection, topology: &Topology) -> Result<Self, lapin::Error> {
         let channel = connection.create_channel().await?;
-        topology.declare(&channel).await?;
+        topology.declare(&connection, &channel).await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;

@@ -3,7 +3,7 @@
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Channel, ExchangeKind};
+use lapin::{Channel, Connection, ExchangeKind};
 
 use crate::domain::WorkQueue;
 
@@ -14,6 +14,8 @@ pub struct Topology {
     /// exchange is then auto-deleted with its last binding.
     pub ephemeral_after_ms: Option<u32>,
     pub queue_type: QueueType,
+    /// `x-quorum-initial-group-size` of the quorum queues declared.
+    pub quorum_group_size: u32,
 }
 
 /// Quorum queues in production. Tests that create and drop a topology each use classic
@@ -53,6 +55,15 @@ impl Topology {
             prefix: prefix.into(),
             ephemeral_after_ms: None,
             queue_type: QueueType::Quorum,
+            quorum_group_size: 3,
+        }
+    }
+
+    /// The topology `settings` name: its prefix and quorum group size.
+    pub fn of(settings: &crate::config::Settings) -> Self {
+        Topology {
+            quorum_group_size: settings.quorum_group_size,
+            ..Topology::new(settings.amqp_prefix.clone())
         }
     }
 
@@ -78,7 +89,13 @@ impl Topology {
         format!("stripe.{event_type}")
     }
 
-    pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
+    /// Declares the exchange, the queues and the bindings on `channel`; `connection` gives the
+    /// short-lived channels that probe whether a quorum queue exists already.
+    pub async fn declare(
+        &self,
+        connection: &Connection,
+        channel: &Channel,
+    ) -> Result<(), lapin::Error> {
         channel
             .exchange_declare(
                 self.exchange().as_str().into(),
@@ -93,7 +110,7 @@ impl Topology {
             .await?;
         for work_queue in WorkQueue::ALL {
             let queue = self.queue(work_queue.name());
-            self.declare_queue(channel, &queue, FieldTable::default())
+            self.declare_queue(connection, channel, &queue, FieldTable::default())
                 .await?;
             for level in 1..=RETRY_LEVELS {
                 // Retry delays are per-message TTLs (RabbitMQ 3.10 has no delayed-message
@@ -118,8 +135,13 @@ impl Topology {
                         AMQPValue::LongString("reject-publish".into()),
                     );
                 }
-                self.declare_queue(channel, &self.retry_queue(work_queue.name(), level), args)
-                    .await?;
+                self.declare_queue(
+                    connection,
+                    channel,
+                    &self.retry_queue(work_queue.name(), level),
+                    args,
+                )
+                .await?;
             }
             for key in bindings(work_queue) {
                 channel
@@ -133,21 +155,39 @@ impl Topology {
                     .await?;
             }
         }
-        self.declare_queue(channel, &self.dead_letter_queue(), FieldTable::default())
-            .await
+        self.declare_queue(
+            connection,
+            channel,
+            &self.dead_letter_queue(),
+            FieldTable::default(),
+        )
+        .await
     }
 
     async fn declare_queue(
         &self,
+        connection: &Connection,
         channel: &Channel,
         name: &str,
         mut args: FieldTable,
     ) -> Result<(), lapin::Error> {
+        // RabbitMQ refuses to declare an existing queue with arguments it was not made with
+        // (PRECONDITION_FAILED), and quorum queues made before the group size was set have
+        // none: an existing quorum queue is left as it is.
+        if self.queue_type == QueueType::Quorum && exists(connection, name).await? {
+            return Ok(());
+        }
         // Quorum queues replicate through Raft: a broker restart or node loss keeps messages.
         args.insert(
             "x-queue-type".into(),
             AMQPValue::LongString(self.queue_type.as_str().into()),
         );
+        if self.queue_type == QueueType::Quorum {
+            args.insert(
+                "x-quorum-initial-group-size".into(),
+                AMQPValue::LongUInt(self.quorum_group_size),
+            );
+        }
         if let Some(ms) = self.ephemeral_after_ms {
             args.insert("x-expires".into(), AMQPValue::LongUInt(ms));
         }
@@ -163,4 +203,35 @@ impl Topology {
             .await
             .map(|_| ())
     }
+}
+
+/// Whether the queue exists: a passive declare on a channel of its own (a missing queue closes
+/// the channel that asked).
+async fn exists(connection: &Connection, name: &str) -> Result<bool, lapin::Error> {
+    let probe = connection.create_channel().await?;
+    let found = probe
+        .queue_declare(
+            name.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    match found {
+        Ok(_) => {
+            let _ = probe.close(200, "probed".into()).await;
+            Ok(true)
+        }
+        Err(error) if is_not_found(&error) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+fn is_not_found(error: &lapin::Error) -> bool {
+    matches!(
+        error.kind(),
+        lapin::ErrorKind::ProtocolError(e) if e.get_id() == 404
+    )
 }

@@ -88,6 +88,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     crate::db::migrate(&pool)
         .await
         .context("migrating the demo database")?;
+    broker_reachable(&settings.amqp_url).await?;
 
     let shutdown = CancellationToken::new();
     let fake = FakeStripe::default();
@@ -563,4 +564,27 @@ async fn wait_applied(pool: &PgPool, ids: &[String]) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// How long the demo waits for RabbitMQ before saying it is not there (the service itself
+/// retries forever, which a one-minute demo must not).
+const BROKER_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Fails fast, naming the broker and `AMQP_URL`, when RabbitMQ cannot be reached.
+async fn broker_reachable(amqp_url: &str) -> anyhow::Result<()> {
+    let shown = crate::config::without_password(amqp_url);
+    let connection = tokio::time::timeout(
+        BROKER_PROBE_TIMEOUT,
+        crate::amqp::connection::open_any(amqp_url),
+    )
+    .await
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "RabbitMQ did not answer at {shown} within {} s (AMQP_URL; is it running?)",
+            BROKER_PROBE_TIMEOUT.as_secs()
+        )
+    })?
+    .with_context(|| format!("RabbitMQ is not reachable at {shown} (AMQP_URL; is it running?)"))?;
+    let _ = connection.close(200, "probe".into()).await;
+    Ok(())
 }

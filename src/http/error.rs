@@ -17,8 +17,9 @@ use crate::stripe::signature::SignatureError;
 pub enum ApiError {
     #[error("no such Stripe profile")]
     UnknownProfile,
-    #[error("not found")]
-    NotFound,
+    /// The message names what was not found.
+    #[error("{0}")]
+    NotFound(String),
     /// No route has this path; the message names the method and path asked for.
     #[error("{0}")]
     NoRoute(String),
@@ -46,6 +47,9 @@ pub enum ApiError {
     StorageUnavailable,
     #[error("the service is temporarily unavailable; retry later")]
     Unavailable,
+    /// Stripe's API could not be reached or failed (code `unavailable`, message naming Stripe).
+    #[error("Stripe could not be reached; retry later")]
+    StripeUnavailable,
     /// Past the listener's cap on requests in flight; answered with `Retry-After`.
     #[error("too many requests in flight; retry shortly")]
     Overloaded,
@@ -59,7 +63,7 @@ pub enum ApiError {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::UnknownProfile | ApiError::NotFound | ApiError::NoRoute(_) => {
+            ApiError::UnknownProfile | ApiError::NotFound(_) | ApiError::NoRoute(_) => {
                 StatusCode::NOT_FOUND
             }
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -70,9 +74,10 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::StorageUnavailable | ApiError::Unavailable | ApiError::Overloaded => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::StorageUnavailable
+            | ApiError::Unavailable
+            | ApiError::StripeUnavailable
+            | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -82,7 +87,7 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::UnknownProfile => "unknown_profile",
-            ApiError::NotFound | ApiError::NoRoute(_) => "not_found",
+            ApiError::NotFound(_) | ApiError::NoRoute(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Signature(e) => e.reason(),
             ApiError::NotAnEvent(e) => e.reason(),
@@ -92,7 +97,7 @@ impl ApiError {
             ApiError::Unprocessable { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
             ApiError::StorageUnavailable => "storage_unavailable",
-            ApiError::Unavailable => "unavailable",
+            ApiError::Unavailable | ApiError::StripeUnavailable => "unavailable",
             ApiError::Overloaded => "overloaded",
             ApiError::RequestTimeout { .. } => "request_timeout",
             ApiError::Internal => "internal",
@@ -157,7 +162,10 @@ impl From<DirectoryError> for ApiError {
 impl From<ProfileError> for ApiError {
     fn from(e: ProfileError) -> Self {
         match e {
-            ProfileError::NotFound | ProfileError::SecretNotFound => ApiError::NotFound,
+            ProfileError::NotFound => ApiError::NotFound("no such Stripe profile".into()),
+            ProfileError::SecretNotFound => {
+                ApiError::NotFound("no such webhook secret on this profile".into())
+            }
             ProfileError::Database(error) => {
                 tracing::error!(%error, "profile operation failed");
                 ApiError::StorageUnavailable
@@ -191,7 +199,7 @@ impl From<ProfileError> for ApiError {
             }
             ProfileError::StripeUnavailable(ref error) => {
                 tracing::warn!(%error, "Stripe unreachable while checking keys");
-                ApiError::Unavailable
+                ApiError::StripeUnavailable
             }
             invalid => ApiError::BadRequest(invalid.to_string()),
         }
@@ -201,7 +209,7 @@ impl From<ProfileError> for ApiError {
 impl From<MerchantError> for ApiError {
     fn from(e: MerchantError) -> Self {
         match e {
-            MerchantError::NotFound => ApiError::NotFound,
+            MerchantError::NotFound => ApiError::NotFound("no such merchant".into()),
             MerchantError::InvalidMerchantId | MerchantError::InvalidName => {
                 ApiError::BadRequest(e.to_string())
             }
@@ -220,7 +228,7 @@ impl From<MerchantError> for ApiError {
             },
             MerchantError::StripeUnavailable(ref error) => {
                 tracing::warn!(%error, "Stripe unreachable while enabling Stripe");
-                ApiError::Unavailable
+                ApiError::StripeUnavailable
             }
             MerchantError::Secret(error) => {
                 tracing::error!(%error, "a profile's stored key cannot be opened");

@@ -67,6 +67,13 @@ async fn readiness(state: &AppState) -> (StatusCode, serde_json::Value) {
             (true, false) => "migrations pending: run `accredito migrate`",
         },
         "rabbitmq": rabbitmq.map_or("not_used", show),
+        // The nodes this process's connections use (one per component; a cluster may differ).
+        "rabbitmq_nodes": state
+            .amqp_health
+            .iter()
+            .filter(|h| h.is_connected())
+            .filter_map(AmqpHealth::node)
+            .collect::<std::collections::BTreeSet<_>>(),
     });
     (status, body)
 }

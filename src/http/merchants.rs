@@ -129,7 +129,7 @@ async fn show_readiness(
     );
     match readiness::of_merchant(&state.pool, &merchant_id, language).await {
         Ok(Some(readiness)) => Ok(Json(readiness)),
-        Ok(None) => Err(ApiError::NotFound),
+        Ok(None) => Err(ApiError::NotFound("no such merchant".into())),
         Err(error) => {
             tracing::error!(%error, "readiness query failed");
             Err(ApiError::Unavailable)

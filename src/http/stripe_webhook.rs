@@ -83,7 +83,11 @@ async fn receive_connect(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Receipt>, ApiError> {
-    let secret = state.connect_secret.clone().ok_or(ApiError::NotFound)?;
+    let secret = state.connect_secret.clone().ok_or_else(|| {
+        ApiError::NotFound(
+            "the Connect endpoint is off (ACCREDITO_CONNECT_WEBHOOK_SECRET is not set)".into(),
+        )
+    })?;
     let body = read_body(&state, body).await?;
     let header = headers.get("stripe-signature").map(|v| v.as_bytes());
     let now = OffsetDateTime::now_utc().unix_timestamp();

@@ -166,7 +166,8 @@ impl Relay {
         };
         tokio::pin!(give_up);
         loop {
-            let connection = connect_with_backoff(&self.amqp_url, &mut give_up).await?;
+            let connection =
+                connect_with_backoff(&self.amqp_url, &self.health, &mut give_up).await?;
             match ConfirmedPublisher::open(connection, &self.topology).await {
                 Ok(p) => {
                     tracing::info!(exchange = %self.topology.exchange(), "relay connected to RabbitMQ");

@@ -53,7 +53,7 @@ pub async fn replay(
     if rows.is_empty() {
         return Ok(0);
     }
-    let connection = crate::amqp::tls::open(amqp_url).await?;
+    let connection = crate::amqp::connection::open_any(amqp_url).await?;
     let publisher = ConfirmedPublisher::open(connection, topology).await?;
     let mut refused = 0;
     for chunk in rows.chunks(500) {

@@ -129,7 +129,8 @@ impl Merchants {
     }
 
     /// Creates a merchant with Stripe disabled.
-    #[tracing::instrument(skip(self), fields(actor = %actor))]
+    // `merchant_name`, not `name`: in JSON logs a span's own `name` key would hide it.
+    #[tracing::instrument(skip(self, name), fields(actor = %actor, merchant_name = name))]
     pub async fn create(
         &self,
         id: &str,
@@ -151,7 +152,7 @@ impl Merchants {
         Ok(row.into())
     }
 
-    #[tracing::instrument(skip(self), fields(actor = %actor))]
+    #[tracing::instrument(skip(self, name), fields(actor = %actor, merchant_name = name))]
     pub async fn rename(
         &self,
         id: &str,

@@ -93,7 +93,7 @@ impl Consumer {
     pub async fn run(self) {
         loop {
             let Some(connection) =
-                connect_with_backoff(&self.amqp_url, self.shutdown.cancelled()).await
+                connect_with_backoff(&self.amqp_url, &self.health, self.shutdown.cancelled()).await
             else {
                 return;
             };
@@ -112,7 +112,7 @@ impl Consumer {
 
     async fn consume(&self, connection: Connection) -> Result<(), lapin::Error> {
         let channel = connection.create_channel().await?;
-        self.topology.declare(&channel).await?;
+        self.topology.declare(&connection, &channel).await?;
         channel
             .basic_qos(self.settings.prefetch, BasicQosOptions::default())
             .await?;

@@ -51,7 +51,7 @@ pub async fn redrive_rows(
     if parked.is_empty() {
         return Ok(parked);
     }
-    let connection = crate::amqp::tls::open(amqp_url).await?;
+    let connection = crate::amqp::connection::open_any(amqp_url).await?;
     let channel = connection.create_channel().await?;
     channel.confirm_select(Default::default()).await?;
     let mut conn = pool.acquire().await?;

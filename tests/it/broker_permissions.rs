@@ -3,8 +3,6 @@
 //! the tests' own node, in a vhost of the test's own, with the documented permissions (the
 //! prefix in place of `accredito`).
 
-use std::time::Duration;
-
 use accredito::config::Role;
 use accredito::crypto::SecretBox;
 use lapin::options::BasicConsumeOptions;
@@ -96,20 +94,7 @@ async fn the_service_runs_under_the_documented_least_privilege_users(pool: PgPoo
         payment_intent("pi_least", "succeeded", 700, "order_least"),
     );
     assert_eq!(ingest.deliver(&profile, &secret, &body).await.status(), 200);
-    eventually(
-        "applied by the worker user",
-        Duration::from_secs(30),
-        || async {
-            let applied: bool = sqlx::query_scalar(
-            "select exists(select 1 from processed_events where event_id = 'evt_least_privilege')",
-        )
-        .fetch_one(&pool)
-        .await
-        .expect("query");
-            applied.then_some(())
-        },
-    )
-    .await;
+    wait_applied(&pool, "evt_least_privilege").await;
 
     // The relay's user publishes but cannot read a work queue (nor take its events).
     let connection = Connection::connect(&relay_url, ConnectionProperties::default())

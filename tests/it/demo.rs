@@ -66,3 +66,36 @@ async fn the_demo_runs_the_pipeline_and_prints_every_outcome(pool: PgPool) {
     assert!(line_of("payout_failed ").contains("open"), "{stdout}");
     assert!(line_of("READY").ends_with("true"), "{stdout}");
 }
+
+#[sqlx::test]
+async fn the_demo_without_rabbitmq_fails_fast_naming_the_broker(pool: PgPool) {
+    let database_url = database_url_of(&pool);
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_accredito"))
+        .arg("demo")
+        .env("DATABASE_URL", &database_url)
+        // Nothing listens on port 1. (It used to wait 46 s and then blame the dead-letter
+        // queue: the 30 s below would have failed it.)
+        .env("AMQP_URL", "amqp://guest:guest@127.0.0.1:1/%2f")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the demo gives up quickly")
+        .expect("output");
+    let demo_url = accredito::demo::demo_database_url(&database_url).expect("demo url");
+    sqlx::Postgres::force_drop_database(&demo_url)
+        .await
+        .expect("drop the demo database");
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("RabbitMQ is not reachable at amqp://guest:***@127.0.0.1:1/%2f")
+            && stderr.contains("AMQP_URL"),
+        "{stderr}"
+    );
+}

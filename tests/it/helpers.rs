@@ -85,6 +85,8 @@ pub struct AppOptions {
     pub edge: EdgeLimits,
     /// `ACCREDITO_MASTER_KEY`; a fresh one when `None`. Processes sharing a database share it.
     pub master_key: Option<String>,
+    /// Classic queues unless a test needs quorum queues (a cluster's).
+    pub queue_type: QueueType,
 }
 
 impl Default for AppOptions {
@@ -100,6 +102,7 @@ impl Default for AppOptions {
             admin_tokens: None,
             edge: EdgeLimits::default(),
             master_key: None,
+            queue_type: QueueType::Classic,
         }
     }
 }
@@ -121,6 +124,7 @@ pub fn test_settings(mode: StripeMode, amqp_url: String, prefix: String) -> Sett
         log_format: LogFormat::Pretty,
         signature_tolerance_secs: 300,
         amqp_prefix: prefix,
+        quorum_group_size: 3,
         db_max_connections: 8,
         retention_days: 90,
         previous_master_keys: None,
@@ -156,7 +160,7 @@ pub async fn spawn_app_with(pool: PgPool, options: AppOptions) -> TestApp {
     }
     let mut config = ServiceConfig::new(settings, options.roles);
     config.topology.ephemeral_after_ms = Some(60_000);
-    config.topology.queue_type = QueueType::Classic;
+    config.topology.queue_type = options.queue_type;
     config.catch_up_every = Duration::from_millis(200);
     // Fast retries, so tests see backoff and dead-lettering in well under a second.
     config.alert_poll_every = Duration::from_millis(50);
@@ -683,25 +687,56 @@ pub async fn delete_topology(prefix: &str) {
         .await;
 }
 
+/// Runs `deploy/<script>` with `args`; panics with its error output when it fails, else
+/// returns what it printed.
+pub async fn run_script(script: &str, args: &[&str]) -> String {
+    let path = format!("{}/deploy/{script}", env!("CARGO_MANIFEST_DIR"));
+    let output = tokio::process::Command::new("bash")
+        .arg(&path)
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    assert!(
+        output.status.success(),
+        "{script} {}: {}",
+        args.first().unwrap_or(&""),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Waits until a worker has recorded `event_id` as handled.
+pub async fn wait_applied(pool: &PgPool, event_id: &str) {
+    eventually(
+        &format!("{event_id} applied"),
+        Duration::from_secs(60),
+        || async {
+            let done: bool = sqlx::query_scalar(
+                "select exists(select 1 from processed_events where event_id = $1)",
+            )
+            .bind(event_id)
+            .fetch_one(pool)
+            .await
+            .expect("query");
+            done.then_some(())
+        },
+    )
+    .await;
+}
+
 /// A RabbitMQ node of the tests' own beside the system's broker (`deploy/rabbitmq-node.sh`),
 /// plain on [`OWN_NODE_PORT`] and AMQPS on [`OWN_NODE_AMQPS_PORT`]: for TLS, and for users and
 /// vhosts the tests may create freely. Started on first use and shared; returns its directory
 /// (its CA certificate is `tls/ca.pem` there).
 pub async fn own_broker_node() -> std::path::PathBuf {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rabbitmq-node.sh");
-    let output = tokio::process::Command::new("bash")
-        .arg(script)
-        .args(["start", OWN_NODE, &OWN_NODE_PORT.to_string()])
-        .args(["--tls", &OWN_NODE_AMQPS_PORT.to_string()])
-        .output()
-        .await
-        .expect("run deploy/rabbitmq-node.sh");
-    assert!(
-        output.status.success(),
-        "the tests' RabbitMQ node did not start: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    std::path::PathBuf::from(String::from_utf8(output.stdout).expect("utf-8").trim())
+    let (port, tls_port) = (OWN_NODE_PORT.to_string(), OWN_NODE_AMQPS_PORT.to_string());
+    let dir = run_script(
+        "rabbitmq-node.sh",
+        &["start", OWN_NODE, &port, "--tls", &tls_port],
+    )
+    .await;
+    std::path::PathBuf::from(dir.trim())
 }
 
 pub const OWN_NODE: &str = "accredito-tls";
@@ -710,18 +745,7 @@ pub const OWN_NODE_AMQPS_PORT: u16 = 5681;
 
 /// `rabbitmqctl` against [`own_broker_node`]; panics with its output when it fails.
 pub async fn own_node_ctl(args: &[&str]) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rabbitmq-node.sh");
-    let output = tokio::process::Command::new("bash")
-        .arg(script)
-        .args(["ctl", OWN_NODE])
-        .args(args)
-        .output()
-        .await
-        .expect("run rabbitmqctl");
-    assert!(
-        output.status.success(),
-        "rabbitmqctl {}: {}",
-        args.first().unwrap_or(&""),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let mut all = vec!["ctl", OWN_NODE];
+    all.extend_from_slice(args);
+    run_script("rabbitmq-node.sh", &all).await;
 }

@@ -5,6 +5,7 @@ mod architecture;
 mod back_office_api;
 mod books_under_concurrency;
 mod broker_permissions;
+mod cluster;
 mod connect;
 mod convergence;
 mod demo;

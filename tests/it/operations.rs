@@ -27,7 +27,10 @@ async fn healthz_and_readyz_answer_when_dependencies_are_up(pool: PgPool) {
     .await;
     assert_eq!(
         ready.json::<Value>().await.expect("json"),
-        json!({ "status": "ready", "postgresql": "up", "schema": "current", "rabbitmq": "up" })
+        json!({
+            "status": "ready", "postgresql": "up", "schema": "current", "rabbitmq": "up",
+            "rabbitmq_nodes": [accredito::amqp::connection::node_of(&amqp_url())]
+        })
     );
     app.stop().await;
 }
@@ -225,4 +228,121 @@ async fn pretty_logs_written_to_a_pipe_have_no_colour_codes(pool: PgPool) {
     assert!(text.contains(r#""master_key":"set""#), "{text}");
     assert!(text.contains(r#""alert_webhook_url":"unset""#), "{text}");
     assert!(!text.contains(ADMIN_TOKEN), "{text}");
+}
+
+/// Reads a JSON value, failing on an object that repeats a key (serde_json would keep the last).
+struct UniqueKeys(Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UniqueKeys, A::Error> {
+                let mut object = serde_json::Map::new();
+                while let Some((key, UniqueKeys(value))) = map.next_entry::<String, UniqueKeys>()? {
+                    if object.insert(key.clone(), value).is_some() {
+                        return Err(serde::de::Error::custom(format!("key `{key}` repeated")));
+                    }
+                }
+                Ok(UniqueKeys(Value::Object(object)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<UniqueKeys, A::Error> {
+                let mut items = Vec::new();
+                while let Some(UniqueKeys(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(UniqueKeys(Value::Array(items)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::String(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::String(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(json!(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(json!(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(json!(v)))
+            }
+            fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::Null))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// Every string anywhere in `value`.
+fn strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}
+
+#[sqlx::test]
+async fn json_logs_repeat_no_key_and_print_plain_values(pool: PgPool) {
+    let database_url = database_url_of(&pool);
+    let master_key = accredito::crypto::SecretBox::generate_master_key();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_accredito"))
+            .args(args)
+            .env("DATABASE_URL", &database_url)
+            .env("ACCREDITO_MASTER_KEY", &master_key)
+            .env("ACCREDITO_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .output()
+            .expect("runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stderr).expect("utf-8")
+    };
+    // The check itself refuses a repeated key.
+    assert!(serde_json::from_str::<UniqueKeys>(r#"{"span":{"name":"a","name":"b"}}"#).is_err());
+    let log = run(&["merchant", "create", "m_logs", "--name", "Bar Roma"]);
+
+    let mut lines = 0;
+    let mut merchant_names = Vec::new();
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let UniqueKeys(entry) = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a log line that is not clean JSON ({e}): {line}"));
+        lines += 1;
+        let mut values = Vec::new();
+        strings(&entry, &mut values);
+        assert!(
+            !values.iter().any(|v| v.starts_with("Some(") || v == "None"),
+            "an Option printed with Debug: {line}"
+        );
+        if let Some(name) = entry["span"]["merchant_name"].as_str() {
+            merchant_names.push(name.to_owned());
+        }
+    }
+    assert!(lines >= 1, "the command logged nothing:\n{log}");
+    assert_eq!(
+        merchant_names,
+        ["Bar Roma"],
+        "the merchant's name is a field of its own, beside the span's name:\n{log}"
+    );
 }

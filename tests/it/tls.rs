@@ -68,16 +68,7 @@ async fn events_flow_end_to_end_over_tls_to_postgresql_and_rabbitmq(pool: PgPool
     assert_eq!(response.status(), 200);
 
     // Applied by the worker: it went through the relay, the AMQPS listener and back.
-    eventually("event applied", Duration::from_secs(30), || async {
-        let applied: bool = sqlx::query_scalar(
-            "select exists(select 1 from processed_events where event_id = 'evt_over_tls')",
-        )
-        .fetch_one(&pool)
-        .await
-        .expect("query");
-        applied.then_some(())
-    })
-    .await;
+    wait_applied(&pool, "evt_over_tls").await;
 
     // Every connection the service holds to its database is encrypted.
     let database = pool

@@ -544,7 +544,7 @@ async fn show_payout(
     read.await
         .map_err(database_error("show payout"))?
         .map(Json)
-        .ok_or(ApiError::NotFound)
+        .ok_or_else(|| ApiError::NotFound(format!("no payout {payout_id}")))
 }
 
 #[derive(Debug, Deserialize)]
@@ -584,7 +584,7 @@ async fn list_payout_lines(
     let rows = read
         .await
         .map_err(database_error("list payout lines"))?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or_else(|| ApiError::NotFound(format!("no payout {payout_id}")))?;
     let (data, next) = split_page(rows, limit, |l| {
         cursor::payout_line(&l.balance_transaction_id)
     });

@@ -106,7 +106,7 @@ pub(super) async fn register_order(
         .await
         .map_err(database_error("register order"))?
         .map(Json)
-        .ok_or(ApiError::NotFound)
+        .ok_or_else(|| ApiError::NotFound(format!("no order {order_id}")))
 }
 
 #[tracing::instrument(skip_all, fields(order_id = %order_id))]
@@ -127,5 +127,5 @@ pub(super) async fn show_order(
     read.await
         .map_err(database_error("show order"))?
         .map(Json)
-        .ok_or(ApiError::NotFound)
+        .ok_or_else(|| ApiError::NotFound(format!("no order {order_id}")))
 }

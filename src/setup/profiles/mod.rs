@@ -250,7 +250,11 @@ impl Profiles {
         Ok(self.view(row, vec![secret.into()]))
     }
 
-    #[tracing::instrument(skip(self, secret), fields(actor = %actor))]
+    // Optional values as plain values (or absent), never `Some(..)`.
+    #[tracing::instrument(
+        skip(self, secret, expires_at),
+        fields(actor = %actor, expires_at = expires_at.map(tracing::field::display))
+    )]
     pub async fn add_secret(
         &self,
         profile_id: &str,
