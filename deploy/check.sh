@@ -30,4 +30,8 @@ fi
 if [ "${ACCREDITO_SKIP_FAULT_TEST:-0}" != 1 ]; then
   echo "== fault test (G1-G5)"
   bash deploy/fault-test.sh
+  # Two ingest and two worker processes on a three-node RabbitMQ cluster: node and process
+  # kills under load (about 2 minutes, reusing the release build).
+  echo "== cluster fault test"
+  bash deploy/cluster-fault-test.sh
 fi

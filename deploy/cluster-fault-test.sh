@@ -2,12 +2,13 @@
 # The cluster fault test: two ingest and two worker processes against a local three-node
 # RabbitMQ cluster (deploy/rabbitmq-cluster.sh) with quorum queues of three replicas, under a
 # stream of signed events sent to both ingest processes (each order's events in one burst).
-# During the load it kills -9 the node that leads the orders queue and starts it again, stops a
-# second node gracefully and starts it, and kills -9 one ingest and one worker process and
-# starts them again. At the end every event answered 2xx must be stored, published and applied
-# exactly once, and every order must equal the reconciliation of its events: the load's
-# report prints the counts (lost, applied twice, wrong).
-# FAULTS_ORDERS, FAULTS_REFUNDS and FAULTS_RATE size the load (defaults: 100, 20, 100/s).
+# While the load is sent it kills -9 one ingest and one worker process and starts them again,
+# kills -9 the node that leads the orders queue and starts it again, then stops a second node
+# gracefully and starts it. At the end every event answered 2xx must be stored, published and
+# applied exactly once, and every order must equal the reconciliation of its events: the
+# load's report prints the counts (lost, applied twice, wrong).
+# FAULTS_ORDERS, FAULTS_REFUNDS and FAULTS_RATE size the load (defaults: 200, 20, 100/s: 4,200
+# events over about 42 s, so that every fault falls within the load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/services.sh
@@ -74,32 +75,37 @@ port_of() { # node name
 for name in ingest-a ingest-b worker-a worker-b; do start "$name"; done
 "$bench" faults --url "http://127.0.0.1:${port[ingest-a]}" --also-url "http://127.0.0.1:${port[ingest-b]}" \
   --admin-url "http://127.0.0.1:$((port[ingest-a] + 1))" --admin-token "$ACCREDITO_ADMIN_TOKEN" \
-  --orders "${FAULTS_ORDERS:-100}" --refunds-per-order "${FAULTS_REFUNDS:-20}" --rate "${FAULTS_RATE:-100}" \
+  --orders "${FAULTS_ORDERS:-200}" --refunds-per-order "${FAULTS_REFUNDS:-20}" --rate "${FAULTS_RATE:-100}" \
   >"$work/report.json" &
 load_pid=$!
+started=$SECONDS
+at() { echo "[$((SECONDS - started)) s, load $(kill -0 "$load_pid" 2>/dev/null && echo running || echo over)] $*"; }
 
-sleep 6
-leader=$(leader_of "$prefix.orders")
-[ -n "$leader" ] || { echo "no leader found for $prefix.orders" >&2; exit 1; }
-echo "fault: kill -9 RabbitMQ node $leader (leads $prefix.orders), start it again"
-kill -9 "$(cat "${ACCREDITO_RABBITMQ_NODES:-/tmp/accredito-rabbitmq}/$leader/pid")"
-sleep 3
-bash "$node" start "$leader" "$(port_of "$leader")" >/dev/null
-
-sleep 4
-for candidate in "${names[@]}"; do [ "$candidate" != "$leader" ] && second=$candidate && break; done
-echo "fault: stop RabbitMQ node $second gracefully, start it again"
-bash "$node" stop "$second"
-sleep 3
-bash "$node" start "$second" "$(port_of "$second")" >/dev/null
-
-sleep 4
-echo "fault: kill -9 ingest-b and worker-a, start them again"
+sleep 5
+at "fault: kill -9 ingest-b and worker-a, start them again"
 kill_hard ingest-b
 kill_hard worker-a
 sleep 2
 start ingest-b
 start worker-a
+at "ingest-b and worker-a are back"
+
+sleep 2
+leader=$(leader_of "$prefix.orders")
+[ -n "$leader" ] || { echo "no leader found for $prefix.orders" >&2; exit 1; }
+at "fault: kill -9 RabbitMQ node $leader (leads $prefix.orders), start it again"
+kill -9 "$(cat "${ACCREDITO_RABBITMQ_NODES:-/tmp/accredito-rabbitmq}/$leader/pid")"
+sleep 3
+bash "$node" start "$leader" "$(port_of "$leader")" >/dev/null 2>&1
+at "RabbitMQ node $leader is back"
+
+sleep 2
+for candidate in "${names[@]}"; do [ "$candidate" != "$leader" ] && second=$candidate && break; done
+at "fault: stop RabbitMQ node $second gracefully, start it again"
+bash "$node" stop "$second"
+sleep 3
+bash "$node" start "$second" "$(port_of "$second")" >/dev/null 2>&1
+at "RabbitMQ node $second is back"
 
 status=0
 wait "$load_pid" || status=$?

@@ -8,7 +8,8 @@ use lapin::types::{AMQPValue, FieldTable};
 
 use crate::domain::{EventId, MerchantId, StoredEvent};
 
-/// Persistent, with the event's id and headers.
+/// Persistent, with the event's id and headers, stamped with the time it is published (AMQP
+/// timestamps are whole seconds), from which workers measure their lag.
 pub fn properties_of(event: &StoredEvent) -> BasicProperties {
     let mut headers = FieldTable::default();
     for (name, value) in [
@@ -22,7 +23,20 @@ pub fn properties_of(event: &StoredEvent) -> BasicProperties {
         .with_message_id(event.event_id.as_str().into())
         .with_content_type("application/json".into())
         .with_delivery_mode(2) // persistent
+        .with_timestamp(now_unix_secs())
         .with_headers(headers)
+}
+
+fn now_unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Seconds since the delivery was published (from its timestamp), if it carries one.
+pub fn age_secs(delivery: &Delivery) -> Option<f64> {
+    let published = (*delivery.properties.timestamp())?;
+    Some(now_unix_secs().saturating_sub(published) as f64)
 }
 
 /// The stored event a delivery carries; `Err` names what is missing.

@@ -4,7 +4,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::json;
@@ -12,6 +12,7 @@ use serde_json::json;
 use super::AppState;
 use crate::amqp::AmqpHealth;
 use crate::db;
+use crate::metrics::KindLabels;
 
 pub fn public_routes() -> Router<AppState> {
     Router::new()
@@ -78,18 +79,75 @@ async fn readiness(state: &AppState) -> (StatusCode, serde_json::Value) {
     (status, body)
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// How long a reading of the books serves scrapes: several Prometheus replicas scraping every
+/// few seconds cost PostgreSQL one reading.
+const BOOKS_READING_LIFETIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// OpenMetrics, or Prometheus's text format 0.0.4 when the scraper asks for it (`Accept:
+/// text/plain`): the same lines without the closing `# EOF`.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    state.metrics.process.refresh();
+    read_books(&state).await;
     let mut body = String::new();
     if let Err(error) = prometheus_client::encoding::text::encode(&mut body, &state.registry) {
         tracing::error!(%error, "encoding metrics failed");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let openmetrics =
+        accept.contains("application/openmetrics-text") || !accept.contains("text/plain");
+    if openmetrics {
+        let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+        return ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    }
+    let plain = body.strip_suffix("# EOF\n").unwrap_or(&body).to_owned();
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    ([(header::CONTENT_TYPE, content_type)], plain).into_response()
+}
+
+/// Refreshes the books' gauges unless a recent reading stands. A failed reading leaves the
+/// last values (and is logged); `/readyz` reports the database itself.
+async fn read_books(state: &AppState) {
+    let books = &state.metrics.books;
+    {
+        let mut read_at = books
+            .read_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if read_at.is_some_and(|at| at.elapsed() < BOOKS_READING_LIFETIME) {
+            return;
+        }
+        *read_at = Some(std::time::Instant::now());
+    }
+    let reading = async {
+        let mut conn = state.pool.acquire().await?;
+        db::health::read(&mut conn).await
+    };
+    match reading.await {
+        Ok(reading) => {
+            books.open_discrepancies.clear();
+            for (kind, count) in reading.open_discrepancies {
+                books
+                    .open_discrepancies
+                    .get_or_create(&KindLabels { kind })
+                    .set(count);
+            }
+            books.open_alerts.clear();
+            for (kind, count) in reading.open_alerts {
+                books
+                    .open_alerts
+                    .get_or_create(&KindLabels { kind })
+                    .set(count);
+            }
+            books.dead_letters.set(reading.dead_letters);
+            books
+                .oldest_unpublished_seconds
+                .set(reading.oldest_unpublished_secs);
+            books.silent_live_profiles.set(reading.silent_live_profiles);
+        }
+        Err(error) => tracing::warn!(%error, "reading the books for /metrics failed"),
+    }
 }

@@ -11,7 +11,7 @@ use axum::response::Response;
 use rand::Rng;
 
 use super::AppState;
-use crate::metrics::RequestLabels;
+use crate::metrics::{RequestLabels, RouteLabels};
 
 pub const REQUEST_ID: &str = "x-request-id";
 
@@ -44,6 +44,13 @@ pub async fn count_requests(
     } else {
         tracing::debug!(%method, route, status, latency_ms, request_id, "request");
     }
+    state
+        .metrics
+        .request_duration
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
+        .observe(latency_ms / 1000.0);
     state
         .metrics
         .http_requests

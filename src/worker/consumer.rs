@@ -25,7 +25,7 @@ use crate::amqp::topology::RETRY_LEVELS;
 use crate::amqp::{AmqpHealth, PublishOutcome, Topology, connect_with_backoff, publish_to_queue};
 use crate::db;
 use crate::domain::StoredEvent;
-use crate::metrics::{Metrics, WorkerLabels};
+use crate::metrics::{HandlerLabels, Metrics, WorkerLabels};
 use crate::setup::stripe_keys::StripeKeys;
 
 const ATTEMPT_HEADER: &str = "x-accredito-attempt";
@@ -212,6 +212,7 @@ async fn process_batch(context: Arc<Context>, batch: Vec<Delivery>) {
                         .worker_events
                         .get_or_create(&WorkerLabels { handler, outcome })
                         .inc();
+                    observe_lag(&context, delivery);
                     if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
                         tracing::warn!(%error, "ack failed");
                     }
@@ -289,6 +290,7 @@ async fn process(context: Arc<Context>, delivery: Delivery) {
                     outcome: label,
                 })
                 .inc();
+            observe_lag(&context, &delivery);
             if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
                 // The broker will redeliver; the claim makes that harmless.
                 tracing::warn!(%error, "ack failed");
@@ -407,6 +409,19 @@ fn now_rfc3339() -> String {
 /// Errors go into headers and a table; keep them short.
 fn truncate(error: &str) -> String {
     error.chars().take(1000).collect()
+}
+
+/// From publish to settled (applied, retried or parked), in the handler's lag histogram.
+fn observe_lag(context: &Context, delivery: &Delivery) {
+    if let Some(age) = message::age_secs(delivery) {
+        context
+            .metrics
+            .worker_lag
+            .get_or_create(&HandlerLabels {
+                handler: context.handler.name(),
+            })
+            .observe(age);
+    }
 }
 
 #[cfg(test)]

@@ -346,3 +346,70 @@ async fn json_logs_repeat_no_key_and_print_plain_values(pool: PgPool) {
         "the merchant's name is a field of its own, beside the span's name:\n{log}"
     );
 }
+
+#[sqlx::test]
+async fn metrics_show_latency_lag_the_process_and_the_books(pool: PgPool) {
+    let app = spawn_app_with(
+        pool.clone(),
+        AppOptions {
+            roles: accredito::config::Role::all(),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let secret = random_secret();
+    let profile = app.create_profile("m_metrics", &secret).await;
+    // Paid before the order is registered: an open `unknown_order` discrepancy.
+    let body = stripe_event(
+        "evt_metrics",
+        "payment_intent.succeeded",
+        true,
+        payment_intent("pi_metrics", "succeeded", 900, "o_not_registered"),
+    );
+    assert_eq!(app.deliver(&profile, &secret, &body).await.status(), 200);
+    wait_applied(&pool, "evt_metrics").await;
+
+    let metrics = app.metrics().await;
+    for expected in [
+        r#"accredito_http_request_duration_seconds_count{route="/webhooks/stripe/{profile_id}"} 1"#,
+        r#"accredito_worker_lag_seconds_count{handler="orders"} 1"#,
+        r#"accredito_build_info{version=""#,
+        r#"accredito_open_discrepancies{kind="unknown_order"} 1"#,
+        "accredito_dead_letters 0",
+        "accredito_inbox_oldest_unpublished_seconds 0",
+        // The profile has no secret key: not counted as a silent live profile.
+        "accredito_silent_live_profiles 0",
+        "# EOF",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing {expected} in\n{metrics}"
+        );
+    }
+    let gauge = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    };
+    assert!(gauge("accredito_process_resident_memory_bytes") > 1_000_000.0);
+    assert!(gauge("accredito_process_open_fds") > 0.0);
+    assert!(gauge("accredito_process_cpu_seconds") > 0.0);
+
+    // Prometheus's own text format when asked for.
+    let plain = app
+        .client
+        .get(app.url("/metrics"))
+        .header("Accept", "text/plain;version=0.0.4")
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(
+        plain.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = plain.text().await.expect("text");
+    assert!(text.contains("accredito_open_discrepancies") && !text.contains("# EOF"));
+    app.stop().await;
+}
