@@ -6,6 +6,13 @@ cd "$(dirname "$0")/.."
 source deploy/services.sh
 
 ensure_services
+# promtool checks the alerting rules and a live scrape (tests/it/observability.rs); Debian ships
+# it in the prometheus package (no service is started by installing it).
+if ! command -v promtool >/dev/null; then
+  echo "installing promtool (Debian's prometheus package)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
 # Some tests start RabbitMQ nodes beside the system's broker: one with an AMQPS listener
 # (tests/it/tls.rs) and a three-node cluster (tests/it/cluster.rs, the cluster fault test).
 trap 'bash deploy/rabbitmq-node.sh stop accredito-tls; bash deploy/rabbitmq-cluster.sh stop' EXIT

@@ -255,3 +255,47 @@ impl ProcessMetrics {
         }
     }
 }
+
+/// Prometheus's text format 0.0.4 from OpenMetrics text: a counter's `# HELP` and `# TYPE` name
+/// its samples (`x_total`, not the family `x`), and there is no `# UNIT` or closing `# EOF`.
+pub fn as_text_format(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let described = ["# HELP ", "# TYPE "].into_iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        text.push_str(described.as_deref().unwrap_or(line));
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_format_names_counters_by_their_samples_and_has_no_eof() {
+        let openmetrics = "# HELP a_requests Requests.\n# TYPE a_requests counter\n\
+                           a_requests_total{route=\"/\"} 3\n# HELP a_depth Depth.\n\
+                           # TYPE a_depth gauge\na_depth 2\n# EOF\n";
+        assert_eq!(
+            as_text_format(openmetrics),
+            "# HELP a_requests_total Requests.\n# TYPE a_requests_total counter\n\
+             a_requests_total{route=\"/\"} 3\n# HELP a_depth Depth.\n# TYPE a_depth gauge\n\
+             a_depth 2\n"
+        );
+    }
+}

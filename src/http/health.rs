@@ -84,7 +84,7 @@ async fn readiness(state: &AppState) -> (StatusCode, serde_json::Value) {
 const BOOKS_READING_LIFETIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// OpenMetrics, or Prometheus's text format 0.0.4 when the scraper asks for it (`Accept:
-/// text/plain`): the same lines without the closing `# EOF`.
+/// text/plain`).
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
     state.metrics.process.refresh();
     read_books(&state).await;
@@ -103,9 +103,12 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl Into
         let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
         return ([(header::CONTENT_TYPE, content_type)], body).into_response();
     }
-    let plain = body.strip_suffix("# EOF\n").unwrap_or(&body).to_owned();
     let content_type = "text/plain; version=0.0.4; charset=utf-8";
-    ([(header::CONTENT_TYPE, content_type)], plain).into_response()
+    (
+        [(header::CONTENT_TYPE, content_type)],
+        crate::metrics::as_text_format(&body),
+    )
+        .into_response()
 }
 
 /// Refreshes the books' gauges unless a recent reading stands. A failed reading leaves the
@@ -135,7 +138,11 @@ async fn read_books(state: &AppState) {
                     .get_or_create(&KindLabels { kind })
                     .set(count);
             }
-            books.open_alerts.clear();
+            // Every kind has a series, 0 when none is open, so rules and panels see it.
+            for kind in crate::domain::AlertKind::ALL {
+                let kind = kind.as_str().to_owned();
+                books.open_alerts.get_or_create(&KindLabels { kind }).set(0);
+            }
             for (kind, count) in reading.open_alerts {
                 books
                     .open_alerts

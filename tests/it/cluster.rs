@@ -156,15 +156,6 @@ async fn quorum_queues_declared_before_the_group_size_was_set_are_kept(pool: PgP
         },
     )
     .await;
-    let secret = random_secret();
-    let profile = app.create_profile("m_upgrade", &secret).await;
-    let body = stripe_event(
-        "evt_after_upgrade",
-        "payment_intent.succeeded",
-        true,
-        payment_intent("pi_after_upgrade", "succeeded", 500, "o_upgrade"),
-    );
-    assert_eq!(app.deliver(&profile, &secret, &body).await.status(), 200);
-    wait_applied(&pool, "evt_after_upgrade").await;
+    one_payment_applied(&app, "m_upgrade", "evt_after_upgrade", "o_upgrade").await;
     app.stop().await;
 }

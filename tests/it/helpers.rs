@@ -706,6 +706,24 @@ pub async fn run_script(script: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Makes a profile of `merchant` on `app` (which runs the workers), and delivers a
+/// `payment_intent.succeeded` event `event_id` for `order_id` through it until applied.
+/// Returns the profile and its signing secret.
+pub async fn one_payment_applied(
+    app: &TestApp,
+    merchant: &str,
+    event_id: &str,
+    order_id: &str,
+) -> (String, String) {
+    let secret = random_secret();
+    let profile = app.create_profile(merchant, &secret).await;
+    let payment = payment_intent(&format!("pi_{event_id}"), "succeeded", 500, order_id);
+    let body = stripe_event(event_id, "payment_intent.succeeded", true, payment);
+    assert_eq!(app.deliver(&profile, &secret, &body).await.status(), 200);
+    wait_applied(&app.pool, event_id).await;
+    (profile, secret)
+}
+
 /// Waits until a worker has recorded `event_id` as handled.
 pub async fn wait_applied(pool: &PgPool, event_id: &str) {
     eventually(

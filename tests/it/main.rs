@@ -13,6 +13,7 @@ mod edge;
 mod fake_stripe;
 mod helpers;
 mod merchants;
+mod observability;
 mod openapi;
 mod operations;
 mod orders_api;

@@ -357,17 +357,8 @@ async fn metrics_show_latency_lag_the_process_and_the_books(pool: PgPool) {
         },
     )
     .await;
-    let secret = random_secret();
-    let profile = app.create_profile("m_metrics", &secret).await;
     // Paid before the order is registered: an open `unknown_order` discrepancy.
-    let body = stripe_event(
-        "evt_metrics",
-        "payment_intent.succeeded",
-        true,
-        payment_intent("pi_metrics", "succeeded", 900, "o_not_registered"),
-    );
-    assert_eq!(app.deliver(&profile, &secret, &body).await.status(), 200);
-    wait_applied(&pool, "evt_metrics").await;
+    one_payment_applied(&app, "m_metrics", "evt_metrics", "o_not_registered").await;
 
     let metrics = app.metrics().await;
     for expected in [
@@ -375,6 +366,7 @@ async fn metrics_show_latency_lag_the_process_and_the_books(pool: PgPool) {
         r#"accredito_worker_lag_seconds_count{handler="orders"} 1"#,
         r#"accredito_build_info{version=""#,
         r#"accredito_open_discrepancies{kind="unknown_order"} 1"#,
+        r#"accredito_open_alerts{kind="no_bank_account"} 0"#,
         "accredito_dead_letters 0",
         "accredito_inbox_oldest_unpublished_seconds 0",
         // The profile has no secret key: not counted as a silent live profile.

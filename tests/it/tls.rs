@@ -56,19 +56,8 @@ async fn events_flow_end_to_end_over_tls_to_postgresql_and_rabbitmq(pool: PgPool
         },
     )
     .await;
-    let secret = random_secret();
-    let profile = app.create_profile("m_tls", &secret).await;
-    let body = stripe_event(
-        "evt_over_tls",
-        "payment_intent.succeeded",
-        true,
-        payment_intent("pi_over_tls", "succeeded", 1200, "order_tls"),
-    );
-    let response = app.deliver(&profile, &secret, &body).await;
-    assert_eq!(response.status(), 200);
-
     // Applied by the worker: it went through the relay, the AMQPS listener and back.
-    wait_applied(&pool, "evt_over_tls").await;
+    one_payment_applied(&app, "m_tls", "evt_over_tls", "order_tls").await;
 
     // Every connection the service holds to its database is encrypted.
     let database = pool

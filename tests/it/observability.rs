@@ -1,0 +1,125 @@
+//! The observability pack (`deploy/observability/`) against the service: the alerting rules
+//! pass promtool's checks and unit tests, a live scrape passes `promtool check metrics`, and
+//! every metric the dashboard and the rules use is one the service exports.
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+
+use accredito::config::Role;
+use serde_json::json;
+use sqlx::PgPool;
+use tokio::io::AsyncWriteExt;
+
+use crate::helpers::*;
+
+const PACK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/observability");
+
+/// Runs promtool; fails clearly where it is not installed (deploy/check.sh installs it).
+async fn promtool(args: &[&str], stdin: Option<&str>) -> (bool, String) {
+    let mut child = tokio::process::Command::new("promtool")
+        .args(args)
+        .current_dir(PACK)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("promtool ({e}): install Debian's `prometheus` package (deploy/check.sh does)")
+        });
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.expect("write");
+    }
+    drop(input);
+    let output = child.wait_with_output().await.expect("promtool");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// The `accredito_*` metric names an expression text mentions, without the suffixes
+/// Prometheus adds to a family (`_bucket`, `_count`, `_sum`, `_total`).
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("accredito_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        let family = ["_bucket", "_count", "_sum", "_total"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(&name)
+            .to_owned();
+        names.insert(family);
+    }
+    names
+}
+
+#[tokio::test]
+async fn the_alerting_rules_pass_promtool_and_their_unit_tests() {
+    let (ok, output) = promtool(&["check", "rules", "prometheus-rules.yaml"], None).await;
+    assert!(ok, "{output}");
+    let (ok, output) = promtool(&["test", "rules", "prometheus-rules.test.yaml"], None).await;
+    assert!(ok, "{output}");
+}
+
+#[sqlx::test]
+async fn a_live_scrape_passes_promtool_and_has_every_metric_the_pack_uses(pool: PgPool) {
+    let app = spawn_app_with(
+        pool.clone(),
+        AppOptions {
+            roles: Role::all(),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let (profile, _) = one_payment_applied(&app, "m_scrape", "evt_scrape", "o_scrape").await;
+    let body = stripe_event(
+        "evt_refused",
+        "charge.succeeded",
+        true,
+        json!({"id": "ch_1"}),
+    );
+    // A refused signature and a refused token, so their counters have series.
+    app.deliver_raw(&profile, body.clone(), Some("t=1,v1=00"))
+        .await;
+    let refused = app
+        .client
+        .get(app.url("/v1/profiles"))
+        .send()
+        .await
+        .expect("v1");
+    assert_eq!(refused.status(), 401);
+    let scrape = app
+        .client
+        .get(app.url("/metrics"))
+        .header("Accept", "text/plain;version=0.0.4")
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    app.stop().await;
+
+    let (ok, output) = promtool(&["check", "metrics"], Some(&scrape)).await;
+    assert!(ok, "promtool check metrics:\n{output}");
+
+    let exported = metric_names(&scrape);
+    for file in ["grafana-dashboard.json", "prometheus-rules.yaml"] {
+        let text = std::fs::read_to_string(format!("{PACK}/{file}")).expect("read");
+        let used = metric_names(&text);
+        assert!(!used.is_empty(), "{file} uses no metric");
+        let missing: Vec<_> = used.difference(&exported).collect();
+        assert!(
+            missing.is_empty(),
+            "{file} uses metrics the service does not export: {missing:?}"
+        );
+    }
+}
