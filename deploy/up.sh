@@ -5,6 +5,8 @@
 #   - the release build, the database created and migrated, a demo Stripe profile
 #   - `accredito demo` (the whole product in a minute, on a database of its own)
 #   - the webhook URL and signing secret printed, then the service runs in the foreground
+# `ACCREDITO_STRIPE_MODE=test deploy/up.sh` runs a test-mode deployment (test keys, test events:
+# what `stripe listen` forwards), with a demo profile of that mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/services.sh
@@ -23,10 +25,19 @@ if [ ! -f "$env_file" ]; then
   } >"$env_file"
   echo "generated a master key and an admin token in $env_file (keep it; it is git-ignored)"
 fi
+mode="${ACCREDITO_STRIPE_MODE:-}"
 set -a
 # shellcheck disable=SC1090
 source "$env_file"
 set +a
+# The mode asked for now wins over the one recorded; a profile's mode is its deployment's.
+export ACCREDITO_STRIPE_MODE="${mode:-${ACCREDITO_STRIPE_MODE:-live}}"
+if [ "${DEMO_PROFILE_MODE:-}" != "$ACCREDITO_STRIPE_MODE" ]; then
+  sed -i '/^ACCREDITO_STRIPE_MODE=/d; /^DEMO_PROFILE_ID=/d; /^DEMO_WEBHOOK_SECRET=/d; /^DEMO_PROFILE_MODE=/d' "$env_file"
+  echo "ACCREDITO_STRIPE_MODE=$ACCREDITO_STRIPE_MODE" >>"$env_file"
+  unset DEMO_PROFILE_ID DEMO_WEBHOOK_SECRET
+fi
+echo "Stripe mode: $ACCREDITO_STRIPE_MODE"
 export ACCREDITO_LISTEN="${ACCREDITO_LISTEN:-127.0.0.1:8080}"
 export ACCREDITO_ADMIN_LISTEN="${ACCREDITO_ADMIN_LISTEN:-127.0.0.1:8081}"
 
@@ -42,7 +53,8 @@ if ! grep -q '^DEMO_PROFILE_ID=' "$env_file"; then
   secret="whsec_$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
   created=$(printf '%s' "$secret" | "$bin" profile create --merchant demo_merchant --name "Demo bar" --webhook-secret -)
   profile_id=$(printf '%s' "$created" | sed -n 's/.*"id": "\(prof_[A-Za-z0-9]*\)".*/\1/p' | head -n 1)
-  { echo "DEMO_PROFILE_ID=$profile_id"; echo "DEMO_WEBHOOK_SECRET=$secret"; } >>"$env_file"
+  { echo "DEMO_PROFILE_ID=$profile_id"; echo "DEMO_WEBHOOK_SECRET=$secret"
+    echo "DEMO_PROFILE_MODE=$ACCREDITO_STRIPE_MODE"; } >>"$env_file"
   source "$env_file"
 fi
 
@@ -62,8 +74,10 @@ With the Stripe CLI, forward a real account's test events here:
   stripe listen --forward-to http://$ACCREDITO_LISTEN/webhooks/stripe/$DEMO_PROFILE_ID
   then add the whsec_ secret it prints (the CLI reads its settings from the same file):
     set -a; source $env_file; set +a
-    target/release/accredito profile add-secret $DEMO_PROFILE_ID --webhook-secret whsec_...
-  (events from a test-mode account are stored but flagged unless ACCREDITO_STRIPE_MODE=test)
+    $bin profile add-secret $DEMO_PROFILE_ID --webhook-secret whsec_...
+  then: stripe trigger payment_intent.succeeded
+  (this deployment is in $ACCREDITO_STRIPE_MODE mode; the CLI's events are test-mode events,
+   stored but flagged by a live deployment: start with ACCREDITO_STRIPE_MODE=test deploy/up.sh)
 Stop with Ctrl-C.
 
 MSG

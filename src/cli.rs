@@ -225,6 +225,13 @@ pub async fn replay(
     let topology = Topology::of(settings);
     let published =
         crate::relay::replay::replay(&pool, &settings.amqp_url, &topology, selection).await?;
+    // Asked for one event by id: none is a mistake (a typo, another profile's id), not a
+    // quiet zero.
+    if let (Some(event_id), 0) = (selection.event_id, published) {
+        anyhow::bail!(
+            "no stored event {event_id} to replay (mode-mismatched events are never replayed)"
+        );
+    }
     println!("{}", serde_json::json!({ "replayed": published }));
     Ok(())
 }

@@ -22,8 +22,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Settings shared by every command.
+/// Settings shared by every command (under their own heading in every command's help).
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Settings {
     /// PostgreSQL connection URL.
     #[arg(
@@ -589,6 +590,23 @@ pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn help_shows_global_options_apart_from_a_command_s_own() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        // Global options reach the subcommands when the command is built.
+        cli.build();
+        let merchant = cli.find_subcommand_mut("merchant").expect("merchant");
+        let create = merchant.find_subcommand_mut("create").expect("create");
+        let help = create.render_long_help().to_string();
+        let global = help
+            .find("Global options:")
+            .expect("a Global options heading");
+        let own = help.find("--name").expect("create's own option");
+        let database = help.find("--database-url").expect("a global option");
+        assert!(own < global && global < database, "{help}");
+    }
 
     #[test]
     fn every_password_of_a_list_of_broker_urls_is_masked() {

@@ -229,3 +229,21 @@ async fn a_caught_up_event_in_the_wrong_mode_is_flagged_like_a_webhook(pool: PgP
     assert!(!app.is_published("evt_missed_test").await);
     app.stop().await;
 }
+
+#[sqlx::test]
+async fn replaying_an_event_that_is_not_stored_is_an_error(pool: PgPool) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_accredito"))
+        .args(["replay", "--event", "evt_never_stored"])
+        .env("DATABASE_URL", database_url_of(&pool))
+        .env("AMQP_URL", amqp_url())
+        .env("ACCREDITO_AMQP_PREFIX", unique_prefix())
+        .output()
+        .await
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no stored event evt_never_stored to replay"),
+        "{stderr}"
+    );
+}
