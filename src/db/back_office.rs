@@ -131,6 +131,10 @@ pub struct DiscrepancyFilter<'a> {
     pub merchant_id: Option<&'a str>,
     pub kind: Option<&'a str>,
     pub open: Option<bool>,
+    /// Inclusive lower bound on `opened_at`.
+    pub opened_from: Option<OffsetDateTime>,
+    /// Exclusive upper bound on `opened_at`.
+    pub opened_before: Option<OffsetDateTime>,
 }
 
 /// Filters of the payouts list; `None` means "any".
@@ -151,6 +155,10 @@ pub struct AlertFilter<'a> {
     pub kind: Option<&'a str>,
     /// `open` or `resolved`.
     pub status: Option<&'a str>,
+    /// Inclusive lower bound on `opened_at`.
+    pub opened_from: Option<OffsetDateTime>,
+    /// Exclusive upper bound on `opened_at`.
+    pub opened_before: Option<OffsetDateTime>,
 }
 
 /// Makes the reads that follow in this transaction see one snapshot, so an order's
@@ -256,6 +264,8 @@ pub async fn discrepancies_page(
            where ($1::text is null or merchant_id = $1)
              and ($2::text is null or kind = $2)
              and ($3::boolean is null or open = $3)
+             and ($6::timestamptz is null or opened_at >= $6)
+             and ($7::timestamptz is null or opened_at < $7)
              and id > coalesce($4::bigint, 0)
            order by id
            limit $5"#,
@@ -263,7 +273,9 @@ pub async fn discrepancies_page(
         filter.kind,
         filter.open,
         after_id,
-        limit
+        limit,
+        filter.opened_from,
+        filter.opened_before
     )
     .fetch_all(conn)
     .await
@@ -385,6 +397,8 @@ pub async fn alerts_page(
            where ($1::text is null or merchant_id = $1)
              and ($2::text is null or kind = $2)
              and ($3::text is null or status = $3)
+             and ($7::timestamptz is null or opened_at >= $7)
+             and ($8::timestamptz is null or opened_at < $8)
              and (opened_at, id) > (coalesce($4::timestamptz, '-infinity'), coalesce($5::bigint, 0))
            order by opened_at, id
            limit $6"#,
@@ -393,7 +407,9 @@ pub async fn alerts_page(
         filter.status,
         after_opened_at,
         after_id,
-        limit
+        limit,
+        filter.opened_from,
+        filter.opened_before
     )
     .fetch_all(conn)
     .await

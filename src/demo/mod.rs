@@ -119,6 +119,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         signature_tolerance_secs: 300,
         amqp_prefix: prefix.clone(),
         db_max_connections: 8,
+        console: Default::default(),
         ..settings.clone()
     };
     let mut config = ServiceConfig::new(service_settings, Role::all());
