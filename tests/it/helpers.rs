@@ -126,7 +126,7 @@ pub fn test_settings(mode: StripeMode, amqp_url: String, prefix: String) -> Sett
         amqp_prefix: prefix,
         db_max_connections: 8,
         console: ConsoleSettings {
-            viewer_tokens: Some(SecretString::from(VIEWER_TOKEN)),
+            viewer_tokens: Some(SecretString::from(format!("{VIEWER_NAME}:{VIEWER_TOKEN}"))),
             ..ConsoleSettings::default()
         },
         retention_days: 90,

@@ -5,6 +5,7 @@ mod architecture;
 mod back_office_api;
 mod books_under_concurrency;
 mod connect;
+mod console;
 mod convergence;
 mod demo;
 mod edge;
