@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 source deploy/services.sh
 
 ensure_services
+# The console's browser tests drive headless Chromium through chromedriver (Debian's
+# packages); they fail, saying so, when these are missing.
+if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
+  apt_install chromium chromium-driver
+fi
 
 # Build from the committed query cache; tests get their own databases from this server.
 export SQLX_OFFLINE=true

@@ -295,6 +295,11 @@ pub enum Field<'a> {
         label: &'a str,
         options: Vec<(String, String)>,
     },
+    /// Free text: the query parameter and its label key.
+    Text {
+        name: &'a str,
+        label: &'a str,
+    },
     Dates,
 }
 
@@ -332,6 +337,13 @@ pub fn filters(locale: Locale, action: &str, query: &ListQuery, fields: &[Field<
                                     option value=(value) selected[*value == selected] { (text) }
                                 }
                             }
+                        }
+                    }
+                    Field::Text { name, label } => {
+                        @let id = format!("f-{name}");
+                        div class="field" {
+                            label for=(id) { (t(locale, label)) }
+                            input id=(id) name=(name) type="text" value=(current(name));
                         }
                     }
                     Field::Dates => {

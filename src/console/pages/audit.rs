@@ -109,13 +109,7 @@ async fn list(
         c.parse::<i64>()
             .map_err(|_| crate::http::back_office::InvalidRequest::Cursor)
     })?;
-    let read = async {
-        let (rows, next) = page_of(&state.pool, &filters, before, PAGE_ROWS).await?;
-        let mut conn = state.pool.acquire().await?;
-        let actions = db::console::audit_actions(&mut conn).await?;
-        Ok::<_, sqlx::Error>((rows, next, actions))
-    };
-    let (rows, next, actions) = read
+    let (rows, next) = page_of(&state.pool, &filters, before, PAGE_ROWS)
         .await
         .map_err(ConsoleError::from_database_in(locale, "audit page"))?;
     let form = layout::filters(
@@ -124,10 +118,9 @@ async fn list(
         &q,
         &[
             Field::Merchant,
-            Field::Select {
+            Field::Text {
                 name: "action",
                 label: "filter.action",
-                options: actions.iter().map(|a| (a.clone(), a.clone())).collect(),
             },
             Field::Dates,
         ],

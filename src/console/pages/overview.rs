@@ -52,7 +52,11 @@ pub async fn show(
             db::console::refresh_order_counts(&mut conn).await?;
             counts = db::console::order_counts(&mut conn).await?;
         }
-        let discrepancies = db::console::open_discrepancies_by_kind(&mut conn).await?;
+        let kinds: Vec<String> = crate::http::back_office::kind_names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let discrepancies = db::console::open_discrepancies_by_kind(&mut conn, &kinds).await?;
         let alerts = db::console::open_alerts_by_kind(&mut conn).await?;
         let (dead_letters, unpublished) = db::console::backlog(&mut conn).await?;
         let activity = db::console::merchant_activity(&mut conn).await?;
@@ -187,7 +191,10 @@ fn kind_table(
                 @for c in counts {
                     tr {
                         th scope="row" { a href={ (link) (c.kind) } { (label(locale, group, &c.kind)) } }
-                        td class="num" { (c.count) }
+                        td class="num" {
+                            (c.count)
+                            @if c.count >= db::console::OPEN_COUNT_CAP { "+" }
+                        }
                     }
                 }
             }
