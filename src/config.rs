@@ -433,8 +433,16 @@ pub enum Command {
     Prune,
     /// Run the whole pipeline once against a local stand-in for the Stripe API and print
     /// the back-office tables: recreates the database in DATABASE_URL with a `_demo` suffix
-    /// and uses a fresh RabbitMQ prefix whose queues expire.
-    Demo,
+    /// and uses a fresh RabbitMQ prefix whose queues expire. Ends by printing the back-office
+    /// console's address and a viewer token.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep serving after the demo (the console, the API, webhooks) until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -199,6 +199,14 @@ pub async fn orders_page(
     after: Option<(OffsetDateTime, &str)>,
     limit: i64,
 ) -> Result<Vec<OrderReconciliation>, sqlx::Error> {
+    // The page starts at the later of the cursor and `placed_from` (every order id sorts
+    // after ""), so the index walk begins there instead of at the oldest order: the generic
+    // plan cannot take the optional filter as an index bound, the keyset condition it can.
+    let after = match (after, filter.placed_from) {
+        (Some((at, id)), Some(from)) if at >= from => Some((at, id)),
+        (_, Some(from)) => Some((from, "")),
+        (after, None) => after,
+    };
     let (after_placed_at, after_order_id) = after.unzip();
     sqlx::query_as!(
         OrderReconciliation,
@@ -309,6 +317,13 @@ pub async fn payouts_page(
     after: Option<(Option<OffsetDateTime>, &str)>,
     limit: i64,
 ) -> Result<Vec<Payout>, sqlx::Error> {
+    // As for orders: start the index walk at `arrival_from` when the cursor is before it (a
+    // payout without an arrival date sorts last, after any `from`).
+    let after = match (after, filter.arrival_from) {
+        (Some((at, id)), Some(from)) if at.is_none_or(|at| at >= from) => Some((at, id)),
+        (_, Some(from)) => Some((Some(from), "")),
+        (after, None) => after,
+    };
     let (after_arrival, after_payout_id) = after.unzip();
     let after_arrival = after_arrival.flatten();
     // A row comparison with a null arrival date is null, never true: the rows without one
