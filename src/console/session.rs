@@ -291,7 +291,7 @@ pub async fn sign_in(
         .map_err(ConsoleError::from_database("start a session"))?;
     tracing::info!(token = name, role = role.as_str(), "console sign-in");
     let secure = secure(settings, &headers);
-    let max_age = i64::try_from(settings.max_age.whole_seconds()).unwrap_or(86_400);
+    let max_age = settings.max_age.whole_seconds();
     let mut response = Redirect::to("/console").into_response();
     let cookies = response.headers_mut();
     cookies.append(

@@ -112,6 +112,15 @@ pub async fn delete_expired_sessions(
     .map(|r| r.rows_affected())
 }
 
+/// Plans the rest of the transaction's queries for their actual parameters (see
+/// `console::pages::reader`).
+pub async fn custom_plans(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query!("set local plan_cache_mode = force_custom_plan")
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
 /// Orders by status placed since the start of today (UTC), in the last 7 and 30 days.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusCounts {

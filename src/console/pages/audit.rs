@@ -92,7 +92,7 @@ async fn page_of(
     before_id: Option<i64>,
     limit: i64,
 ) -> Result<(Vec<AuditRow>, Option<String>), sqlx::Error> {
-    let mut conn = pool.acquire().await?;
+    let mut conn = super::reader(pool).await?;
     let rows = db::console::audit_page(&mut conn, &filters.db(), before_id, limit + 1).await?;
     Ok(split(rows, limit, |a| a.id.to_string()))
 }

@@ -97,7 +97,7 @@ async fn page_of(
     after: Option<i64>,
     limit: i64,
 ) -> Result<(Vec<DeadLetter>, Option<String>), sqlx::Error> {
-    let mut conn = pool.acquire().await?;
+    let mut conn = super::reader(pool).await?;
     let rows = db::console::dead_letters_page(&mut conn, &filters.db(), after, limit + 1).await?;
     Ok(split(rows, limit, |d| d.id.to_string()))
 }

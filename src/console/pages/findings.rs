@@ -102,7 +102,7 @@ async fn discrepancy_page(
     after: Option<i64>,
     limit: i64,
 ) -> Result<(Vec<Discrepancy>, Option<String>), sqlx::Error> {
-    let mut conn = pool.acquire().await?;
+    let mut conn = super::reader(pool).await?;
     let rows =
         db::back_office::discrepancies_page(&mut conn, &filters.discrepancies(), after, limit + 1)
             .await?;
@@ -209,7 +209,7 @@ async fn alert_page(
     after: Option<AlertCursor>,
     limit: i64,
 ) -> Result<(Vec<db::back_office::MerchantAlert>, Option<String>), sqlx::Error> {
-    let mut conn = pool.acquire().await?;
+    let mut conn = super::reader(pool).await?;
     let rows = db::back_office::alerts_page(&mut conn, &filters.alerts(), after, limit + 1).await?;
     Ok(split(rows, limit, |a| cursor::alert(a.opened_at, a.id)))
 }

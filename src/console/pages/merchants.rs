@@ -58,7 +58,7 @@ async fn list(
         created_before: before,
     };
     let read = async {
-        let mut conn = state.pool.acquire().await?;
+        let mut conn = super::reader(&state.pool).await?;
         let rows =
             db::console::merchants_page(&mut conn, &filter, after.as_deref(), MERCHANT_ROWS + 1)
                 .await?;

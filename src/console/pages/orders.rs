@@ -71,7 +71,7 @@ async fn list(
     let filters = Filters::read(&session, &q)?;
     let after = parse_cursor(locale, q.cursor.as_deref(), cursor::parse_order)?;
     let read = async {
-        let mut conn = state.pool.acquire().await?;
+        let mut conn = super::reader(&state.pool).await?;
         db::back_office::orders_page(
             &mut conn,
             &filters.db(),
@@ -160,7 +160,7 @@ async fn download(
             let pool = pool.clone();
             let filters = filters.clone();
             async move {
-                let mut conn = pool.acquire().await?;
+                let mut conn = super::reader(&pool).await?;
                 let rows = db::back_office::orders_page(
                     &mut conn,
                     &filters.db(),
@@ -190,6 +190,7 @@ async fn show(
     let read = async {
         let mut tx = state.pool.begin().await?;
         db::back_office::read_only_snapshot(&mut tx).await?;
+        db::console::custom_plans(&mut tx).await?;
         let Some(order) = db::back_office::order(&mut tx, &order_id).await? else {
             return Ok(None);
         };
@@ -300,7 +301,7 @@ async fn event_json(
         return Err(ConsoleError::NotFound(locale));
     }
     let read = async {
-        let mut conn = state.pool.acquire().await?;
+        let mut conn = super::reader(&state.pool).await?;
         let Some(order) = db::back_office::order(&mut conn, &order_id).await? else {
             return Ok(None);
         };

@@ -45,7 +45,7 @@ pub async fn show(
 ) -> Result<Html<String>, ConsoleError> {
     let locale = session.locale;
     let read = async {
-        let mut conn = state.pool.acquire().await?;
+        let mut conn = super::reader(&state.pool).await?;
         let mut counts = db::console::order_counts(&mut conn).await?;
         if counts.is_none() {
             // The first view ever: count now, once, so the page is never empty.
@@ -60,6 +60,8 @@ pub async fn show(
         let alerts = db::console::open_alerts_by_kind(&mut conn).await?;
         let (dead_letters, unpublished) = db::console::backlog(&mut conn).await?;
         let activity = db::console::merchant_activity(&mut conn).await?;
+        // The first view's inline count is kept.
+        conn.commit().await?;
         Ok::<_, sqlx::Error>((
             counts,
             discrepancies,

@@ -68,7 +68,7 @@ async fn page_of(
     after: Option<&PayoutCursor>,
     limit: i64,
 ) -> Result<(Vec<db::back_office::Payout>, Option<String>), sqlx::Error> {
-    let mut conn = pool.acquire().await?;
+    let mut conn = super::reader(pool).await?;
     let rows = db::back_office::payouts_page(
         &mut conn,
         &filters.db(),
@@ -222,6 +222,7 @@ async fn show(
     let read = async {
         let mut tx = state.pool.begin().await?;
         db::back_office::read_only_snapshot(&mut tx).await?;
+        db::console::custom_plans(&mut tx).await?;
         let Some(payout) = db::back_office::payout(&mut tx, &payout_id).await? else {
             return Ok(None);
         };
@@ -349,7 +350,7 @@ async fn download_lines(
             let pool = pool.clone();
             let payout_id = payout_id.clone();
             async move {
-                let mut conn = pool.acquire().await?;
+                let mut conn = super::reader(&pool).await?;
                 let rows = db::back_office::payout_lines(
                     &mut conn,
                     &payout_id,
