@@ -101,7 +101,9 @@ async fn the_demo_with_serve_keeps_the_console_up_until_told_to_stop(pool: PgPoo
         .await
         .expect("the demo serves within a minute");
     let console = console.expect("the console's address was printed");
-    let page = reqwest::get(format!("{console}/sign-in"))
+    let page = http_client()
+        .get(format!("{console}/sign-in"))
+        .send()
         .await
         .expect("the console answers");
     assert_eq!(page.status(), reqwest::StatusCode::OK);
