@@ -17,7 +17,11 @@
 //! in full, optionally paced at `--rate` events/s, and watches `order_states` until every order
 //! is `paid`. It reports webhook throughput, reconciled orders per second and each order's lag
 //! from its webhook's 200 to its reconciliation, as one JSON line like `intake`.
+//!
+//! `accredito-bench console` fills the database with big books and measures each back-office
+//! console page's p95 ([`console`]).
 
+mod console;
 mod cpu;
 mod faults;
 
@@ -81,6 +85,8 @@ enum Command {
     /// Steady signed events, each retried until acknowledged, while deploy/fault-test.sh
     /// breaks things; then check nothing was lost or applied twice.
     Faults(faults::FaultsArgs),
+    /// Fill the database with a million orders and measure every console page's p95.
+    Console(console::ConsoleArgs),
 }
 
 /// Where the server is and who the bench is: shared by every subcommand.
@@ -205,6 +211,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Intake(args) => intake(args).await,
         Command::E2e(args) => e2e(args).await,
         Command::Faults(args) => faults::faults(args).await,
+        Command::Console(args) => console::console(args).await,
     }
 }
 

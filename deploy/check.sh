@@ -16,6 +16,11 @@ fi
 # Some tests start RabbitMQ nodes beside the system's broker: one with an AMQPS listener
 # (tests/it/tls.rs) and a three-node cluster (tests/it/cluster.rs, the cluster fault test).
 trap 'bash deploy/rabbitmq-node.sh stop accredito-tls; bash deploy/rabbitmq-cluster.sh stop' EXIT
+# The console's browser tests drive headless Chromium through chromedriver (Debian's
+# packages); they fail, saying so, when these are missing.
+if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
+  apt_install chromium chromium-driver
+fi
 
 # Build from the committed query cache; tests get their own databases from this server.
 export SQLX_OFFLINE=true

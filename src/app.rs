@@ -296,6 +296,11 @@ pub async fn start(
         metrics,
         registry: Arc::new(registry),
         amqp_health,
+        console: Arc::new(crate::console::ConsoleConfig::new(
+            &settings.console,
+            settings.amqp_url.clone(),
+            config.topology.clone(),
+        )),
     };
     let public = http::public_router(state.clone(), ingest, &config.edge);
     let admin = http::admin_router(state, ingest, &config.edge);

@@ -192,6 +192,63 @@ pub struct Settings {
         default_value_t = 16
     )]
     pub db_max_connections: u32,
+
+    /// The viewer role and the console's sessions.
+    #[command(flatten)]
+    pub console: ConsoleSettings,
+}
+
+/// Read-only tokens and the back-office console's sessions.
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleSettings {
+    /// Read-only tokens for back-office staff, each named for the audit trail: `name:token`
+    /// entries separated by commas. They read every console page and `GET` under `/v1`.
+    #[arg(
+        long,
+        env = "ACCREDITO_VIEWER_TOKENS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub viewer_tokens: Option<SecretString>,
+
+    /// A console session ends after this many minutes without a request.
+    #[arg(
+        long,
+        env = "ACCREDITO_CONSOLE_SESSION_IDLE_MINUTES",
+        global = true,
+        default_value_t = 480
+    )]
+    pub session_idle_minutes: u32,
+
+    /// A console session ends this many hours after sign-in, whatever the activity.
+    #[arg(
+        long,
+        env = "ACCREDITO_CONSOLE_SESSION_MAX_HOURS",
+        global = true,
+        default_value_t = 24
+    )]
+    pub session_max_hours: u32,
+
+    /// Mark the console's session cookie `Secure` on every response, not only on requests
+    /// that came over TLS (`X-Forwarded-Proto: https` from the proxy in front).
+    #[arg(
+        long,
+        env = "ACCREDITO_CONSOLE_SECURE_COOKIE",
+        global = true,
+        default_value_t = false
+    )]
+    pub secure_cookie: bool,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            viewer_tokens: None,
+            session_idle_minutes: 480,
+            session_max_hours: 24,
+            secure_cookie: false,
+        }
+    }
 }
 
 /// De-duplication must outlast Stripe's 3 days of retries and catch-up's 30 days of events.
@@ -199,13 +256,14 @@ pub const MIN_RETENTION_DAYS: u32 = 35;
 
 /// Settings that may instead be read from a file named by `<NAME>_FILE` (Docker and Kubernetes
 /// secrets mounted as files), so the value is never in the process's environment.
-pub const FILE_SETTINGS: [&str; 8] = [
+pub const FILE_SETTINGS: [&str; 9] = [
     "DATABASE_URL",
     "AMQP_URL",
     "ACCREDITO_MASTER_KEY",
     "ACCREDITO_PREVIOUS_MASTER_KEYS",
     "ACCREDITO_ADMIN_TOKEN",
     "ACCREDITO_ADMIN_TOKENS",
+    "ACCREDITO_VIEWER_TOKENS",
     "ACCREDITO_CONNECT_WEBHOOK_SECRET",
     "ACCREDITO_ALERT_WEBHOOK_URL",
 ];
@@ -243,6 +301,7 @@ impl Settings {
                 "ACCREDITO_PREVIOUS_MASTER_KEYS" => self.previous_master_keys = secret(),
                 "ACCREDITO_ADMIN_TOKEN" => self.admin_token = secret(),
                 "ACCREDITO_ADMIN_TOKENS" => self.admin_tokens = secret(),
+                "ACCREDITO_VIEWER_TOKENS" => self.console.viewer_tokens = secret(),
                 "ACCREDITO_CONNECT_WEBHOOK_SECRET" => self.connect_webhook_secret = secret(),
                 _ => self.alert_webhook_url = secret(),
             }
@@ -271,6 +330,9 @@ impl Settings {
             "previous_master_keys": set(self.previous_master_keys.is_some()),
             "admin_token": set(self.admin_token.is_some()),
             "admin_tokens": set(self.admin_tokens.is_some()),
+            "viewer_tokens": set(self.console.viewer_tokens.is_some()),
+            "console_session_idle_minutes": self.console.session_idle_minutes,
+            "console_session_max_hours": self.console.session_max_hours,
             "connect_webhook_secret": set(self.connect_webhook_secret.is_some()),
             "alert_webhook_url": set(self.alert_webhook_url.is_some()),
         })
@@ -310,6 +372,9 @@ impl Settings {
                 "ACCREDITO_RETENTION_DAYS must be at least {MIN_RETENTION_DAYS}: duplicates are recognised only while an event is kept, and Stripe retries for 3 days and catch-up reads 30"
             ));
         }
+        if self.console.session_idle_minutes == 0 || self.console.session_max_hours == 0 {
+            return Err("ACCREDITO_CONSOLE_SESSION_IDLE_MINUTES and ACCREDITO_CONSOLE_SESSION_MAX_HOURS must be at least 1".into());
+        }
         self.admin_credentials().map(|_| ())
     }
 
@@ -318,7 +383,8 @@ impl Settings {
         crate::crypto::admin_tokens::AdminTokens::parse(
             self.admin_token.as_ref(),
             self.admin_tokens.as_ref(),
-        )
+        )?
+        .with_viewers(self.console.viewer_tokens.as_ref())
     }
 
     pub fn signature_tolerance(&self) -> Duration {
@@ -381,8 +447,16 @@ pub enum Command {
     Prune,
     /// Run the whole pipeline once against a local stand-in for the Stripe API and print
     /// the back-office tables: recreates the database in DATABASE_URL with a `_demo` suffix
-    /// and uses a fresh RabbitMQ prefix whose queues expire.
-    Demo,
+    /// and uses a fresh RabbitMQ prefix whose queues expire. Ends by printing the back-office
+    /// console's address and a viewer token.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep serving after the demo (the console, the API, webhooks) until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
 }
 
 #[derive(Debug, Subcommand)]

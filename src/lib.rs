@@ -31,7 +31,8 @@
 //! 6. [`sweeps`] run on a schedule: the account sweep re-reads each profile's account from
 //!    Stripe, and [`sweeps::catch_up`] lists events whose webhooks never arrived.
 //! 7. [`http`] serves the `/v1` API (profiles, merchants, orders, the back-office views as
-//!    JSON or CSV) and its OpenAPI document; [`cli`] offers the same operations from a shell;
+//!    JSON or CSV) and its OpenAPI document, and [`console`] the same books as HTML pages for
+//!    back-office staff, in Italian and English; [`cli`] offers the same operations from a shell;
 //!    [`demo`] runs the whole pipeline against a local stand-in for Stripe.
 //!
 //! [`app`] wires these together and shuts them down in order; [`config`] holds every
@@ -41,6 +42,7 @@ pub mod amqp;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod db;
 pub mod demo;

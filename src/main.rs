@@ -42,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
         Command::CatchUp { profile, since } => cli::catch_up(&settings, &profile, since).await,
         Command::Prune => cli::prune(&settings).await,
         Command::Rekey => cli::rekey(&settings).await,
-        Command::Demo => accredito::demo::run(&settings).await,
+        Command::Demo(args) => accredito::demo::run(&settings, args.serve).await,
         Command::GenerateMasterKey => {
             println!("{}", crypto::SecretBox::generate_master_key());
             Ok(())

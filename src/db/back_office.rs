@@ -131,6 +131,10 @@ pub struct DiscrepancyFilter<'a> {
     pub merchant_id: Option<&'a str>,
     pub kind: Option<&'a str>,
     pub open: Option<bool>,
+    /// Inclusive lower bound on `opened_at`.
+    pub opened_from: Option<OffsetDateTime>,
+    /// Exclusive upper bound on `opened_at`.
+    pub opened_before: Option<OffsetDateTime>,
 }
 
 /// Filters of the payouts list; `None` means "any".
@@ -151,6 +155,10 @@ pub struct AlertFilter<'a> {
     pub kind: Option<&'a str>,
     /// `open` or `resolved`.
     pub status: Option<&'a str>,
+    /// Inclusive lower bound on `opened_at`.
+    pub opened_from: Option<OffsetDateTime>,
+    /// Exclusive upper bound on `opened_at`.
+    pub opened_before: Option<OffsetDateTime>,
 }
 
 /// Makes the reads that follow in this transaction see one snapshot, so an order's
@@ -191,6 +199,14 @@ pub async fn orders_page(
     after: Option<(OffsetDateTime, &str)>,
     limit: i64,
 ) -> Result<Vec<OrderReconciliation>, sqlx::Error> {
+    // The page starts at the later of the cursor and `placed_from` (every order id sorts
+    // after ""), so the index walk begins there instead of at the oldest order: the generic
+    // plan cannot take the optional filter as an index bound, the keyset condition it can.
+    let after = match (after, filter.placed_from) {
+        (Some((at, id)), Some(from)) if at >= from => Some((at, id)),
+        (_, Some(from)) => Some((from, "")),
+        (after, None) => after,
+    };
     let (after_placed_at, after_order_id) = after.unzip();
     sqlx::query_as!(
         OrderReconciliation,
@@ -256,6 +272,8 @@ pub async fn discrepancies_page(
            where ($1::text is null or merchant_id = $1)
              and ($2::text is null or kind = $2)
              and ($3::boolean is null or open = $3)
+             and ($6::timestamptz is null or opened_at >= $6)
+             and ($7::timestamptz is null or opened_at < $7)
              and id > coalesce($4::bigint, 0)
            order by id
            limit $5"#,
@@ -263,7 +281,9 @@ pub async fn discrepancies_page(
         filter.kind,
         filter.open,
         after_id,
-        limit
+        limit,
+        filter.opened_from,
+        filter.opened_before
     )
     .fetch_all(conn)
     .await
@@ -297,6 +317,13 @@ pub async fn payouts_page(
     after: Option<(Option<OffsetDateTime>, &str)>,
     limit: i64,
 ) -> Result<Vec<Payout>, sqlx::Error> {
+    // As for orders: start the index walk at `arrival_from` when the cursor is before it (a
+    // payout without an arrival date sorts last, after any `from`).
+    let after = match (after, filter.arrival_from) {
+        (Some((at, id)), Some(from)) if at.is_none_or(|at| at >= from) => Some((at, id)),
+        (_, Some(from)) => Some((Some(from), "")),
+        (after, None) => after,
+    };
     let (after_arrival, after_payout_id) = after.unzip();
     let after_arrival = after_arrival.flatten();
     // A row comparison with a null arrival date is null, never true: the rows without one
@@ -385,6 +412,8 @@ pub async fn alerts_page(
            where ($1::text is null or merchant_id = $1)
              and ($2::text is null or kind = $2)
              and ($3::text is null or status = $3)
+             and ($7::timestamptz is null or opened_at >= $7)
+             and ($8::timestamptz is null or opened_at < $8)
              and (opened_at, id) > (coalesce($4::timestamptz, '-infinity'), coalesce($5::bigint, 0))
            order by opened_at, id
            limit $6"#,
@@ -393,7 +422,9 @@ pub async fn alerts_page(
         filter.status,
         after_opened_at,
         after_id,
-        limit
+        limit,
+        filter.opened_from,
+        filter.opened_before
     )
     .fetch_all(conn)
     .await

@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod back_office;
 pub mod bank;
+pub mod console;
 pub mod health;
 pub mod inbox;
 pub mod merchants;

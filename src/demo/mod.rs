@@ -65,7 +65,8 @@ fn random_token(len: usize) -> String {
 }
 
 /// Runs the demo against `settings` (`DATABASE_URL`, `AMQP_URL`; everything else is its own).
-pub async fn run(settings: &Settings) -> anyhow::Result<()> {
+/// With `serve`, it keeps serving once the scenario is done, until Ctrl-C or SIGTERM.
+pub async fn run(settings: &Settings, serve: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     println!("{}", banner());
 
@@ -104,6 +105,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let addr = listeners.public.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;
     let admin_token = format!("demo_{}", random_token(32));
+    let viewer_token = format!("demo_viewer_{}", random_token(32));
     let prefix = format!("demo_{}", random_token(10));
     let service_settings = Settings {
         database_url: database_url.clone(),
@@ -120,6 +122,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         signature_tolerance_secs: 300,
         amqp_prefix: prefix.clone(),
         db_max_connections: 8,
+        console: crate::config::ConsoleSettings {
+            viewer_tokens: Some(SecretString::from(format!("demo-viewer:{viewer_token}"))),
+            ..Default::default()
+        },
         ..settings.clone()
     };
     let mut config = ServiceConfig::new(service_settings, Role::all());
@@ -146,6 +152,16 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         token: admin_token,
     };
     let outcome = scenario(&api, &fake, &pool).await;
+    if outcome.is_ok() {
+        println!(
+            "\nThe back-office console: http://{admin_addr}/console\n  sign in with the viewer token {viewer_token}\n  (read only; the admin token {} may also redrive dead letters)",
+            api.token
+        );
+        if serve {
+            println!("Serving until Ctrl-C ...");
+            app::termination_signal().await;
+        }
+    }
 
     step("shutting down");
     service.shutdown();

@@ -1,15 +1,17 @@
 //! Bearer tokens for the `/v1` API ([`crate::crypto::admin_tokens`]): a request gets through
-//! with a known token, carrying the token's name as the actor the audit trail records.
+//! with a known token, carrying the token's name as the actor the audit trail records. A
+//! viewer token reads (`GET`, `HEAD`) and is refused anything else with 403.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
 use super::{ApiError, AppState};
+use crate::crypto::admin_tokens::Role;
 use crate::metrics::ReasonLabels;
 use crate::setup::merchants::Actor;
 
@@ -35,9 +37,23 @@ pub(super) async fn require_admin_token(
     let Some(presented) = presented else {
         return Err(refused(&state, &request, "missing"));
     };
-    let Some(actor) = state.admin_tokens.identify(presented).map(Actor::token) else {
+    let Some((name, role)) = state.admin_tokens.identify_with_role(presented) else {
         return Err(refused(&state, &request, "unknown"));
     };
+    if role == Role::Viewer && !matches!(*request.method(), Method::GET | Method::HEAD) {
+        state
+            .metrics
+            .admin_auth_failures
+            .get_or_create(&ReasonLabels {
+                reason: "read_only",
+            })
+            .inc();
+        return Err(ApiError::Forbidden(format!(
+            "token {name} is read-only (a viewer token): it may only read (GET); {} needs an admin token",
+            request.method()
+        )));
+    }
+    let actor = Actor::token(name);
     request.extensions_mut().insert(actor);
     Ok(next.run(request).await)
 }

@@ -43,6 +43,9 @@ pub enum ApiError {
     Unprocessable { code: &'static str, message: String },
     #[error("missing or wrong bearer token")]
     Unauthorized,
+    /// A known token whose role does not allow this (a viewer asking for a change).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("the event could not be stored; retry later")]
     StorageUnavailable,
     #[error("the service is temporarily unavailable; retry later")]
@@ -74,6 +77,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::StorageUnavailable
             | ApiError::Unavailable
             | ApiError::StripeUnavailable
@@ -96,6 +100,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::Unprocessable { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::StorageUnavailable => "storage_unavailable",
             ApiError::Unavailable | ApiError::StripeUnavailable => "unavailable",
             ApiError::Overloaded => "overloaded",

@@ -50,6 +50,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// One flag per component holding a RabbitMQ connection (none for ingest-only).
     pub amqp_health: Vec<AmqpHealth>,
+    /// The console's session limits and where it redrives dead letters.
+    pub console: Arc<crate::console::ConsoleConfig>,
 }
 
 /// The public listener: Stripe's webhook endpoints (with `ingest`) and bare probes.
@@ -62,14 +64,18 @@ pub fn public_router(state: AppState, ingest: bool, limits: &edge::EdgeLimits) -
 }
 
 /// The admin listener, kept off the internet: the `/v1` API (with `ingest`: profiles, orders,
-/// back office) and its OpenAPI document, `/metrics`, and probes with details.
+/// back office) and its OpenAPI document, the back-office console under `/console`,
+/// `/metrics`, and probes with details.
 pub fn admin_router(state: AppState, ingest: bool, limits: &edge::EdgeLimits) -> Router {
     let mut router = Router::new().merge(health::admin_routes());
     if ingest {
         let api = admin::routes(state.clone())
             .merge(back_office::routes(state.clone()))
             .merge(merchants::routes(state.clone()));
-        router = router.merge(openapi::routes()).nest("/v1", api);
+        router = router
+            .merge(openapi::routes())
+            .nest("/v1", api)
+            .merge(crate::console::routes());
     }
     let router = limits.bounded_bodies(
         router.with_state(state.clone()),

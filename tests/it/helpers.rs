@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use accredito::amqp::{QueueType, Topology};
 use accredito::app::{self, Listeners, RunningService, ServiceConfig};
-use accredito::config::{LogFormat, Role, Settings};
+use accredito::config::{ConsoleSettings, LogFormat, Role, Settings};
 use accredito::crypto::SecretBox;
 use accredito::domain::StripeMode;
 use accredito::http::edge::EdgeLimits;
@@ -28,6 +28,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+/// `ACCREDITO_VIEWER_TOKENS` of every test app: the read-only token named `desk`.
+pub const VIEWER_TOKEN: &str = "test-viewer-token-0123456789abcdef";
+pub const VIEWER_NAME: &str = "desk";
 /// The platform's Connect signing secret in tests.
 pub const CONNECT_SECRET: &str = "whsec_connect_platform_secret";
 pub const RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -126,6 +129,10 @@ pub fn test_settings(mode: StripeMode, amqp_url: String, prefix: String) -> Sett
         amqp_prefix: prefix,
         quorum_group_size: 3,
         db_max_connections: 8,
+        console: ConsoleSettings {
+            viewer_tokens: Some(SecretString::from(format!("{VIEWER_NAME}:{VIEWER_TOKEN}"))),
+            ..ConsoleSettings::default()
+        },
         retention_days: 90,
         previous_master_keys: None,
     }

@@ -7,6 +7,7 @@ mod books_under_concurrency;
 mod broker_permissions;
 mod cluster;
 mod connect;
+mod console;
 mod convergence;
 mod demo;
 mod edge;

@@ -10,7 +10,7 @@ use crate::db::back_office::{Discrepancy, MerchantAlert, OrderReconciliation, Pa
 
 /// The representation the client asked for: CSV only when `text/csv` is named explicitly and
 /// preferred over `application/json`; JSON otherwise (including `*/*` and no `Accept`).
-pub(super) fn wants_csv(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_csv(headers: &HeaderMap) -> bool {
     let mut csv_q = 0.0_f32;
     let mut json_q = 0.0_f32;
     for range in headers
@@ -35,12 +35,12 @@ pub(super) fn wants_csv(headers: &HeaderMap) -> bool {
 }
 
 /// A row that can be written as one CSV record, with the header naming its fields.
-pub(super) trait CsvRecord {
+pub(crate) trait CsvRecord {
     const HEADER: &'static [&'static str];
     fn fields(&self) -> Result<Vec<String>, time::error::Format>;
 }
 
-pub(super) fn opt_time(t: Option<OffsetDateTime>) -> Result<String, time::error::Format> {
+pub(crate) fn opt_time(t: Option<OffsetDateTime>) -> Result<String, time::error::Format> {
     t.map_or_else(|| Ok(String::new()), |t| t.format(&Rfc3339))
 }
 
@@ -222,12 +222,34 @@ impl CsvRecord for MerchantAlert {
     }
 }
 
+/// How a CSV document is written: RFC 4180 (`,`, no BOM) by default; with `;` and a UTF-8 BOM
+/// for a spreadsheet in a locale whose decimal separator is a comma (Excel in Italian reads a
+/// `,`-separated file as one column, and without the BOM takes UTF-8 for the ANSI code page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvStyle {
+    pub separator: char,
+    pub bom: bool,
+}
+
+impl CsvStyle {
+    pub const RFC_4180: CsvStyle = CsvStyle {
+        separator: ',',
+        bom: false,
+    };
+}
+
 /// RFC 4180: a field holding a comma, a double quote or a line break is put in double quotes,
 /// with its double quotes doubled. Absent values are empty fields. Text a spreadsheet would run
 /// as a formula is neutralized first ([`defused`]).
-pub(super) fn csv_field(value: &str) -> Cow<'_, str> {
+#[cfg(test)]
+pub(crate) fn csv_field(value: &str) -> Cow<'_, str> {
+    csv_field_separated(value, ',')
+}
+
+/// [`csv_field`] with another separator, which is quoted in the same way.
+fn csv_field_separated(value: &str, separator: char) -> Cow<'_, str> {
     let value = defused(value);
-    if value.contains([',', '"', '\r', '\n']) {
+    if value.contains([separator, '"', '\r', '\n']) {
         Cow::Owned(format!("\"{}\"", value.replace('"', "\"\"")))
     } else {
         value
@@ -247,21 +269,58 @@ fn defused(value: &str) -> Cow<'_, str> {
     }
 }
 
-pub(super) fn push_record<S: AsRef<str>>(out: &mut String, fields: impl IntoIterator<Item = S>) {
+#[cfg(test)]
+pub(crate) fn push_record<S: AsRef<str>>(out: &mut String, fields: impl IntoIterator<Item = S>) {
+    push_record_separated(out, fields, ',');
+}
+
+fn push_record_separated<S: AsRef<str>>(
+    out: &mut String,
+    fields: impl IntoIterator<Item = S>,
+    separator: char,
+) {
     for (i, field) in fields.into_iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(separator);
         }
-        out.push_str(&csv_field(field.as_ref()));
+        out.push_str(&csv_field_separated(field.as_ref(), separator));
     }
     out.push_str("\r\n");
 }
 
-pub(super) fn csv_document<T: CsvRecord>(rows: &[T]) -> Result<String, time::error::Format> {
+pub(crate) fn csv_document<T: CsvRecord>(
+    rows: &[T],
+    style: CsvStyle,
+) -> Result<String, time::error::Format> {
     let mut out = String::new();
-    push_record(&mut out, T::HEADER);
+    if style.bom {
+        out.push('\u{feff}');
+    }
+    push_record_separated(&mut out, T::HEADER, style.separator);
     for row in rows {
-        push_record(&mut out, row.fields()?);
+        push_record_separated(&mut out, row.fields()?, style.separator);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spreadsheet_style_document_starts_with_a_bom_and_quotes_its_separator() {
+        let mut out = String::new();
+        push_record_separated(&mut out, ["a;b", "c,d", "e"], ';');
+        assert_eq!(out, "\"a;b\";c,d;e\r\n");
+        let style = CsvStyle {
+            separator: ';',
+            bom: true,
+        };
+        let document =
+            csv_document::<crate::db::back_office::MerchantAlert>(&[], style).expect("formats");
+        assert!(
+            document.starts_with("\u{feff}id;merchant_id;kind;"),
+            "{document}"
+        );
+    }
 }

@@ -9,8 +9,8 @@
 //!
 //! Every input is validated before the database is touched, so a 400 never stores anything.
 
-mod csv;
-mod cursor;
+pub(crate) mod csv;
+pub(crate) mod cursor;
 mod orders;
 
 use std::borrow::Cow;
@@ -45,7 +45,7 @@ use csv::*;
 use orders::*;
 
 /// Every discrepancy kind, as `discrepancies.kind` stores it.
-const DISCREPANCY_KINDS: [DiscrepancyKind; 7] = [
+pub(crate) const DISCREPANCY_KINDS: [DiscrepancyKind; 7] = [
     DiscrepancyKind::AmountMismatch,
     DiscrepancyKind::CurrencyMismatch,
     DiscrepancyKind::UnknownOrder,
@@ -122,6 +122,10 @@ pub enum InvalidRequest {
     Limit,
     #[error("malformed cursor: pass the next_cursor of the previous page unchanged")]
     Cursor,
+    #[error("format must be json or csv")]
+    Format,
+    #[error("separator must be comma or semicolon (semicolon adds a UTF-8 BOM, for Excel)")]
+    Separator,
 }
 
 impl From<InvalidRequest> for ApiError {
@@ -130,7 +134,7 @@ impl From<InvalidRequest> for ApiError {
     }
 }
 
-fn kind_names() -> Vec<&'static str> {
+pub(crate) fn kind_names() -> Vec<&'static str> {
     DISCREPANCY_KINDS.iter().map(|k| k.as_str()).collect()
 }
 
@@ -147,11 +151,11 @@ fn is_stripe_id(id: &str, prefix: &str) -> bool {
             .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-fn is_valid_payment_intent_id(id: &str) -> bool {
+pub(crate) fn is_valid_payment_intent_id(id: &str) -> bool {
     is_stripe_id(id, "pi_")
 }
 
-fn is_valid_payout_id(id: &str) -> bool {
+pub(crate) fn is_valid_payout_id(id: &str) -> bool {
     is_stripe_id(id, "po_")
 }
 
@@ -160,7 +164,7 @@ fn parse_timestamp(value: &str, field: &'static str) -> Result<OffsetDateTime, I
 }
 
 /// An optional list filter: absent, or one of `allowed`.
-fn filter_one_of<'a>(
+pub(crate) fn filter_one_of<'a>(
     value: Option<&'a str>,
     allowed: &[&str],
     invalid: InvalidRequest,
@@ -171,7 +175,7 @@ fn filter_one_of<'a>(
     }
 }
 
-fn merchant_filter(merchant_id: Option<&str>) -> Result<Option<&str>, InvalidRequest> {
+pub(crate) fn merchant_filter(merchant_id: Option<&str>) -> Result<Option<&str>, InvalidRequest> {
     match merchant_id {
         Some(m) if !is_valid_merchant_id(m) => Err(InvalidRequest::MerchantId),
         other => Ok(other),
@@ -179,7 +183,7 @@ fn merchant_filter(merchant_id: Option<&str>) -> Result<Option<&str>, InvalidReq
 }
 
 /// An optional `from` or `to` bound of a list.
-fn time_filter(
+pub(crate) fn time_filter(
     value: Option<&str>,
     field: &'static str,
 ) -> Result<Option<OffsetDateTime>, InvalidRequest> {
@@ -199,14 +203,14 @@ fn database_error(operation: &'static str) -> impl FnOnce(sqlx::Error) -> ApiErr
     }
 }
 
-fn is_transient(error: &sqlx::Error) -> bool {
+pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         error => db::is_lock_conflict(error),
     }
 }
 
-fn parse_limit(limit: Option<&str>) -> Result<i64, InvalidRequest> {
+pub(crate) fn parse_limit(limit: Option<&str>) -> Result<i64, InvalidRequest> {
     let Some(limit) = limit else {
         return Ok(DEFAULT_LIMIT);
     };
@@ -225,7 +229,7 @@ fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiErro
 
 /// Keeps the first `limit` rows; the row after them, fetched only to learn that it exists,
 /// means there is a next page, which starts after the last row kept.
-fn split_page<T>(
+pub(crate) fn split_page<T>(
     mut rows: Vec<T>,
     limit: i64,
     cursor_of: impl Fn(&T) -> String,
@@ -289,12 +293,22 @@ fn fill_path_template<'a>(
         })
 }
 
+/// `format` (`json` or `csv`, instead of the `Accept` header) and `separator` (`comma`, or
+/// `semicolon` with a UTF-8 BOM: what Excel opens as columns in an Italian locale), read from
+/// any list's query; each list's own query names them too, so they pass its
+/// `deny_unknown_fields`.
+#[derive(Debug, Deserialize)]
+struct Representation {
+    format: Option<String>,
+    separator: Option<String>,
+}
+
 /// Where the page goes out: as JSON `{"data","next_cursor"}`, or as CSV with the next cursor
 /// in `X-Next-Cursor` and a `Link: <...>; rel="next"` header (a CSV body has nowhere else to
 /// put it). Extracted from the request: the representation asked for, and the path and query
 /// the next page's link repeats.
 struct Listing {
-    csv: bool,
+    csv: Option<CsvStyle>,
     path: String,
     raw_query: Option<String>,
 }
@@ -312,8 +326,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Listing {
             Some(template) => fill_path_template(template.as_str(), &params),
             None => parts.uri.path().to_owned(),
         };
+        let asked = Query::<Representation>::try_from_uri(&parts.uri)
+            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?
+            .0;
+        let csv = match asked.format.as_deref() {
+            None => wants_csv(&parts.headers),
+            Some("csv") => true,
+            Some("json") => false,
+            Some(_) => return Err(InvalidRequest::Format.into()),
+        };
+        let style = match asked.separator.as_deref() {
+            None | Some("comma") => CsvStyle::RFC_4180,
+            Some("semicolon") => CsvStyle {
+                separator: ';',
+                bom: true,
+            },
+            Some(_) => return Err(InvalidRequest::Separator.into()),
+        };
         Ok(Listing {
-            csv: wants_csv(&parts.headers),
+            csv: csv.then_some(style),
             path,
             raw_query: parts.uri.query().map(str::to_owned),
         })
@@ -327,10 +358,10 @@ impl Listing {
         next_cursor: Option<String>,
     ) -> Result<Response, ApiError> {
         let vary = [(header::VARY, HeaderValue::from_static("accept"))];
-        if !self.csv {
+        let Some(style) = self.csv else {
             return Ok((vary, Json(Page { data, next_cursor })).into_response());
-        }
-        let body = csv_document(&data).map_err(|error| {
+        };
+        let body = csv_document(&data, style).map_err(|error| {
             tracing::error!(%error, "a timestamp cannot be written as RFC 3339");
             ApiError::Internal
         })?;
@@ -372,6 +403,11 @@ struct OrdersQuery {
     to: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    /// Read by [`Listing`].
+    #[serde(rename = "format")]
+    _format: Option<String>,
+    #[serde(rename = "separator")]
+    _separator: Option<String>,
 }
 
 #[tracing::instrument(skip_all)]
@@ -411,8 +447,15 @@ struct DiscrepanciesQuery {
     merchant_id: Option<String>,
     kind: Option<String>,
     open: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    /// Read by [`Listing`].
+    #[serde(rename = "format")]
+    _format: Option<String>,
+    #[serde(rename = "separator")]
+    _separator: Option<String>,
 }
 
 #[tracing::instrument(skip_all)]
@@ -432,6 +475,8 @@ async fn list_discrepancies(
         merchant_id: merchant_filter(q.merchant_id.as_deref())?,
         kind: filter_one_of(q.kind.as_deref(), &kind_names(), InvalidRequest::Kind)?,
         open,
+        opened_from: time_filter(q.from.as_deref(), "from")?,
+        opened_before: time_filter(q.to.as_deref(), "to")?,
     };
     let limit = parse_limit(q.limit.as_deref())?;
     let after = q
@@ -461,6 +506,11 @@ struct PayoutsQuery {
     to: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    /// Read by [`Listing`].
+    #[serde(rename = "format")]
+    _format: Option<String>,
+    #[serde(rename = "separator")]
+    _separator: Option<String>,
 }
 
 #[tracing::instrument(skip_all)]
@@ -552,6 +602,11 @@ async fn show_payout(
 struct PayoutLinesQuery {
     limit: Option<String>,
     cursor: Option<String>,
+    /// Read by [`Listing`].
+    #[serde(rename = "format")]
+    _format: Option<String>,
+    #[serde(rename = "separator")]
+    _separator: Option<String>,
 }
 
 #[tracing::instrument(skip_all, fields(payout_id = %payout_id))]
@@ -597,8 +652,15 @@ struct AlertsQuery {
     merchant_id: Option<String>,
     kind: Option<String>,
     status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    /// Read by [`Listing`].
+    #[serde(rename = "format")]
+    _format: Option<String>,
+    #[serde(rename = "separator")]
+    _separator: Option<String>,
 }
 
 #[tracing::instrument(skip_all)]
@@ -616,6 +678,8 @@ async fn list_alerts(
             &ALERT_STATUSES,
             InvalidRequest::AlertStatus,
         )?,
+        opened_from: time_filter(q.from.as_deref(), "from")?,
+        opened_before: time_filter(q.to.as_deref(), "to")?,
     };
     let limit = parse_limit(q.limit.as_deref())?;
     let after = q.cursor.as_deref().map(cursor::parse_alert).transpose()?;

@@ -582,7 +582,9 @@ pub(super) fn paths() -> Value {
                             "schema": { "type": "string", "format": "date-time" }
                         },
                         { "$ref": "#/components/parameters/Limit" },
-                        { "$ref": "#/components/parameters/Cursor" }
+                        { "$ref": "#/components/parameters/Cursor" },
+                        { "$ref": "#/components/parameters/Format" },
+                        { "$ref": "#/components/parameters/Separator" }
                     ],
                     "responses": {
                         "200": page_response("OrderReconciliation"),
@@ -615,8 +617,12 @@ pub(super) fn paths() -> Value {
                             "description": "Only open (`true`) or only resolved (`false`) discrepancies.",
                             "schema": { "type": "boolean" }
                         },
+                        { "$ref": "#/components/parameters/OpenedFrom" },
+                        { "$ref": "#/components/parameters/OpenedTo" },
                         { "$ref": "#/components/parameters/Limit" },
-                        { "$ref": "#/components/parameters/Cursor" }
+                        { "$ref": "#/components/parameters/Cursor" },
+                        { "$ref": "#/components/parameters/Format" },
+                        { "$ref": "#/components/parameters/Separator" }
                     ],
                     "responses": {
                         "200": page_response("Discrepancy"),
@@ -657,7 +663,9 @@ pub(super) fn paths() -> Value {
                             "schema": { "type": "string", "format": "date-time" }
                         },
                         { "$ref": "#/components/parameters/Limit" },
-                        { "$ref": "#/components/parameters/Cursor" }
+                        { "$ref": "#/components/parameters/Cursor" },
+                        { "$ref": "#/components/parameters/Format" },
+                        { "$ref": "#/components/parameters/Separator" }
                     ],
                     "responses": {
                         "200": page_response("Payout"),
@@ -699,7 +707,9 @@ pub(super) fn paths() -> Value {
                     "description": "Unknown query parameters are refused with 400.",
                     "parameters": [
                         { "$ref": "#/components/parameters/Limit" },
-                        { "$ref": "#/components/parameters/Cursor" }
+                        { "$ref": "#/components/parameters/Cursor" },
+                        { "$ref": "#/components/parameters/Format" },
+                        { "$ref": "#/components/parameters/Separator" }
                     ],
                     "responses": {
                         "200": page_response("PayoutLine"),
@@ -732,8 +742,12 @@ pub(super) fn paths() -> Value {
                             "in": "query",
                             "schema": schema_ref("AlertStatus")
                         },
+                        { "$ref": "#/components/parameters/OpenedFrom" },
+                        { "$ref": "#/components/parameters/OpenedTo" },
                         { "$ref": "#/components/parameters/Limit" },
-                        { "$ref": "#/components/parameters/Cursor" }
+                        { "$ref": "#/components/parameters/Cursor" },
+                        { "$ref": "#/components/parameters/Format" },
+                        { "$ref": "#/components/parameters/Separator" }
                     ],
                     "responses": {
                         "200": page_response("MerchantAlert"),

@@ -49,6 +49,33 @@ pub(super) fn components() -> Value {
                 "description": "The previous page's `next_cursor`, unchanged, with the same \
                     filters. Opaque; a malformed cursor is refused with 400.",
                 "schema": { "type": "string" }
+            },
+            "Format": {
+                "name": "format",
+                "in": "query",
+                "description": "`csv` answers CSV as `Accept: text/csv` does (for a link or a \
+                    spreadsheet that cannot send headers); `json` answers JSON.",
+                "schema": { "type": "string", "enum": ["json", "csv"] }
+            },
+            "Separator": {
+                "name": "separator",
+                "in": "query",
+                "description": "CSV only: `comma` (RFC 4180, the default) or `semicolon`, which \
+                    also starts the document with a UTF-8 BOM: what Excel opens as columns in \
+                    an Italian locale.",
+                "schema": { "type": "string", "enum": ["comma", "semicolon"] }
+            },
+            "OpenedFrom": {
+                "name": "from",
+                "in": "query",
+                "description": "Opened at or after (RFC 3339 with an offset; write `+` as `%2B`).",
+                "schema": { "type": "string", "format": "date-time" }
+            },
+            "OpenedTo": {
+                "name": "to",
+                "in": "query",
+                "description": "Opened before (RFC 3339 with an offset; write `+` as `%2B`).",
+                "schema": { "type": "string", "format": "date-time" }
             }
         },
         "responses": {

@@ -1,0 +1,52 @@
+-- The back-office console: signed-in sessions, the indexes its pages read through, and the
+-- summary the overview's order counts come from.
+
+-- A signed-in console session. Only a SHA-256 of the random session id is stored, so a read of
+-- this table cannot be replayed as a cookie. Several processes share the table, so a session
+-- works whichever of them answers. `token_name` and `role` are checked against the configured
+-- tokens on every request: removing a token ends its sessions.
+create table console_sessions (
+    id_hash bytea primary key check (length(id_hash) = 32),
+    token_name text not null,
+    role text not null check (role in ('admin', 'viewer')),
+    locale text not null check (locale in ('en', 'it')),
+    -- the per-session secret the forms' CSRF tokens are derived from
+    csrf_secret bytea not null check (length(csrf_secret) = 32),
+    created_at timestamptz not null default now(),
+    last_seen_at timestamptz not null default now(),
+    -- the absolute end, whatever the activity
+    expires_at timestamptz not null
+);
+-- sign-in deletes the expired ones through this
+create index console_sessions_expires on console_sessions (expires_at);
+
+-- The overview's order counts by status over today, 7 and 30 days. Exact counts over 30 days
+-- read every order of the month (a million rows on big books): the page reads this row
+-- instead, refreshed in the background when older than a minute (the page says as of when).
+create table console_summaries (
+    name text primary key,
+    body jsonb not null,
+    computed_at timestamptz not null
+);
+
+-- The overview's "last event" of each merchant, and the readiness view's, per profile:
+-- the newest row of the profile's index range instead of every event it ever received.
+create index inbox_events_profile_received on inbox_events (profile_id, received_at);
+
+-- The PaymentIntent an order-related event is about: the first `"pi_..."` string of the body,
+-- which is `data.object.id` of a payment_intent.* event and `data.object.payment_intent` of a
+-- charge.* event (a charge, refund or dispute). Read from the bytes with `encode(..., 'escape')`
+-- and a regular expression, never parsed as JSON: an index expression that can fail would fail
+-- the webhook's insert. A client secret (`pi_..._secret_...`) does not match.
+create function accredito_event_payment_intent(raw_body bytea) returns text
+    language sql immutable parallel safe
+    return substring(encode(raw_body, 'escape') from '"(pi_[A-Za-z0-9]+)"');
+
+-- An order's page lists every event that touched it through this.
+create index inbox_events_payment_intent on inbox_events (accredito_event_payment_intent(raw_body))
+    where event_type like 'payment_intent.%' or event_type like 'charge.%';
+
+-- The discrepancy and alert lists filter by when they opened.
+create index discrepancies_opened on discrepancies (opened_at, id);
+-- The audit log page, newest first, optionally one merchant's.
+create index audit_log_at on audit_log (at, id);
