@@ -26,8 +26,8 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("role.admin", "admin", "amministratore"),
     (
         "role.viewer",
-        "viewer (read only)",
-        "consultazione (sola lettura)",
+        "viewer, read only",
+        "consultazione, sola lettura",
     ),
     ("sign_in", "Sign in", "Accedi"),
     ("sign_out", "Sign out", "Esci"),

@@ -40,7 +40,7 @@ async fn a_viewer_signs_in_into_a_strict_http_only_cookie_and_sees_its_role(pool
 
     let overview = browser.page("/console").await;
     assert!(overview.contains(VIEWER_NAME), "the token's name is shown");
-    assert!(overview.contains("viewer (read only)"));
+    assert!(overview.contains("viewer, read only"));
     assert!(
         !overview.contains(VIEWER_TOKEN),
         "the token itself never is"
