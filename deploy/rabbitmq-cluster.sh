@@ -4,7 +4,7 @@
 # 127.0.0.1:5701, 5702 and 5703 (deploy/rabbitmq-node.sh: own names, ports, data directories).
 #   deploy/rabbitmq-cluster.sh start    starts and clusters the nodes (idempotent); prints
 #                                       the AMQP_URL that lists the three
-#   deploy/rabbitmq-cluster.sh stop
+#   deploy/rabbitmq-cluster.sh stop     stops the nodes and removes their data
 #   deploy/rabbitmq-cluster.sh status   the cluster's running nodes
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -24,7 +24,10 @@ running_nodes() { # as seen by the first node
 
 case "${1:-}" in
   start)
-    for i in 0 1 2; do bash "$node" start "${names[$i]}" "${ports[$i]}" >/dev/null; done
+    # Together: a clustered node that restarts waits for its peers' tables before it is up.
+    pids=()
+    for i in 0 1 2; do bash "$node" start "${names[$i]}" "${ports[$i]}" >/dev/null & pids+=($!); done
+    for pid in "${pids[@]}"; do wait "$pid"; done
     if [ "$(running_nodes)" != 3 ]; then
       for i in 1 2; do
         bash "$node" ctl "${names[$i]}" stop_app >/dev/null 2>&1
@@ -37,7 +40,9 @@ case "${1:-}" in
     echo "$(urls)"
     ;;
   stop)
+    # Stopped for good: the next start forms a fresh cluster rather than recover this one.
     for name in "${names[@]}"; do bash "$node" stop "$name"; done
+    for name in "${names[@]}"; do rm -rf "${ACCREDITO_RABBITMQ_NODES:-/tmp/accredito-rabbitmq}/$name"; done
     ;;
   status)
     echo "running nodes: $(running_nodes)"

@@ -171,67 +171,57 @@ impl Topology {
         name: &str,
         mut args: FieldTable,
     ) -> Result<(), lapin::Error> {
-        // RabbitMQ refuses to declare an existing queue with arguments it was not made with
-        // (PRECONDITION_FAILED), and quorum queues made before the group size was set have
-        // none: an existing quorum queue is left as it is.
-        if self.queue_type == QueueType::Quorum && exists(connection, name).await? {
-            return Ok(());
-        }
         // Quorum queues replicate through Raft: a broker restart or node loss keeps messages.
         args.insert(
             "x-queue-type".into(),
             AMQPValue::LongString(self.queue_type.as_str().into()),
         );
-        if self.queue_type == QueueType::Quorum {
-            args.insert(
-                "x-quorum-initial-group-size".into(),
-                AMQPValue::LongUInt(self.quorum_group_size),
-            );
-        }
         if let Some(ms) = self.ephemeral_after_ms {
             args.insert("x-expires".into(), AMQPValue::LongUInt(ms));
         }
+        let options = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        if self.queue_type == QueueType::Quorum {
+            // RabbitMQ refuses to declare an existing queue with an argument it was not made
+            // with (PRECONDITION_FAILED, which closes the channel), and quorum queues made
+            // before the group size was set have none. So the declaration with the group size
+            // goes on a channel of its own; refused, the queue exists and is left as it is.
+            let mut with_group_size = args.clone();
+            with_group_size.insert(
+                "x-quorum-initial-group-size".into(),
+                AMQPValue::LongUInt(self.quorum_group_size),
+            );
+            let probe = connection.create_channel().await?;
+            let declared = probe
+                .queue_declare(name.into(), options, with_group_size)
+                .await;
+            return match declared {
+                Ok(_) => {
+                    let _ = probe.close(200, "declared".into()).await;
+                    Ok(())
+                }
+                Err(error) if is_precondition_failed(&error) => {
+                    tracing::debug!(
+                        queue = name,
+                        "quorum queue declared before its group size was set; kept"
+                    );
+                    Ok(())
+                }
+                Err(error) => Err(error),
+            };
+        }
         channel
-            .queue_declare(
-                name.into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..QueueDeclareOptions::default()
-                },
-                args,
-            )
+            .queue_declare(name.into(), options, args)
             .await
             .map(|_| ())
     }
 }
 
-/// Whether the queue exists: a passive declare on a channel of its own (a missing queue closes
-/// the channel that asked).
-async fn exists(connection: &Connection, name: &str) -> Result<bool, lapin::Error> {
-    let probe = connection.create_channel().await?;
-    let found = probe
-        .queue_declare(
-            name.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await;
-    match found {
-        Ok(_) => {
-            let _ = probe.close(200, "probed".into()).await;
-            Ok(true)
-        }
-        Err(error) if is_not_found(&error) => Ok(false),
-        Err(error) => Err(error),
-    }
-}
-
-fn is_not_found(error: &lapin::Error) -> bool {
+fn is_precondition_failed(error: &lapin::Error) -> bool {
     matches!(
         error.kind(),
-        lapin::ErrorKind::ProtocolError(e) if e.get_id() == 404
+        lapin::ErrorKind::ProtocolError(e) if e.get_id() == 406
     )
 }
