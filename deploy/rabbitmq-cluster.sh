@@ -24,6 +24,12 @@ running_nodes() { # as seen by the first node
 
 case "${1:-}" in
   start)
+    # One forming at a time (tests run in parallel); -o: the nodes started must not hold it.
+    dir="${ACCREDITO_RABBITMQ_NODES:-/tmp/accredito-rabbitmq}"
+    mkdir -p "$dir"
+    exec flock -o "$dir/cluster.lock" bash "$0" start-locked
+    ;;
+  start-locked)
     # Together: a clustered node that restarts waits for its peers' tables before it is up.
     pids=()
     for i in 0 1 2; do bash "$node" start "${names[$i]}" "${ports[$i]}" >/dev/null & pids+=($!); done
