@@ -89,8 +89,8 @@ impl Topology {
         format!("stripe.{event_type}")
     }
 
-    /// Declares the exchange, the queues and the bindings on `channel`; `connection` gives the
-    /// short-lived channels that probe whether a quorum queue exists already.
+    /// Declares the exchange, the queues and the bindings on `channel`; `connection` gives each
+    /// quorum queue's declaration a channel of its own (see `declare_queue`).
     pub async fn declare(
         &self,
         connection: &Connection,
@@ -202,7 +202,7 @@ impl Topology {
                     let _ = probe.close(200, "declared".into()).await;
                     Ok(())
                 }
-                Err(error) if is_precondition_failed(&error) => {
+                Err(error) if refuses_only_the_group_size(&error) => {
                     tracing::debug!(
                         queue = name,
                         "quorum queue declared before its group size was set; kept"
@@ -219,9 +219,13 @@ impl Topology {
     }
 }
 
-fn is_precondition_failed(error: &lapin::Error) -> bool {
+/// PRECONDITION_FAILED over the group size alone. Any other inequivalence (a classic queue
+/// left under the name, another dead-letter setting) is a misconfiguration and stays an error.
+fn refuses_only_the_group_size(error: &lapin::Error) -> bool {
     matches!(
         error.kind(),
-        lapin::ErrorKind::ProtocolError(e) if e.get_id() == 406
+        lapin::ErrorKind::ProtocolError(e)
+            if e.get_id() == 406
+                && e.get_message().as_str().contains("'x-quorum-initial-group-size'")
     )
 }

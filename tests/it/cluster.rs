@@ -159,3 +159,44 @@ async fn quorum_queues_declared_before_the_group_size_was_set_are_kept(pool: PgP
     one_payment_applied(&app, "m_upgrade", "evt_after_upgrade", "o_upgrade").await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_classic_queue_left_under_a_work_queue_s_name_stays_an_error() {
+    let amqp_url = cluster().await;
+    let first_node = accredito::amqp::connection::urls(&amqp_url)[0].to_owned();
+    let connection =
+        lapin::Connection::connect(&first_node, lapin::ConnectionProperties::default())
+            .await
+            .expect("connect");
+    let prefix = unique_prefix();
+    let mut args = lapin::types::FieldTable::default();
+    args.insert(
+        "x-expires".into(),
+        lapin::types::AMQPValue::LongUInt(60_000),
+    );
+    connection
+        .create_channel()
+        .await
+        .expect("channel")
+        .queue_declare(
+            format!("{prefix}.orders").as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await
+        .expect("a classic queue");
+
+    // Only a quorum queue that lacks the group size is kept; a queue of the wrong type is a
+    // misconfiguration the operator must see.
+    let mut topology = accredito::amqp::Topology::new(prefix);
+    topology.ephemeral_after_ms = Some(60_000);
+    let channel = connection.create_channel().await.expect("channel");
+    let error = topology
+        .declare(&connection, &channel)
+        .await
+        .expect_err("a classic queue under the name must fail the declaration");
+    assert!(error.to_string().contains("x-queue-type"), "{error}");
+}
