@@ -37,6 +37,9 @@ pub const COOKIE: &str = "accredito_console";
 /// The sign-in form's double-submit cookie.
 const SIGN_IN_COOKIE: &str = "accredito_console_sign_in";
 const CSRF_LABEL: &[u8] = b"accredito console form";
+/// How stale a session's recorded activity may be before a request records it again (the same
+/// minute as [`db::console::touch_session`]); far below any idle limit.
+const TOUCH_EVERY: time::Duration = time::Duration::minutes(1);
 
 /// The signed-in user of a console request.
 #[derive(Debug, Clone)]
@@ -175,9 +178,13 @@ impl FromRequestParts<AppState> for Session {
                 .map_err(NoSession::Database)?;
             return Err(NoSession::Ended);
         }
-        db::console::touch_session(&mut conn, &hash)
-            .await
-            .map_err(NoSession::Database)?;
+        // Most page views are this one read: activity is written at most once a minute, and
+        // the row just read says whether a minute has passed, so no statement is sent before.
+        if now - row.last_seen_at >= TOUCH_EVERY {
+            db::console::touch_session(&mut conn, &hash)
+                .await
+                .map_err(NoSession::Database)?;
+        }
         Ok(Session {
             id_hash: hash,
             token_name: row.token_name,
