@@ -376,43 +376,42 @@ pub fn options(locale: Locale, group: &str, values: &[&str]) -> Vec<(String, Str
         .collect()
 }
 
-/// The links under a list: the next page (keyset), back to the first, and the CSV downloads
-/// of exactly the filtered rows (every page of them).
-pub fn list_footer(locale: Locale, path: &str, query: &ListQuery, next: Option<&str>) -> Markup {
+/// A list's filters (a query string) with one more parameter.
+fn and(filters: &str, extra: &str) -> String {
+    if filters.is_empty() {
+        extra.to_owned()
+    } else {
+        format!("{filters}&{extra}")
+    }
+}
+
+/// The paging links of a list: the next page (keyset), and back to the first.
+pub fn pager(locale: Locale, path: &str, query: &ListQuery, next: Option<&str>) -> Markup {
     let filters = query.filters_query();
-    let join = |extra: &str| {
-        if filters.is_empty() {
-            extra.to_owned()
-        } else if extra.is_empty() {
-            filters.clone()
-        } else {
-            format!("{filters}&{extra}")
-        }
-    };
     html! {
         nav class="pager" aria-label=(t(locale, "page.next")) {
             @if query.cursor.is_some() {
-                a href={ (path) "?" (join("")) } { (t(locale, "page.first")) }
+                a href={ (path) "?" (filters) } { (t(locale, "page.first")) }
             }
             @if let Some(next) = next {
-                a href={ (path) "?" (join(&format!("cursor={}", encode(next)))) } rel="next" id="next-page" { (t(locale, "page.next")) " →" }
+                a href={ (path) "?" (and(&filters, &format!("cursor={}", encode(next)))) } rel="next" id="next-page" { (t(locale, "page.next")) " →" }
             }
-        }
-        p class="downloads" {
-            (t(locale, "csv")) ": "
-            a href={ (path) ".csv?" (join("separator=semicolon")) } id="csv-semicolon" download { (t(locale, "csv.semicolon")) }
-            " · "
-            a href={ (path) ".csv?" (join("separator=comma")) } id="csv-comma" download { (t(locale, "csv.comma")) }
         }
     }
 }
 
-/// A table, or the "nothing matches" line when it has no rows.
-pub fn table_or_empty(locale: Locale, empty: bool, table: Markup) -> Markup {
-    if empty {
-        html! { p class="empty" { (t(locale, "empty")) } }
-    } else {
-        html! { div class="table-wrap" { (table) } }
+/// The links under a list: [`pager`], and the CSV downloads of exactly the filtered rows
+/// (every page of them).
+pub fn list_footer(locale: Locale, path: &str, query: &ListQuery, next: Option<&str>) -> Markup {
+    let filters = query.filters_query();
+    html! {
+        (pager(locale, path, query, next))
+        p class="downloads" {
+            (t(locale, "csv")) ": "
+            a href={ (path) ".csv?" (and(&filters, "separator=semicolon")) } id="csv-semicolon" download { (t(locale, "csv.semicolon")) }
+            " · "
+            a href={ (path) ".csv?" (and(&filters, "separator=comma")) } id="csv-comma" download { (t(locale, "csv.comma")) }
+        }
     }
 }
 

@@ -2,27 +2,23 @@
 //! filtered by merchant, action and day.
 
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::response::{Html, Response};
-use axum::routing::get;
-use maud::html;
+use maud::{Markup, html};
+use sqlx::PgConnection;
 use time::format_description::well_known::Rfc3339;
 
-use super::{PAGE_ROWS, csv_download, parse_cursor, split};
+use super::list::{self, List};
 use crate::console::ConsoleError;
-use crate::console::i18n::t;
+use crate::console::i18n::{Locale, t};
 use crate::console::layout::{self, Field, ListQuery};
-use crate::console::session::Session;
 use crate::db;
 use crate::db::console::AuditFilter;
 use crate::db::merchants::AuditRow;
 use crate::http::AppState;
+use crate::http::back_office::InvalidRequest;
 use crate::http::back_office::csv::CsvRecord;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/console/audit", get(list))
-        .route("/console/audit.csv", get(download))
+    list::routes::<Audit>()
 }
 
 impl CsvRecord for AuditRow {
@@ -49,17 +45,24 @@ impl CsvRecord for AuditRow {
     }
 }
 
+/// The audit log, newest first, by the filters of its query.
 #[derive(Clone)]
-struct Filters {
+struct Audit {
     merchant_id: Option<String>,
     action: Option<String>,
     from: Option<time::OffsetDateTime>,
     before: Option<time::OffsetDateTime>,
 }
 
-impl Filters {
-    fn read(session: &Session, q: &ListQuery) -> Result<Self, ConsoleError> {
-        let locale = session.locale;
+impl List for Audit {
+    const PATH: &'static str = "/console/audit";
+    const TITLE: &'static str = "nav.audit";
+    const CSV_FILE: &'static str = "audit-log.csv";
+    type Row = AuditRow;
+    /// The id of the last entry shown: the next page holds older ones.
+    type Cursor = i64;
+
+    fn read(locale: Locale, q: &ListQuery) -> Result<Self, ConsoleError> {
         let (from, before) = q.date_range(locale)?;
         let action = ListQuery::value(&q.action);
         if action.is_some_and(|a| a.len() > 100) {
@@ -68,7 +71,7 @@ impl Filters {
                 "action must be at most 100 characters".into(),
             ));
         }
-        Ok(Filters {
+        Ok(Audit {
             merchant_id: q.merchant(locale)?.map(str::to_owned),
             action: action.map(str::to_owned),
             from,
@@ -76,115 +79,64 @@ impl Filters {
         })
     }
 
-    fn db(&self) -> AuditFilter<'_> {
-        AuditFilter {
+    fn parse_cursor(cursor: &str) -> Result<i64, InvalidRequest> {
+        list::parse_id(cursor)
+    }
+
+    fn cursor_of(a: &AuditRow) -> String {
+        a.id.to_string()
+    }
+
+    async fn fetch(
+        &self,
+        conn: &mut PgConnection,
+        before_id: Option<&i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, sqlx::Error> {
+        let filter = AuditFilter {
             merchant_id: self.merchant_id.as_deref(),
             action: self.action.as_deref(),
             from: self.from,
             before: self.before,
-        }
+        };
+        db::console::audit_page(conn, &filter, before_id.copied(), limit).await
     }
-}
 
-async fn page_of(
-    pool: &sqlx::PgPool,
-    filters: &Filters,
-    before_id: Option<i64>,
-    limit: i64,
-) -> Result<(Vec<AuditRow>, Option<String>), sqlx::Error> {
-    let mut conn = super::reader(pool).await?;
-    let rows = db::console::audit_page(&mut conn, &filters.db(), before_id, limit + 1).await?;
-    Ok(split(rows, limit, |a| a.id.to_string()))
-}
-
-#[tracing::instrument(skip_all)]
-async fn list(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<ListQuery>,
-) -> Result<Html<String>, ConsoleError> {
-    let locale = session.locale;
-    let filters = Filters::read(&session, &q)?;
-    let before = parse_cursor(locale, q.cursor.as_deref(), |c| {
-        c.parse::<i64>()
-            .map_err(|_| crate::http::back_office::InvalidRequest::Cursor)
-    })?;
-    let (rows, next) = page_of(&state.pool, &filters, before, PAGE_ROWS)
-        .await
-        .map_err(ConsoleError::from_database_in(locale, "audit page"))?;
-    let form = layout::filters(
-        locale,
-        "/console/audit",
-        &q,
-        &[
+    fn fields(_locale: Locale) -> Vec<Field<'static>> {
+        vec![
             Field::Merchant,
             Field::Text {
                 name: "action",
                 label: "filter.action",
             },
             Field::Dates,
-        ],
-    );
-    let table = html! {
-        table id="audit" {
-            thead { tr {
-                th scope="col" { (t(locale, "col.time")) }
-                th scope="col" { (t(locale, "col.actor")) }
-                th scope="col" { (t(locale, "col.action")) }
-                th scope="col" { (t(locale, "col.merchant")) }
-                th scope="col" { (t(locale, "col.profile")) }
-                th scope="col" { (t(locale, "col.detail")) }
-            } }
-            tbody {
-                @for a in &rows {
-                    tr {
-                        td { (layout::time(locale, a.at)) }
-                        td { (a.actor) }
-                        td { code { (a.action) } }
-                        td { (a.merchant_id.as_deref().unwrap_or("—")) }
-                        td { (a.profile_id.as_deref().unwrap_or("—")) }
-                        td { code class="detail" { (a.detail.to_string()) } }
+        ]
+    }
+
+    fn table(locale: Locale, rows: &[AuditRow]) -> Markup {
+        html! {
+            table id="audit" {
+                thead { tr {
+                    th scope="col" { (t(locale, "col.time")) }
+                    th scope="col" { (t(locale, "col.actor")) }
+                    th scope="col" { (t(locale, "col.action")) }
+                    th scope="col" { (t(locale, "col.merchant")) }
+                    th scope="col" { (t(locale, "col.profile")) }
+                    th scope="col" { (t(locale, "col.detail")) }
+                } }
+                tbody {
+                    @for a in rows {
+                        tr {
+                            td { (layout::time(locale, a.at)) }
+                            td { (a.actor) }
+                            td { code { (a.action) } }
+                            td { (a.merchant_id.as_deref().unwrap_or("—")) }
+                            td { (a.profile_id.as_deref().unwrap_or("—")) }
+                            td { code class="detail" { (a.detail.to_string()) } }
+                        }
                     }
                 }
             }
         }
-    };
-    let content = html! {
-        (form)
-        (layout::table_or_empty(locale, rows.is_empty(), table))
-        (layout::list_footer(locale, "/console/audit", &q, next.as_deref()))
-    };
-    let back = format!("/console/audit?{}", q.filters_query());
-    Ok(layout::page(
-        &session,
-        "/console/audit",
-        t(locale, "nav.audit"),
-        &back,
-        content,
-    ))
-}
-
-async fn download(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, ConsoleError> {
-    let locale = session.locale;
-    let filters = Filters::read(&session, &q)?;
-    let style = q.csv_style(locale)?;
-    let pool = state.pool.clone();
-    csv_download(
-        locale,
-        "audit-log.csv",
-        style,
-        move |before: Option<i64>, limit| {
-            let pool = pool.clone();
-            let filters = filters.clone();
-            async move {
-                let (rows, next) = page_of(&pool, &filters, before, limit).await?;
-                Ok((rows, next.and_then(|c| c.parse().ok())))
-            }
-        },
-    )
-    .await
+    }
 }

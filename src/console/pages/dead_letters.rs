@@ -6,26 +6,25 @@ use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
+use sqlx::PgConnection;
 use time::format_description::well_known::Rfc3339;
 
-use super::{PAGE_ROWS, csv_download, parse_cursor, split};
+use super::list::{self, List};
 use crate::console::ConsoleError;
-use crate::console::i18n::{label, t};
+use crate::console::i18n::{Locale, label, t};
 use crate::console::layout::{self, Field, ListQuery};
 use crate::console::session::Session;
 use crate::db;
 use crate::db::console::{DeadLetter, DeadLetterFilter};
 use crate::http::AppState;
+use crate::http::back_office::InvalidRequest;
 use crate::http::back_office::csv::CsvRecord;
 use crate::worker::Handler;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/console/dead-letters", get(list))
-        .route("/console/dead-letters.csv", get(download))
-        .route("/console/dead-letters/redrive", get(confirm).post(redrive))
+    list::routes::<DeadLetters>().route("/console/dead-letters/redrive", get(confirm).post(redrive))
 }
 
 impl CsvRecord for DeadLetter {
@@ -60,19 +59,25 @@ fn handler_names() -> Vec<&'static str> {
     Handler::ALL.iter().map(|h| h.name()).collect()
 }
 
+/// The dead letters not yet redriven, by the filters of its query.
 #[derive(Clone)]
-struct Filters {
+struct DeadLetters {
     merchant_id: Option<String>,
     handler: Option<String>,
     from: Option<time::OffsetDateTime>,
     before: Option<time::OffsetDateTime>,
 }
 
-impl Filters {
-    fn read(session: &Session, q: &ListQuery) -> Result<Self, ConsoleError> {
-        let locale = session.locale;
+impl List for DeadLetters {
+    const PATH: &'static str = "/console/dead-letters";
+    const TITLE: &'static str = "nav.dead_letters";
+    const CSV_FILE: &'static str = "dead-letters.csv";
+    type Row = DeadLetter;
+    type Cursor = i64;
+
+    fn read(locale: Locale, q: &ListQuery) -> Result<Self, ConsoleError> {
         let (from, before) = q.date_range(locale)?;
-        Ok(Filters {
+        Ok(DeadLetters {
             merchant_id: q.merchant(locale)?.map(str::to_owned),
             handler: ListQuery::one_of(locale, &q.handler, "handler", &handler_names())?
                 .map(str::to_owned),
@@ -81,50 +86,31 @@ impl Filters {
         })
     }
 
-    fn db(&self) -> DeadLetterFilter<'_> {
-        DeadLetterFilter {
+    fn parse_cursor(cursor: &str) -> Result<i64, InvalidRequest> {
+        list::parse_id(cursor)
+    }
+
+    fn cursor_of(d: &DeadLetter) -> String {
+        d.id.to_string()
+    }
+
+    async fn fetch(
+        &self,
+        conn: &mut PgConnection,
+        after_id: Option<&i64>,
+        limit: i64,
+    ) -> Result<Vec<DeadLetter>, sqlx::Error> {
+        let filter = DeadLetterFilter {
             merchant_id: self.merchant_id.as_deref(),
             handler: self.handler.as_deref(),
             failed_from: self.from,
             failed_before: self.before,
-        }
+        };
+        db::console::dead_letters_page(conn, &filter, after_id.copied(), limit).await
     }
-}
 
-async fn page_of(
-    pool: &sqlx::PgPool,
-    filters: &Filters,
-    after: Option<i64>,
-    limit: i64,
-) -> Result<(Vec<DeadLetter>, Option<String>), sqlx::Error> {
-    let mut conn = super::reader(pool).await?;
-    let rows = db::console::dead_letters_page(&mut conn, &filters.db(), after, limit + 1).await?;
-    Ok(split(rows, limit, |d| d.id.to_string()))
-}
-
-fn parse_id(cursor: &str) -> Result<i64, crate::http::back_office::InvalidRequest> {
-    cursor
-        .parse()
-        .map_err(|_| crate::http::back_office::InvalidRequest::Cursor)
-}
-
-#[tracing::instrument(skip_all)]
-async fn list(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<ListQuery>,
-) -> Result<Html<String>, ConsoleError> {
-    let locale = session.locale;
-    let filters = Filters::read(&session, &q)?;
-    let after = parse_cursor(locale, q.cursor.as_deref(), parse_id)?;
-    let (rows, next) = page_of(&state.pool, &filters, after, PAGE_ROWS)
-        .await
-        .map_err(ConsoleError::from_database_in(locale, "dead letters page"))?;
-    let form = layout::filters(
-        locale,
-        "/console/dead-letters",
-        &q,
-        &[
+    fn fields(locale: Locale) -> Vec<Field<'static>> {
+        vec![
             Field::Merchant,
             Field::Select {
                 name: "handler",
@@ -132,82 +118,58 @@ async fn list(
                 options: layout::options(locale, "handler", &handler_names()),
             },
             Field::Dates,
-        ],
-    );
-    let table = html! {
-        table id="dead-letters" {
-            thead { tr {
-                th scope="col" { (t(locale, "col.event")) }
-                th scope="col" { (t(locale, "col.merchant")) }
-                th scope="col" { (t(locale, "col.handler")) }
-                th scope="col" { (t(locale, "col.type")) }
-                th scope="col" { (t(locale, "col.error")) }
-                th scope="col" class="num" { (t(locale, "col.attempts")) }
-                th scope="col" { (t(locale, "col.time")) }
-                th scope="col" { (t(locale, "dead.redrive")) }
-            } }
-            tbody {
-                @for d in &rows {
-                    tr {
-                        td { code { (d.event_id) } }
-                        td { (d.merchant_id.as_deref().unwrap_or("—")) }
-                        td { (label(locale, "handler", &d.handler)) }
-                        td { code { (d.event_type) } }
-                        td { (d.error) }
-                        td class="num" { (d.attempts) }
-                        td { (layout::time(locale, d.last_failed_at)) }
-                        td {
-                            a href={ "/console/dead-letters/redrive?event_id=" (layout::encode(&d.event_id)) } class="redrive" {
-                                (t(locale, "dead.redrive")) span class="visually-hidden" { " " (d.event_id) }
+        ]
+    }
+
+    fn table(locale: Locale, rows: &[DeadLetter]) -> Markup {
+        html! {
+            table id="dead-letters" {
+                thead { tr {
+                    th scope="col" { (t(locale, "col.event")) }
+                    th scope="col" { (t(locale, "col.merchant")) }
+                    th scope="col" { (t(locale, "col.handler")) }
+                    th scope="col" { (t(locale, "col.type")) }
+                    th scope="col" { (t(locale, "col.error")) }
+                    th scope="col" class="num" { (t(locale, "col.attempts")) }
+                    th scope="col" { (t(locale, "col.time")) }
+                    th scope="col" { (t(locale, "dead.redrive")) }
+                } }
+                tbody {
+                    @for d in rows {
+                        tr {
+                            td { code { (d.event_id) } }
+                            td { (d.merchant_id.as_deref().unwrap_or("—")) }
+                            td { (label(locale, "handler", &d.handler)) }
+                            td { code { (d.event_type) } }
+                            td { (d.error) }
+                            td class="num" { (d.attempts) }
+                            td { (layout::time(locale, d.last_failed_at)) }
+                            td {
+                                a href={ "/console/dead-letters/redrive?event_id=" (layout::encode(&d.event_id)) } class="redrive" {
+                                    (t(locale, "dead.redrive")) span class="visually-hidden" { " " (d.event_id) }
+                                }
                             }
                         }
                     }
                 }
             }
         }
-    };
-    let content = html! {
-        @if !session.is_admin() { p class="notice" { (t(locale, "dead.viewer")) } }
-        (form)
-        (layout::table_or_empty(locale, rows.is_empty(), table))
-        @if !rows.is_empty() {
-            p { a href="/console/dead-letters/redrive" id="redrive-all" class="button" { (t(locale, "dead.redrive_all")) } }
-        }
-        (layout::list_footer(locale, "/console/dead-letters", &q, next.as_deref()))
-    };
-    let back = format!("/console/dead-letters?{}", q.filters_query());
-    Ok(layout::page(
-        &session,
-        "/console/dead-letters",
-        t(locale, "nav.dead_letters"),
-        &back,
-        content,
-    ))
-}
+    }
 
-async fn download(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, ConsoleError> {
-    let locale = session.locale;
-    let filters = Filters::read(&session, &q)?;
-    let style = q.csv_style(locale)?;
-    let pool = state.pool.clone();
-    csv_download(
-        locale,
-        "dead-letters.csv",
-        style,
-        move |after: Option<i64>, limit| {
-            let pool = pool.clone();
-            let filters = filters.clone();
-            async move {
-                let (rows, next) = page_of(&pool, &filters, after, limit).await?;
-                Ok((rows, next.and_then(|c| c.parse().ok())))
+    /// A viewer is told up front that the redrive is not theirs.
+    fn before(session: &Session) -> Markup {
+        html! {
+            @if !session.is_admin() { p class="notice" { (t(session.locale, "dead.viewer")) } }
+        }
+    }
+
+    fn after_table(locale: Locale, rows: &[DeadLetter]) -> Markup {
+        html! {
+            @if !rows.is_empty() {
+                p { a href="/console/dead-letters/redrive" id="redrive-all" class="button" { (t(locale, "dead.redrive_all")) } }
             }
-        },
-    )
-    .await
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,28 +3,21 @@
 //! reader's language.
 
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::response::{Html, Response};
-use axum::routing::get;
 use maud::{Markup, html};
+use sqlx::PgConnection;
 
-use super::{PAGE_ROWS, csv_download, parse_cursor, split};
+use super::list::{self, List};
 use crate::console::ConsoleError;
 use crate::console::i18n::{Locale, label, t};
 use crate::console::layout::{self, Field, ListQuery, badge, tone_of};
-use crate::console::session::Session;
 use crate::db;
-use crate::db::back_office::{AlertFilter, Discrepancy, DiscrepancyFilter};
+use crate::db::back_office::{AlertFilter, Discrepancy, DiscrepancyFilter, MerchantAlert};
 use crate::domain::{ALERT_KINDS, ALERT_STATUSES};
 use crate::http::AppState;
-use crate::http::back_office::{cursor, kind_names};
+use crate::http::back_office::{InvalidRequest, cursor, kind_names};
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/console/discrepancies", get(discrepancies))
-        .route("/console/discrepancies.csv", get(download_discrepancies))
-        .route("/console/alerts", get(alerts))
-        .route("/console/alerts.csv", get(download_alerts))
+    list::routes::<Discrepancies>().merge(list::routes::<Alerts>())
 }
 
 /// Filters shared by both lists: merchant, kind, open or resolved, when opened.
@@ -49,73 +42,82 @@ impl Filters {
             before,
         })
     }
-
-    fn discrepancies(&self) -> DiscrepancyFilter<'_> {
-        DiscrepancyFilter {
-            merchant_id: self.merchant_id.as_deref(),
-            kind: self.kind.as_deref(),
-            open: self.status.as_deref().map(|s| s == "open"),
-            opened_from: self.from,
-            opened_before: self.before,
-        }
-    }
-
-    fn alerts(&self) -> AlertFilter<'_> {
-        AlertFilter {
-            merchant_id: self.merchant_id.as_deref(),
-            kind: self.kind.as_deref(),
-            status: self.status.as_deref(),
-            opened_from: self.from,
-            opened_before: self.before,
-        }
-    }
 }
 
-fn form(locale: Locale, action: &str, q: &ListQuery, group: &str, kinds: &[&str]) -> Markup {
-    layout::filters(
-        locale,
-        action,
-        q,
-        &[
-            Field::Merchant,
-            Field::Select {
-                name: "kind",
-                label: "filter.kind",
-                options: layout::options(locale, group, kinds),
-            },
-            Field::Select {
-                name: "status",
-                label: "filter.status",
-                options: vec![
-                    ("open".into(), t(locale, "filter.open").into()),
-                    ("resolved".into(), t(locale, "filter.resolved").into()),
-                ],
-            },
-            Field::Dates,
-        ],
-    )
+/// Both lists' filter fields: `group` is where the kinds' labels are.
+fn fields(locale: Locale, group: &str, kinds: &[&str]) -> Vec<Field<'static>> {
+    vec![
+        Field::Merchant,
+        Field::Select {
+            name: "kind",
+            label: "filter.kind",
+            options: layout::options(locale, group, kinds),
+        },
+        Field::Select {
+            name: "status",
+            label: "filter.status",
+            options: vec![
+                ("open".into(), t(locale, "filter.open").into()),
+                ("resolved".into(), t(locale, "filter.resolved").into()),
+            ],
+        },
+        Field::Dates,
+    ]
 }
 
-async fn discrepancy_page(
-    pool: &sqlx::PgPool,
-    filters: &Filters,
-    after: Option<i64>,
-    limit: i64,
-) -> Result<(Vec<Discrepancy>, Option<String>), sqlx::Error> {
-    let mut conn = super::reader(pool).await?;
-    let rows =
-        db::back_office::discrepancies_page(&mut conn, &filters.discrepancies(), after, limit + 1)
-            .await?;
-    Ok(split(rows, limit, |d| cursor::discrepancy(d.id)))
+/// The discrepancies list, by the filters of its query.
+#[derive(Clone)]
+struct Discrepancies(Filters);
+
+impl List for Discrepancies {
+    const PATH: &'static str = "/console/discrepancies";
+    const TITLE: &'static str = "nav.discrepancies";
+    const CSV_FILE: &'static str = "discrepancies.csv";
+    type Row = Discrepancy;
+    type Cursor = i64;
+
+    fn read(locale: Locale, q: &ListQuery) -> Result<Self, ConsoleError> {
+        Filters::read(locale, q, &kind_names()).map(Discrepancies)
+    }
+
+    fn parse_cursor(c: &str) -> Result<i64, InvalidRequest> {
+        cursor::parse_discrepancy(c)
+    }
+
+    fn cursor_of(d: &Discrepancy) -> String {
+        cursor::discrepancy(d.id)
+    }
+
+    async fn fetch(
+        &self,
+        conn: &mut PgConnection,
+        after: Option<&i64>,
+        limit: i64,
+    ) -> Result<Vec<Discrepancy>, sqlx::Error> {
+        let Discrepancies(f) = self;
+        let filter = DiscrepancyFilter {
+            merchant_id: f.merchant_id.as_deref(),
+            kind: f.kind.as_deref(),
+            open: f.status.as_deref().map(|s| s == "open"),
+            opened_from: f.from,
+            opened_before: f.before,
+        };
+        db::back_office::discrepancies_page(conn, &filter, after.copied(), limit).await
+    }
+
+    fn fields(locale: Locale) -> Vec<Field<'static>> {
+        fields(locale, "discrepancy", &kind_names())
+    }
+
+    fn table(locale: Locale, rows: &[Discrepancy]) -> Markup {
+        discrepancy_table(locale, rows)
+    }
 }
 
 /// Discrepancies as a table: kind (explained), what it is about, detail, opened, resolved.
 pub fn discrepancy_table(locale: Locale, rows: &[Discrepancy]) -> Markup {
-    if rows.is_empty() {
-        return html! { p class="muted" { (t(locale, "order.no_discrepancies")) } };
-    }
     html! {
-        div class="table-wrap" { table class="discrepancies" {
+        table class="discrepancies" {
             thead { tr {
                 th scope="col" { (t(locale, "col.kind")) }
                 th scope="col" { (t(locale, "col.merchant")) }
@@ -144,152 +146,82 @@ pub fn discrepancy_table(locale: Locale, rows: &[Discrepancy]) -> Markup {
                     }
                 }
             }
-        } }
+        }
     }
 }
 
-#[tracing::instrument(skip_all)]
-async fn discrepancies(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<ListQuery>,
-) -> Result<Html<String>, ConsoleError> {
-    let locale = session.locale;
-    let kinds = kind_names();
-    let filters = Filters::read(locale, &q, &kinds)?;
-    let after = parse_cursor(locale, q.cursor.as_deref(), cursor::parse_discrepancy)?;
-    let (rows, next) = discrepancy_page(&state.pool, &filters, after, PAGE_ROWS)
-        .await
-        .map_err(ConsoleError::from_database_in(locale, "discrepancies page"))?;
-    let content = html! {
-        (form(locale, "/console/discrepancies", &q, "discrepancy", &kinds))
-        @if rows.is_empty() { p class="empty" { (t(locale, "empty")) } } @else { (discrepancy_table(locale, &rows)) }
-        (layout::list_footer(locale, "/console/discrepancies", &q, next.as_deref()))
-    };
-    let back = format!("/console/discrepancies?{}", q.filters_query());
-    Ok(layout::page(
-        &session,
-        "/console/discrepancies",
-        t(locale, "nav.discrepancies"),
-        &back,
-        content,
-    ))
-}
+/// The alerts list, by the filters of its query.
+#[derive(Clone)]
+struct Alerts(Filters);
 
-async fn download_discrepancies(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, ConsoleError> {
-    let locale = session.locale;
-    let filters = Filters::read(locale, &q, &kind_names())?;
-    let style = q.csv_style(locale)?;
-    let pool = state.pool.clone();
-    csv_download(
-        locale,
-        "discrepancies.csv",
-        style,
-        move |after: Option<i64>, limit| {
-            let pool = pool.clone();
-            let filters = filters.clone();
-            async move {
-                let (rows, next) = discrepancy_page(&pool, &filters, after, limit).await?;
-                Ok((rows, next.and_then(|c| cursor::parse_discrepancy(&c).ok())))
-            }
-        },
-    )
-    .await
-}
+impl List for Alerts {
+    const PATH: &'static str = "/console/alerts";
+    const TITLE: &'static str = "nav.alerts";
+    const CSV_FILE: &'static str = "alerts.csv";
+    type Row = MerchantAlert;
+    type Cursor = (time::OffsetDateTime, i64);
 
-type AlertCursor = (time::OffsetDateTime, i64);
+    fn read(locale: Locale, q: &ListQuery) -> Result<Self, ConsoleError> {
+        Filters::read(locale, q, &ALERT_KINDS).map(Alerts)
+    }
 
-async fn alert_page(
-    pool: &sqlx::PgPool,
-    filters: &Filters,
-    after: Option<AlertCursor>,
-    limit: i64,
-) -> Result<(Vec<db::back_office::MerchantAlert>, Option<String>), sqlx::Error> {
-    let mut conn = super::reader(pool).await?;
-    let rows = db::back_office::alerts_page(&mut conn, &filters.alerts(), after, limit + 1).await?;
-    Ok(split(rows, limit, |a| cursor::alert(a.opened_at, a.id)))
-}
+    fn parse_cursor(c: &str) -> Result<Self::Cursor, InvalidRequest> {
+        cursor::parse_alert(c)
+    }
 
-#[tracing::instrument(skip_all)]
-async fn alerts(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<ListQuery>,
-) -> Result<Html<String>, ConsoleError> {
-    let locale = session.locale;
-    let filters = Filters::read(locale, &q, &ALERT_KINDS)?;
-    let after = parse_cursor(locale, q.cursor.as_deref(), cursor::parse_alert)?;
-    let (rows, next) = alert_page(&state.pool, &filters, after, PAGE_ROWS)
-        .await
-        .map_err(ConsoleError::from_database_in(locale, "alerts page"))?;
-    let table = html! {
-        table id="alerts" {
-            thead { tr {
-                th scope="col" { (t(locale, "col.kind")) }
-                th scope="col" { (t(locale, "col.merchant")) }
-                th scope="col" { (t(locale, "col.status")) }
-                th scope="col" { (t(locale, "col.detail")) }
-                th scope="col" { (t(locale, "col.opened")) }
-                th scope="col" { (t(locale, "col.resolved")) }
-            } }
-            tbody {
-                @for a in &rows {
-                    tr {
-                        td {
-                            strong { (label(locale, "alert", &a.kind)) }
-                            br;
-                            small class="muted" { (label(locale, "alert_help", &a.kind)) }
+    fn cursor_of(a: &MerchantAlert) -> String {
+        cursor::alert(a.opened_at, a.id)
+    }
+
+    async fn fetch(
+        &self,
+        conn: &mut PgConnection,
+        after: Option<&Self::Cursor>,
+        limit: i64,
+    ) -> Result<Vec<MerchantAlert>, sqlx::Error> {
+        let Alerts(f) = self;
+        let filter = AlertFilter {
+            merchant_id: f.merchant_id.as_deref(),
+            kind: f.kind.as_deref(),
+            status: f.status.as_deref(),
+            opened_from: f.from,
+            opened_before: f.before,
+        };
+        db::back_office::alerts_page(conn, &filter, after.copied(), limit).await
+    }
+
+    fn fields(locale: Locale) -> Vec<Field<'static>> {
+        fields(locale, "alert", &ALERT_KINDS)
+    }
+
+    fn table(locale: Locale, rows: &[MerchantAlert]) -> Markup {
+        html! {
+            table id="alerts" {
+                thead { tr {
+                    th scope="col" { (t(locale, "col.kind")) }
+                    th scope="col" { (t(locale, "col.merchant")) }
+                    th scope="col" { (t(locale, "col.status")) }
+                    th scope="col" { (t(locale, "col.detail")) }
+                    th scope="col" { (t(locale, "col.opened")) }
+                    th scope="col" { (t(locale, "col.resolved")) }
+                } }
+                tbody {
+                    @for a in rows {
+                        tr {
+                            td {
+                                strong { (label(locale, "alert", &a.kind)) }
+                                br;
+                                small class="muted" { (label(locale, "alert_help", &a.kind)) }
+                            }
+                            td { a href={ "/console/merchants?merchant_id=" (layout::encode(&a.merchant_id)) } { (a.merchant_id) } }
+                            td { (badge(&label(locale, "alert_status", &a.status), tone_of(&a.status))) }
+                            td { (a.detail) }
+                            td { (layout::time(locale, a.opened_at)) }
+                            td { (layout::opt_time(locale, a.resolved_at)) }
                         }
-                        td { a href={ "/console/merchants?merchant_id=" (layout::encode(&a.merchant_id)) } { (a.merchant_id) } }
-                        td { (badge(&label(locale, "alert_status", &a.status), tone_of(&a.status))) }
-                        td { (a.detail) }
-                        td { (layout::time(locale, a.opened_at)) }
-                        td { (layout::opt_time(locale, a.resolved_at)) }
                     }
                 }
             }
         }
-    };
-    let content = html! {
-        (form(locale, "/console/alerts", &q, "alert", &ALERT_KINDS))
-        (layout::table_or_empty(locale, rows.is_empty(), table))
-        (layout::list_footer(locale, "/console/alerts", &q, next.as_deref()))
-    };
-    let back = format!("/console/alerts?{}", q.filters_query());
-    Ok(layout::page(
-        &session,
-        "/console/alerts",
-        t(locale, "nav.alerts"),
-        &back,
-        content,
-    ))
-}
-
-async fn download_alerts(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, ConsoleError> {
-    let locale = session.locale;
-    let filters = Filters::read(locale, &q, &ALERT_KINDS)?;
-    let style = q.csv_style(locale)?;
-    let pool = state.pool.clone();
-    csv_download(
-        locale,
-        "alerts.csv",
-        style,
-        move |after: Option<AlertCursor>, limit| {
-            let pool = pool.clone();
-            let filters = filters.clone();
-            async move {
-                let (rows, next) = alert_page(&pool, &filters, after, limit).await?;
-                Ok((rows, next.and_then(|c| cursor::parse_alert(&c).ok())))
-            }
-        },
-    )
-    .await
+    }
 }

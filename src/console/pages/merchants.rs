@@ -11,7 +11,7 @@ use axum::response::Html;
 use axum::routing::get;
 use maud::{Markup, html};
 
-use super::{parse_cursor, split};
+use super::parse_cursor;
 use crate::console::ConsoleError;
 use crate::console::i18n::{Locale, label, t};
 use crate::console::layout::{self, Field, ListQuery, badge, tone_of};
@@ -19,6 +19,7 @@ use crate::console::session::Session;
 use crate::db;
 use crate::db::console::{MerchantFilter, MerchantStep, ProfileSummary};
 use crate::http::AppState;
+use crate::http::back_office::split_page;
 
 /// Merchants per page: each brings its seven steps and its profiles.
 const MERCHANT_ROWS: i64 = 20;
@@ -62,7 +63,7 @@ async fn list(
         let rows =
             db::console::merchants_page(&mut conn, &filter, after.as_deref(), MERCHANT_ROWS + 1)
                 .await?;
-        let (rows, next) = split(rows, MERCHANT_ROWS, |m| m.id.clone());
+        let (rows, next) = split_page(rows, MERCHANT_ROWS, |m| m.id.clone());
         let ids: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
         let steps = db::console::readiness_of(&mut conn, &ids).await?;
         let profiles = db::console::profiles_of(&mut conn, &ids).await?;
@@ -121,14 +122,7 @@ async fn list(
                 (profile_table(locale, profiles))
             }
         }
-        nav class="pager" aria-label=(t(locale, "page.next")) {
-            @if q.cursor.is_some() {
-                a href={ "/console/merchants?" (q.filters_query()) } { (t(locale, "page.first")) }
-            }
-            @if let Some(next) = &next {
-                a href={ "/console/merchants?" (q.filters_query()) "&cursor=" (layout::encode(next)) } rel="next" id="next-page" { (t(locale, "page.next")) " →" }
-            }
-        }
+        (layout::pager(locale, "/console/merchants", &q, next.as_deref()))
     };
     let back = format!("/console/merchants?{}", q.filters_query());
     Ok(layout::page(

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod dead_letters;
 pub mod findings;
+pub mod list;
 pub mod merchants;
 pub mod orders;
 pub mod overview;
@@ -102,14 +103,15 @@ pub(crate) async fn reader(
     Ok(tx)
 }
 
-/// Keeps the first `limit` rows and says where the next page starts (see
-/// [`crate::http::back_office::split_page`]).
-pub fn split<T>(
-    rows: Vec<T>,
-    limit: i64,
-    cursor_of: impl Fn(&T) -> String,
-) -> (Vec<T>, Option<String>) {
-    crate::http::back_office::split_page(rows, limit, cursor_of)
+/// A [`reader`] whose reads all see one snapshot, for a page that shows one thing from several
+/// queries (an order with its events and discrepancies, a payout with its lines).
+pub(crate) async fn snapshot(
+    pool: &sqlx::PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    crate::db::back_office::read_only_snapshot(&mut tx).await?;
+    crate::db::console::custom_plans(&mut tx).await?;
+    Ok(tx)
 }
 
 /// A cursor from the query, refused with 400 when it is not one of this list's.

@@ -2,26 +2,25 @@
 //! about it with the raw JSON on demand, its discrepancies, the payout that settled it).
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::response::{Html, Response};
+use axum::extract::{Path, State};
+use axum::response::Html;
 use axum::routing::get;
-use maud::html;
+use maud::{Markup, html};
+use sqlx::PgConnection;
 
-use super::{PAGE_ROWS, csv_download, parse_cursor, split};
+use super::list::{self, List};
 use crate::console::ConsoleError;
-use crate::console::i18n::{label, t};
+use crate::console::i18n::{Locale, label, t};
 use crate::console::layout::{self, Field, ListQuery, badge, money, tone_of};
 use crate::console::session::Session;
 use crate::db;
-use crate::db::back_office::OrderFilter;
+use crate::db::back_office::{OrderFilter, OrderReconciliation};
 use crate::domain::{ORDER_STATUSES, is_valid_order_id};
 use crate::http::AppState;
-use crate::http::back_office::cursor;
+use crate::http::back_office::{InvalidRequest, cursor};
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/console/orders", get(list))
-        .route("/console/orders.csv", get(download))
+    list::routes::<Orders>()
         .route("/console/orders/{order_id}", get(show))
         .route(
             "/console/orders/{order_id}/events/{profile_id}/{event_id}",
@@ -29,20 +28,25 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// The owned filters of the orders list, checked.
+/// The orders list, by the filters of its query.
 #[derive(Clone)]
-struct Filters {
+struct Orders {
     merchant_id: Option<String>,
     status: Option<String>,
     from: Option<time::OffsetDateTime>,
     before: Option<time::OffsetDateTime>,
 }
 
-impl Filters {
-    fn read(session: &Session, q: &ListQuery) -> Result<Self, ConsoleError> {
-        let locale = session.locale;
+impl List for Orders {
+    const PATH: &'static str = "/console/orders";
+    const TITLE: &'static str = "nav.orders";
+    const CSV_FILE: &'static str = "orders.csv";
+    type Row = OrderReconciliation;
+    type Cursor = (time::OffsetDateTime, String);
+
+    fn read(locale: Locale, q: &ListQuery) -> Result<Self, ConsoleError> {
         let (from, before) = q.date_range(locale)?;
-        Ok(Filters {
+        Ok(Orders {
             merchant_id: q.merchant(locale)?.map(str::to_owned),
             status: ListQuery::one_of(locale, &q.status, "status", &ORDER_STATUSES)?
                 .map(str::to_owned),
@@ -51,44 +55,32 @@ impl Filters {
         })
     }
 
-    fn db(&self) -> OrderFilter<'_> {
-        OrderFilter {
+    fn parse_cursor(cursor: &str) -> Result<Self::Cursor, InvalidRequest> {
+        cursor::parse_order(cursor)
+    }
+
+    fn cursor_of(r: &OrderReconciliation) -> String {
+        cursor::order(r.placed_at, &r.order_id)
+    }
+
+    async fn fetch(
+        &self,
+        conn: &mut PgConnection,
+        after: Option<&Self::Cursor>,
+        limit: i64,
+    ) -> Result<Vec<OrderReconciliation>, sqlx::Error> {
+        let filter = OrderFilter {
             merchant_id: self.merchant_id.as_deref(),
             status: self.status.as_deref(),
             placed_from: self.from,
             placed_before: self.before,
-        }
+        };
+        let after = after.map(|(t, id)| (*t, id.as_str()));
+        db::back_office::orders_page(conn, &filter, after, limit).await
     }
-}
 
-#[tracing::instrument(skip_all)]
-async fn list(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<ListQuery>,
-) -> Result<Html<String>, ConsoleError> {
-    let locale = session.locale;
-    let filters = Filters::read(&session, &q)?;
-    let after = parse_cursor(locale, q.cursor.as_deref(), cursor::parse_order)?;
-    let read = async {
-        let mut conn = super::reader(&state.pool).await?;
-        db::back_office::orders_page(
-            &mut conn,
-            &filters.db(),
-            after.as_ref().map(|(t, id)| (*t, id.as_str())),
-            PAGE_ROWS + 1,
-        )
-        .await
-    };
-    let rows = read
-        .await
-        .map_err(ConsoleError::from_database_in(locale, "orders page"))?;
-    let (rows, next) = split(rows, PAGE_ROWS, |r| cursor::order(r.placed_at, &r.order_id));
-    let form = layout::filters(
-        locale,
-        "/console/orders",
-        &q,
-        &[
+    fn fields(locale: Locale) -> Vec<Field<'static>> {
+        vec![
             Field::Merchant,
             Field::Select {
                 name: "status",
@@ -96,85 +88,41 @@ async fn list(
                 options: layout::options(locale, "status", &ORDER_STATUSES),
             },
             Field::Dates,
-        ],
-    );
-    let table = html! {
-        table id="orders" {
-            thead { tr {
-                th scope="col" { (t(locale, "col.order")) }
-                th scope="col" { (t(locale, "col.merchant")) }
-                th scope="col" class="num" { (t(locale, "col.amount")) }
-                th scope="col" class="num" { (t(locale, "col.paid")) }
-                th scope="col" class="num" { (t(locale, "col.refunded")) }
-                th scope="col" { (t(locale, "col.status")) }
-                th scope="col" { (t(locale, "col.placed")) }
-                th scope="col" { (t(locale, "col.payout")) }
-                th scope="col" class="num" { (t(locale, "col.open_discrepancies")) }
-            } }
-            tbody {
-                @for r in &rows {
-                    tr {
-                        th scope="row" { a href={ "/console/orders/" (layout::encode(&r.order_id)) } { (r.order_id) } }
-                        td { (r.merchant_id) }
-                        td class="num" { (money(locale, r.amount, &r.currency)) }
-                        td class="num" { (money(locale, r.amount_paid, &r.currency)) }
-                        td class="num" { (money(locale, r.amount_refunded, &r.currency)) }
-                        td { (badge(&label(locale, "status", &r.status), tone_of(&r.status))) }
-                        td { (layout::time(locale, r.placed_at)) }
-                        td { @if let Some(p) = &r.payout_id { a href={ "/console/payouts/" (layout::encode(p)) } { (p) } } }
-                        td class="num" { (r.open_discrepancies) }
+        ]
+    }
+
+    fn table(locale: Locale, rows: &[OrderReconciliation]) -> Markup {
+        html! {
+            table id="orders" {
+                thead { tr {
+                    th scope="col" { (t(locale, "col.order")) }
+                    th scope="col" { (t(locale, "col.merchant")) }
+                    th scope="col" class="num" { (t(locale, "col.amount")) }
+                    th scope="col" class="num" { (t(locale, "col.paid")) }
+                    th scope="col" class="num" { (t(locale, "col.refunded")) }
+                    th scope="col" { (t(locale, "col.status")) }
+                    th scope="col" { (t(locale, "col.placed")) }
+                    th scope="col" { (t(locale, "col.payout")) }
+                    th scope="col" class="num" { (t(locale, "col.open_discrepancies")) }
+                } }
+                tbody {
+                    @for r in rows {
+                        tr {
+                            th scope="row" { a href={ "/console/orders/" (layout::encode(&r.order_id)) } { (r.order_id) } }
+                            td { (r.merchant_id) }
+                            td class="num" { (money(locale, r.amount, &r.currency)) }
+                            td class="num" { (money(locale, r.amount_paid, &r.currency)) }
+                            td class="num" { (money(locale, r.amount_refunded, &r.currency)) }
+                            td { (badge(&label(locale, "status", &r.status), tone_of(&r.status))) }
+                            td { (layout::time(locale, r.placed_at)) }
+                            td { @if let Some(p) = &r.payout_id { a href={ "/console/payouts/" (layout::encode(p)) } { (p) } } }
+                            td class="num" { (r.open_discrepancies) }
+                        }
                     }
                 }
             }
         }
-    };
-    let content = html! {
-        (form)
-        (layout::table_or_empty(locale, rows.is_empty(), table))
-        (layout::list_footer(locale, "/console/orders", &q, next.as_deref()))
-    };
-    let back = format!("/console/orders?{}", q.filters_query());
-    Ok(layout::page(
-        &session,
-        "/console/orders",
-        t(locale, "nav.orders"),
-        &back,
-        content,
-    ))
-}
-
-async fn download(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, ConsoleError> {
-    let locale = session.locale;
-    let filters = Filters::read(&session, &q)?;
-    let style = q.csv_style(locale)?;
-    let pool = state.pool.clone();
-    csv_download(
-        locale,
-        "orders.csv",
-        style,
-        move |after: Option<(time::OffsetDateTime, String)>, limit| {
-            let pool = pool.clone();
-            let filters = filters.clone();
-            async move {
-                let mut conn = super::reader(&pool).await?;
-                let rows = db::back_office::orders_page(
-                    &mut conn,
-                    &filters.db(),
-                    after.as_ref().map(|(t, id)| (*t, id.as_str())),
-                    limit + 1,
-                )
-                .await?;
-                let (rows, next) = split(rows, limit, |r| cursor::order(r.placed_at, &r.order_id));
-                let next = next.and_then(|c| cursor::parse_order(&c).ok());
-                Ok((rows, next))
-            }
-        },
-    )
-    .await
+    }
 }
 
 #[tracing::instrument(skip_all, fields(order_id = %order_id))]
@@ -188,9 +136,7 @@ async fn show(
         return Err(ConsoleError::NotFound(locale));
     }
     let read = async {
-        let mut tx = state.pool.begin().await?;
-        db::back_office::read_only_snapshot(&mut tx).await?;
-        db::console::custom_plans(&mut tx).await?;
+        let mut tx = super::snapshot(&state.pool).await?;
         let Some(order) = db::back_office::order(&mut tx, &order_id).await? else {
             return Ok(None);
         };
@@ -276,7 +222,11 @@ async fn show(
         }
         section aria-labelledby="h-discrepancies" {
             h2 id="h-discrepancies" { (t(locale, "order.discrepancies")) }
-            (super::findings::discrepancy_table(locale, &discrepancies))
+            @if discrepancies.is_empty() {
+                p class="muted" { (t(locale, "order.no_discrepancies")) }
+            } @else {
+                div class="table-wrap" { (super::findings::discrepancy_table(locale, &discrepancies)) }
+            }
         }
     };
     let title = format!("{} {}", t(locale, "order.title"), order.order_id);

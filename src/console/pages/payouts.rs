@@ -5,23 +5,23 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, Response};
 use axum::routing::get;
-use maud::html;
+use maud::{Markup, html};
+use sqlx::PgConnection;
 
-use super::{PAGE_ROWS, csv_download, parse_cursor, split};
+use super::csv_download;
+use super::list::{self, List};
 use crate::console::ConsoleError;
 use crate::console::i18n::{Locale, label, t};
 use crate::console::layout::{self, Field, ListQuery, badge, money, tone_of};
 use crate::console::session::Session;
 use crate::db;
-use crate::db::back_office::{PayoutFilter, PayoutLine};
+use crate::db::back_office::{Payout, PayoutFilter, PayoutLine};
 use crate::domain::PAYOUT_STATUSES;
 use crate::http::AppState;
-use crate::http::back_office::{cursor, is_valid_payout_id};
+use crate::http::back_office::{InvalidRequest, cursor, is_valid_payout_id, split_page};
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/console/payouts", get(list))
-        .route("/console/payouts.csv", get(download))
+    list::routes::<Payouts>()
         .route("/console/payouts/{payout_id}", get(show))
         .route(
             "/console/payouts/{payout_id}/lines.csv",
@@ -29,19 +29,25 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// The payouts list, by the filters of its query.
 #[derive(Clone)]
-struct Filters {
+struct Payouts {
     merchant_id: Option<String>,
     status: Option<String>,
     from: Option<time::OffsetDateTime>,
     before: Option<time::OffsetDateTime>,
 }
 
-impl Filters {
-    fn read(session: &Session, q: &ListQuery) -> Result<Self, ConsoleError> {
-        let locale = session.locale;
+impl List for Payouts {
+    const PATH: &'static str = "/console/payouts";
+    const TITLE: &'static str = "nav.payouts";
+    const CSV_FILE: &'static str = "payouts.csv";
+    type Row = Payout;
+    type Cursor = (Option<time::OffsetDateTime>, String);
+
+    fn read(locale: Locale, q: &ListQuery) -> Result<Self, ConsoleError> {
         let (from, before) = q.date_range(locale)?;
-        Ok(Filters {
+        Ok(Payouts {
             merchant_id: q.merchant(locale)?.map(str::to_owned),
             status: ListQuery::one_of(locale, &q.status, "status", &PAYOUT_STATUSES)?
                 .map(str::to_owned),
@@ -50,54 +56,32 @@ impl Filters {
         })
     }
 
-    fn db(&self) -> PayoutFilter<'_> {
-        PayoutFilter {
+    fn parse_cursor(c: &str) -> Result<Self::Cursor, InvalidRequest> {
+        cursor::parse_payout(c)
+    }
+
+    fn cursor_of(p: &Payout) -> String {
+        cursor::payout(p.arrival_date, &p.payout_id)
+    }
+
+    async fn fetch(
+        &self,
+        conn: &mut PgConnection,
+        after: Option<&Self::Cursor>,
+        limit: i64,
+    ) -> Result<Vec<Payout>, sqlx::Error> {
+        let filter = PayoutFilter {
             merchant_id: self.merchant_id.as_deref(),
             status: self.status.as_deref(),
             arrival_from: self.from,
             arrival_before: self.before,
-        }
+        };
+        let after = after.map(|(t, id)| (*t, id.as_str()));
+        db::back_office::payouts_page(conn, &filter, after, limit).await
     }
-}
 
-type PayoutCursor = (Option<time::OffsetDateTime>, String);
-
-async fn page_of(
-    pool: &sqlx::PgPool,
-    filters: &Filters,
-    after: Option<&PayoutCursor>,
-    limit: i64,
-) -> Result<(Vec<db::back_office::Payout>, Option<String>), sqlx::Error> {
-    let mut conn = super::reader(pool).await?;
-    let rows = db::back_office::payouts_page(
-        &mut conn,
-        &filters.db(),
-        after.map(|(t, id)| (*t, id.as_str())),
-        limit + 1,
-    )
-    .await?;
-    Ok(split(rows, limit, |p| {
-        cursor::payout(p.arrival_date, &p.payout_id)
-    }))
-}
-
-#[tracing::instrument(skip_all)]
-async fn list(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<ListQuery>,
-) -> Result<Html<String>, ConsoleError> {
-    let locale = session.locale;
-    let filters = Filters::read(&session, &q)?;
-    let after = parse_cursor(locale, q.cursor.as_deref(), cursor::parse_payout)?;
-    let (rows, next) = page_of(&state.pool, &filters, after.as_ref(), PAGE_ROWS)
-        .await
-        .map_err(ConsoleError::from_database_in(locale, "payouts page"))?;
-    let form = layout::filters(
-        locale,
-        "/console/payouts",
-        &q,
-        &[
+    fn fields(locale: Locale) -> Vec<Field<'static>> {
+        vec![
             Field::Merchant,
             Field::Select {
                 name: "status",
@@ -105,74 +89,39 @@ async fn list(
                 options: layout::options(locale, "payout_status", &PAYOUT_STATUSES),
             },
             Field::Dates,
-        ],
-    );
-    let table = html! {
-        table id="payouts" {
-            thead { tr {
-                th scope="col" { (t(locale, "col.payout")) }
-                th scope="col" { (t(locale, "col.merchant")) }
-                th scope="col" class="num" { (t(locale, "col.amount")) }
-                th scope="col" { (t(locale, "col.status")) }
-                th scope="col" { (t(locale, "col.arrival")) }
-                th scope="col" class="num" { (t(locale, "col.lines")) }
-                th scope="col" { (t(locale, "col.reconciled")) }
-                th scope="col" { (t(locale, "col.failure")) }
-            } }
-            tbody {
-                @for p in &rows {
-                    tr {
-                        th scope="row" { a href={ "/console/payouts/" (layout::encode(&p.payout_id)) } { (p.payout_id) } }
-                        td { (p.merchant_id) }
-                        td class="num" { (money(locale, p.amount, &p.currency)) }
-                        td { (badge(&label(locale, "payout_status", &p.status), tone_of(&p.status))) }
-                        td { (layout::opt_time(locale, p.arrival_date)) }
-                        td class="num" { (p.line_count) }
-                        td { @if p.reconciled { (t(locale, "yes")) } @else { (t(locale, "no")) } }
-                        td { (p.failure_message.as_deref().unwrap_or("")) }
+        ]
+    }
+
+    fn table(locale: Locale, rows: &[Payout]) -> Markup {
+        html! {
+            table id="payouts" {
+                thead { tr {
+                    th scope="col" { (t(locale, "col.payout")) }
+                    th scope="col" { (t(locale, "col.merchant")) }
+                    th scope="col" class="num" { (t(locale, "col.amount")) }
+                    th scope="col" { (t(locale, "col.status")) }
+                    th scope="col" { (t(locale, "col.arrival")) }
+                    th scope="col" class="num" { (t(locale, "col.lines")) }
+                    th scope="col" { (t(locale, "col.reconciled")) }
+                    th scope="col" { (t(locale, "col.failure")) }
+                } }
+                tbody {
+                    @for p in rows {
+                        tr {
+                            th scope="row" { a href={ "/console/payouts/" (layout::encode(&p.payout_id)) } { (p.payout_id) } }
+                            td { (p.merchant_id) }
+                            td class="num" { (money(locale, p.amount, &p.currency)) }
+                            td { (badge(&label(locale, "payout_status", &p.status), tone_of(&p.status))) }
+                            td { (layout::opt_time(locale, p.arrival_date)) }
+                            td class="num" { (p.line_count) }
+                            td { @if p.reconciled { (t(locale, "yes")) } @else { (t(locale, "no")) } }
+                            td { (p.failure_message.as_deref().unwrap_or("")) }
+                        }
                     }
                 }
             }
         }
-    };
-    let content = html! {
-        (form)
-        (layout::table_or_empty(locale, rows.is_empty(), table))
-        (layout::list_footer(locale, "/console/payouts", &q, next.as_deref()))
-    };
-    let back = format!("/console/payouts?{}", q.filters_query());
-    Ok(layout::page(
-        &session,
-        "/console/payouts",
-        t(locale, "nav.payouts"),
-        &back,
-        content,
-    ))
-}
-
-async fn download(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, ConsoleError> {
-    let locale = session.locale;
-    let filters = Filters::read(&session, &q)?;
-    let style = q.csv_style(locale)?;
-    let pool = state.pool.clone();
-    csv_download(
-        locale,
-        "payouts.csv",
-        style,
-        move |after: Option<PayoutCursor>, limit| {
-            let pool = pool.clone();
-            let filters = filters.clone();
-            async move {
-                let (rows, next) = page_of(&pool, &filters, after.as_ref(), limit).await?;
-                Ok((rows, next.and_then(|c| cursor::parse_payout(&c).ok())))
-            }
-        },
-    )
-    .await
+    }
 }
 
 /// A payout's lines summed by what they are.
@@ -220,9 +169,7 @@ async fn show(
         return Err(ConsoleError::NotFound(locale));
     }
     let read = async {
-        let mut tx = state.pool.begin().await?;
-        db::back_office::read_only_snapshot(&mut tx).await?;
-        db::console::custom_plans(&mut tx).await?;
+        let mut tx = super::snapshot(&state.pool).await?;
         let Some(payout) = db::back_office::payout(&mut tx, &payout_id).await? else {
             return Ok(None);
         };
@@ -303,7 +250,7 @@ async fn show(
     ))
 }
 
-fn lines_table(locale: Locale, lines: &[PayoutLine]) -> maud::Markup {
+fn lines_table(locale: Locale, lines: &[PayoutLine]) -> Markup {
     html! {
         div class="table-wrap" { table id="payout-lines" {
             thead { tr {
@@ -358,7 +305,7 @@ async fn download_lines(
                     Some(limit + 1),
                 )
                 .await?;
-                let (rows, next) = split(rows, limit, |l| l.balance_transaction_id.clone());
+                let (rows, next) = split_page(rows, limit, |l| l.balance_transaction_id.clone());
                 Ok((rows, next))
             }
         },
