@@ -167,11 +167,16 @@ async fn body_text(client: &Client) -> String {
     text_of(client, "body").await
 }
 
-async fn sign_in(client: &Client, base: &str, token: &str) {
+/// Opens the console page at `path`.
+async fn goto(client: &Client, base: &str, path: &str) {
     client
-        .goto(&format!("{base}/console/sign-in"))
+        .goto(&format!("{base}{path}"))
         .await
-        .expect("sign-in page");
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+}
+
+async fn sign_in(client: &Client, base: &str, token: &str) {
+    goto(client, base, "/console/sign-in").await;
     client
         .find(Locator::Id("token"))
         .await
@@ -190,7 +195,7 @@ async fn screenshot_every_page(client: &Client, base: &str, language: &str) {
     let dir = screenshot_dir();
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     for path in PAGES {
-        client.goto(&format!("{base}{path}")).await.expect("page");
+        goto(client, base, path).await;
         let lang = client
             .find(Locator::Css("html"))
             .await
@@ -224,10 +229,7 @@ async fn staff_use_the_console_in_chromium_in_both_languages(pool: PgPool) {
     // A viewer signs in and filters the orders.
     sign_in(&client, &base, VIEWER_TOKEN).await;
     assert!(body_text(&client).await.contains("Orders by status"));
-    client
-        .goto(&format!("{base}/console/orders"))
-        .await
-        .expect("orders");
+    goto(&client, &base, "/console/orders").await;
     client
         .find(Locator::Id("f-status"))
         .await
@@ -278,10 +280,7 @@ async fn staff_use_the_console_in_chromium_in_both_languages(pool: PgPool) {
     screenshot_every_page(&client, &base, "en").await;
 
     // Switches to Italian: Italian text and euro formatting, remembered from page to page.
-    client
-        .goto(&format!("{base}/console/payouts/po_1ConsolePaid"))
-        .await
-        .expect("payout");
+    goto(&client, &base, "/console/payouts/po_1ConsolePaid").await;
     client
         .find(Locator::Id("switch-language"))
         .await
@@ -304,10 +303,7 @@ async fn staff_use_the_console_in_chromium_in_both_languages(pool: PgPool) {
     let italian = body_text(&client).await.replace('\u{a0}', " ");
     assert!(italian.contains("Bonifico po_1ConsolePaid"), "{italian}");
     assert!(italian.contains("1.175,92 €"), "{italian}");
-    client
-        .goto(&format!("{base}/console/orders"))
-        .await
-        .expect("orders");
+    goto(&client, &base, "/console/orders").await;
     assert!(body_text(&client).await.contains("Ordini"));
 
     screenshot_every_page(&client, &base, "it").await;
@@ -333,10 +329,7 @@ async fn staff_use_the_console_in_chromium_in_both_languages(pool: PgPool) {
     assert_eq!(rows[1][1], "ord-1001");
 
     // A viewer is refused the redrive.
-    client
-        .goto(&format!("{base}/console/dead-letters"))
-        .await
-        .expect("dead letters");
+    goto(&client, &base, "/console/dead-letters").await;
     click_to(
         &client,
         Locator::Css("a.redrive"),
@@ -350,10 +343,7 @@ async fn staff_use_the_console_in_chromium_in_both_languages(pool: PgPool) {
     );
 
     // Signs out.
-    client
-        .goto(&format!("{base}/console"))
-        .await
-        .expect("overview");
+    goto(&client, &base, "/console").await;
     click_to(
         &client,
         Locator::Id("sign-out"),
@@ -364,10 +354,7 @@ async fn staff_use_the_console_in_chromium_in_both_languages(pool: PgPool) {
         body_text(&client).await.contains("You have signed out"),
         "signed out"
     );
-    client
-        .goto(&format!("{base}/console/orders"))
-        .await
-        .expect("orders");
+    goto(&client, &base, "/console/orders").await;
     assert!(
         client
             .current_url()
@@ -379,10 +366,7 @@ async fn staff_use_the_console_in_chromium_in_both_languages(pool: PgPool) {
 
     // An admin confirms and redrives.
     sign_in(&client, &base, ADMIN_TOKEN).await;
-    client
-        .goto(&format!("{base}/console/dead-letters"))
-        .await
-        .expect("dead letters");
+    goto(&client, &base, "/console/dead-letters").await;
     click_to(
         &client,
         Locator::Css("a.redrive"),
