@@ -221,7 +221,7 @@ impl Metrics {
         );
         registry.register(
             "silent_live_profiles",
-            "Live profiles with keys whose Stripe account sent no event created in the last 24 hours",
+            "Live profiles with keys from whose Stripe account no event was received in the last 24 hours",
             books.silent_live_profiles.clone(),
         );
         (metrics, registry)

@@ -12,7 +12,8 @@ pub struct BooksHealth {
     pub dead_letters: i64,
     /// Seconds since the oldest event still waiting for the broker was stored (0 when none).
     pub oldest_unpublished_secs: f64,
-    /// Live profiles with keys whose Stripe account sent no event created in the last day.
+    /// Live profiles with keys from whose Stripe account no event (webhook or catch-up) was
+    /// received in the last day.
     pub silent_live_profiles: i64,
 }
 
@@ -49,9 +50,11 @@ pub async fn read(conn: &mut PgConnection) -> Result<BooksHealth, sqlx::Error> {
     let silent_live_profiles = sqlx::query_scalar!(
         r#"select count(*) as "count!" from stripe_profiles p
            where p.deleted_at is null and p.mode = 'live' and p.secret_key_ciphertext is not null
+             -- (profile_id, received_at): one probe per partition. By `created` the probe
+             -- walked every event of the profile's month through the unique index.
              and not exists (select 1 from inbox_events e
                              where e.profile_id = p.id
-                               and e.event_created_at > now() - interval '24 hours')"#
+                               and e.received_at > now() - interval '24 hours')"#
     )
     .fetch_one(&mut *conn)
     .await?;

@@ -123,3 +123,49 @@ async fn a_live_scrape_passes_promtool_and_has_every_metric_the_pack_uses(pool: 
         );
     }
 }
+
+#[sqlx::test]
+async fn a_live_profile_with_keys_counts_as_silent_until_an_event_is_received(pool: PgPool) {
+    let silent = || async {
+        let mut conn = pool.acquire().await.expect("connection");
+        accredito::db::health::read(&mut conn)
+            .await
+            .expect("reading")
+            .silent_live_profiles
+    };
+    sqlx::query("insert into merchants (id) values ('m_quiet')")
+        .execute(&pool)
+        .await
+        .expect("merchant");
+    // A live profile with a (sealed) secret key; another without keys, never counted.
+    sqlx::query(
+        "insert into stripe_profiles (id, merchant_id, name, mode, secret_key_ciphertext) values
+            ('prof_quiet0000000000000000000', 'm_quiet', 'Quiet', 'live', '\\x00'),
+            ('prof_nokeys000000000000000000', 'm_quiet', 'No keys', 'live', null)",
+    )
+    .execute(&pool)
+    .await
+    .expect("profiles");
+    let received = |event_id: &'static str, hours_ago: i32| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(
+                "insert into inbox_events (profile_id, merchant_id, event_id, event_type, livemode,
+                    event_created_at, raw_body, received_at)
+                 values ('prof_quiet0000000000000000000', 'm_quiet', $1, 'charge.succeeded',
+                         true, now() - make_interval(hours => $2), '{}'::bytea,
+                         now() - make_interval(hours => $2))",
+            )
+            .bind(event_id)
+            .bind(hours_ago)
+            .execute(&pool)
+            .await
+            .expect("event");
+        }
+    };
+    assert_eq!(silent().await, 1, "no event at all");
+    received("evt_old", 30).await;
+    assert_eq!(silent().await, 1, "only an event received 30 hours ago");
+    received("evt_recent", 1).await;
+    assert_eq!(silent().await, 0, "an event received an hour ago");
+}
