@@ -47,11 +47,11 @@ from generate_series(1, least({orders}, {payouts} * 10)) g
 where g % 10 <> 8;
 
 insert into inbox_events (profile_id, merchant_id, event_id, event_type, livemode,
-    event_created_at, raw_body, received_at)
+    event_created_at, raw_body, received_at, object_id)
 select 'prof_cb' || lpad((g % 200 + 1)::text, 22, '0'), 'cb_m_' || (g % 200 + 1), 'evt_cb' || g,
        'payment_intent.succeeded', true, now() - g * interval '5 seconds',
        convert_to('{"id":"evt_cb' || g || '","object":"event","type":"payment_intent.succeeded","data":{"object":{"id":"pi_cb' || g || '","object":"payment_intent","amount":' || (1000 + g % 5000) || ',"currency":"eur","metadata":{"order_id":"cb_o_' || g || '"}}}}', 'UTF8'),
-       now() - g * interval '5 seconds'
+       now() - g * interval '5 seconds', 'pi_cb' || g
 from generate_series(1, {events}) g;
 
 insert into discrepancies (kind, merchant_id, order_id, subject_id, detail, opened_at, resolved_at)

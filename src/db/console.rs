@@ -294,18 +294,24 @@ pub struct EventSummary {
     pub livemode_mismatch: bool,
 }
 
-/// Every stored payment_intent.* and charge.* event about the PaymentIntent, by Stripe's
-/// `created` (the index `inbox_events_payment_intent`).
+/// Every stored event about the PaymentIntent or one of its charges, refunds and disputes
+/// (as the facts know them), by Stripe's `created` (the index `inbox_events_object`).
 pub async fn events_of_payment_intent(
     conn: &mut PgConnection,
     payment_intent_id: &str,
 ) -> Result<Vec<EventSummary>, sqlx::Error> {
     sqlx::query_as!(
         EventSummary,
-        r#"select profile_id, event_id, event_type, event_created_at, received_at, livemode_mismatch
+        r#"with charges as (select id from stripe_charges where payment_intent_id = $1)
+           select profile_id, event_id, event_type, event_created_at, received_at, livemode_mismatch
            from inbox_events
-           where accredito_event_payment_intent(raw_body) = $1
-             and (event_type like 'payment_intent.%' or event_type like 'charge.%')
+           where object_id in (
+               select $1::text
+               union all select id from charges
+               union all select id from stripe_refunds
+                         where payment_intent_id = $1 or charge_id in (select id from charges)
+               union all select id from stripe_disputes
+                         where payment_intent_id = $1 or charge_id in (select id from charges))
            order by event_created_at, id
            limit 500"#,
         payment_intent_id

@@ -13,6 +13,8 @@ pub struct NewEvent {
     /// The event's `livemode` is not its profile's mode: stored, never processed.
     pub livemode_mismatch: bool,
     pub event_created_at: OffsetDateTime,
+    /// `data.object.id`, when the event names one.
+    pub object_id: Option<String>,
 }
 
 /// A row the insert created (rows it skipped as duplicates are not returned).
@@ -72,6 +74,7 @@ pub async fn insert_batch(
     let mut mismatches = Vec::with_capacity(events.len());
     let mut created = Vec::with_capacity(events.len());
     let mut bodies = Vec::with_capacity(events.len());
+    let mut object_ids = Vec::with_capacity(events.len());
     for e in events {
         profile_ids.push(e.event.profile_id.clone());
         merchant_ids.push(e.event.merchant_id.to_string());
@@ -81,15 +84,16 @@ pub async fn insert_batch(
         mismatches.push(e.livemode_mismatch);
         created.push(e.event_created_at);
         bodies.push(e.event.body.to_vec());
+        object_ids.push(e.object_id.clone());
     }
     sqlx::query_as!(
         Inserted,
         r#"with inserted as (
              insert into inbox_events
                  (profile_id, merchant_id, event_id, event_type, livemode, livemode_mismatch,
-                  event_created_at, raw_body)
+                  event_created_at, raw_body, object_id)
              select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[],
-                                  $6::bool[], $7::timestamptz[], $8::bytea[])
+                                  $6::bool[], $7::timestamptz[], $8::bytea[], $9::text[])
              on conflict (profile_id, event_id, event_created_at) do nothing
              returning id, profile_id, event_id, event_created_at, livemode_mismatch
          ), listed as (
@@ -104,7 +108,8 @@ pub async fn insert_batch(
         &livemodes,
         &mismatches,
         &created,
-        &bodies
+        &bodies,
+        &object_ids as &[Option<String>]
     )
     .fetch_all(conn)
     .await

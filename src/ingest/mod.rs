@@ -44,6 +44,7 @@ pub fn new_event(
         livemode: envelope.livemode,
         livemode_mismatch,
         event_created_at: envelope.created,
+        object_id: envelope.object_id,
     }
 }
 

@@ -14,6 +14,10 @@ pub struct EventEnvelope {
     pub livemode: bool,
     /// The connected account, for Connect events.
     pub account: Option<String>,
+    /// `data.object.id`: the Stripe object the event is about (a PaymentIntent, a charge, a
+    /// refund...), when it is a string of a sensible length. Stored, so that an object's events
+    /// are found by an index rather than by reading bodies.
+    pub object_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +57,12 @@ struct Wire<'a> {
 struct WireData<'a> {
     #[serde(borrow)]
     object: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct WireObject<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
 }
 
 const MAX_ID_LEN: usize = 255;
@@ -115,6 +125,12 @@ pub fn parse_envelope(body: &[u8]) -> Result<EventEnvelope, EnvelopeError> {
     }
 
     let account: Option<String> = field(wire.account, "`account` must be a string")?;
+    // Only a lookup aid: an object without a usable id is stored all the same.
+    let object_id = serde_json::from_str::<WireObject<'_>>(data_object.get())
+        .ok()
+        .and_then(|o| o.id)
+        .and_then(|id| serde_json::from_str::<String>(id.get()).ok())
+        .filter(|id| !id.is_empty() && id.len() <= MAX_ID_LEN);
 
     Ok(EventEnvelope {
         id,
@@ -122,6 +138,7 @@ pub fn parse_envelope(body: &[u8]) -> Result<EventEnvelope, EnvelopeError> {
         created,
         livemode,
         account,
+        object_id,
     })
 }
 
@@ -144,6 +161,22 @@ mod tests {
     use super::*;
 
     const MINIMAL: &str = r#"{"id":"evt_1","object":"event","type":"charge.succeeded","created":1767225600,"livemode":true,"data":{"object":{"id":"ch_1","object":"charge"}}}"#;
+
+    #[test]
+    fn the_object_an_event_is_about_is_read_when_it_has_a_string_id() {
+        assert_eq!(
+            parse_envelope(MINIMAL.as_bytes())
+                .expect("valid")
+                .object_id
+                .as_deref(),
+            Some("ch_1")
+        );
+        for object in [r#"{}"#, r#"{"id":7}"#, r#"{"id":""}"#, r#"{"id":null}"#] {
+            let body = MINIMAL.replace(r#"{"id":"ch_1","object":"charge"}"#, object);
+            let envelope = parse_envelope(body.as_bytes()).expect("still an event");
+            assert_eq!(envelope.object_id, None, "{object}");
+        }
+    }
 
     #[test]
     fn minimal_event_is_parsed() {

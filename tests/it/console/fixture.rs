@@ -28,15 +28,21 @@ pub async fn seed(pool: &PgPool) {
         "insert into order_states (order_id, status, amount_paid, amount_refunded, payment_intent_id, charge_id, last_event_at) values
             ('ord-1001', 'paid', 123456, 0, 'pi_1ConsolePaid', 'ch_1ConsolePaid', now() - interval '2 hours'),
             ('ord-1003', 'refunded', 5000, 5000, 'pi_1ConsoleRefunded', 'ch_1ConsoleRefunded', now() - interval '2 days')",
-        "insert into inbox_events (profile_id, merchant_id, event_id, event_type, livemode, event_created_at, raw_body) values
+        // The charge fact the orders worker would have stored: it links the charge's events to
+        // the order's PaymentIntent.
+        "insert into stripe_charges (id, merchant_id, payment_intent_id, amount, amount_captured,
+            currency, status, last_event_id, last_event_created) values
+            ('ch_1ConsolePaid', 'bar-roma', 'pi_1ConsolePaid', 123456, 123456, 'eur', 'succeeded',
+             'evt_1ConsoleCharge', now() - interval '119 minutes')",
+        "insert into inbox_events (profile_id, merchant_id, event_id, event_type, livemode, event_created_at, raw_body, object_id) values
             ('prof_consoletest0000000000001', 'bar-roma', 'evt_1ConsolePiOk', 'payment_intent.succeeded', true, now() - interval '2 hours',
-             convert_to('{\"id\":\"evt_1ConsolePiOk\",\"object\":\"event\",\"type\":\"payment_intent.succeeded\",\"data\":{\"object\":{\"id\":\"pi_1ConsolePaid\",\"object\":\"payment_intent\",\"client_secret\":\"pi_1ConsolePaid_secret_zzz\",\"amount\":123456}}}', 'utf8')),
+             convert_to('{\"id\":\"evt_1ConsolePiOk\",\"object\":\"event\",\"type\":\"payment_intent.succeeded\",\"data\":{\"object\":{\"id\":\"pi_1ConsolePaid\",\"object\":\"payment_intent\",\"client_secret\":\"pi_1ConsolePaid_secret_zzz\",\"amount\":123456}}}', 'utf8'), 'pi_1ConsolePaid'),
             ('prof_consoletest0000000000001', 'bar-roma', 'evt_1ConsoleCharge', 'charge.succeeded', true, now() - interval '119 minutes',
-             convert_to('{\"id\":\"evt_1ConsoleCharge\",\"object\":\"event\",\"type\":\"charge.succeeded\",\"data\":{\"object\":{\"id\":\"ch_1ConsolePaid\",\"object\":\"charge\",\"payment_intent\":\"pi_1ConsolePaid\"}}}', 'utf8')),
+             convert_to('{\"id\":\"evt_1ConsoleCharge\",\"object\":\"event\",\"type\":\"charge.succeeded\",\"data\":{\"object\":{\"id\":\"ch_1ConsolePaid\",\"object\":\"charge\",\"payment_intent\":\"pi_1ConsolePaid\"}}}', 'utf8'), 'ch_1ConsolePaid'),
             ('prof_consoletest0000000000001', 'bar-roma', 'evt_1ConsoleOther', 'payment_intent.succeeded', true, now() - interval '1 hour',
-             convert_to('{\"id\":\"evt_1ConsoleOther\",\"object\":\"event\",\"data\":{\"object\":{\"id\":\"pi_1SomeoneElse\"}}}', 'utf8')),
+             convert_to('{\"id\":\"evt_1ConsoleOther\",\"object\":\"event\",\"data\":{\"object\":{\"id\":\"pi_1SomeoneElse\"}}}', 'utf8'), 'pi_1SomeoneElse'),
             ('prof_consoletest0000000000001', 'bar-roma', 'evt_1ConsoleDead', 'payout.paid', true, now() - interval '30 minutes',
-             convert_to('{\"id\":\"evt_1ConsoleDead\",\"object\":\"event\",\"type\":\"payout.paid\",\"data\":{\"object\":{\"id\":\"po_1Unknown\",\"object\":\"payout\"}}}', 'utf8'))",
+             convert_to('{\"id\":\"evt_1ConsoleDead\",\"object\":\"event\",\"type\":\"payout.paid\",\"data\":{\"object\":{\"id\":\"po_1Unknown\",\"object\":\"payout\"}}}', 'utf8'), 'po_1Unknown')",
         "insert into payouts (id, merchant_id, profile_id, amount, currency, status, arrival_date, automatic, failure_code, failure_message, itemized_at, last_event_id, last_event_created) values
             ('po_1ConsolePaid', 'bar-roma', 'prof_consoletest0000000000001', 117592, 'eur', 'paid', now() - interval '1 hour', true, null, null, now(), 'evt_x1', now()),
             ('po_1ConsoleFailed', 'bar-roma', 'prof_consoletest0000000000001', 9900, 'eur', 'failed', now() - interval '3 days', true, 'account_closed', 'The bank account has been closed.', null, 'evt_x2', now())",
