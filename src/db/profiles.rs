@@ -416,10 +416,18 @@ pub async fn listen_for_changes(pool: &PgPool) -> Result<PgListener, sqlx::Error
     Ok(listener)
 }
 
+/// Where a sealed value lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedIn {
+    /// A webhook signing secret, by its id.
+    WebhookSecret(i64),
+    /// The profile's Stripe secret key.
+    StripeKey,
+}
+
 /// A sealed value and where it lives, for `rekey`.
 pub struct Sealed {
-    /// The webhook secret's id, or 0 for a profile's Stripe key.
-    pub secret_id: i64,
+    pub place: SealedIn,
     pub profile_id: String,
     pub sealed: Vec<u8>,
 }
@@ -430,15 +438,22 @@ pub async fn sealed_secrets_after(
     after_id: i64,
     limit: i64,
 ) -> Result<Vec<Sealed>, sqlx::Error> {
-    sqlx::query_as!(
-        Sealed,
-        r#"select id as "secret_id!", profile_id, secret_ciphertext as sealed from webhook_secrets
-           where id > $1 order by id limit $2"#,
+    let rows = sqlx::query!(
+        "select id, profile_id, secret_ciphertext from webhook_secrets
+         where id > $1 order by id limit $2",
         after_id,
         limit
     )
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Sealed {
+            place: SealedIn::WebhookSecret(r.id),
+            profile_id: r.profile_id,
+            sealed: r.secret_ciphertext,
+        })
+        .collect())
 }
 
 /// Profiles' sealed Stripe keys after profile `after`, by profile id.
@@ -447,17 +462,23 @@ pub async fn sealed_keys_after(
     after: &str,
     limit: i64,
 ) -> Result<Vec<Sealed>, sqlx::Error> {
-    sqlx::query_as!(
-        Sealed,
-        r#"select 0::bigint as "secret_id!", id as profile_id,
-                  secret_key_ciphertext as "sealed!"
-           from stripe_profiles where secret_key_ciphertext is not null and id > $1
+    let rows = sqlx::query!(
+        r#"select id, secret_key_ciphertext as "sealed!" from stripe_profiles
+           where secret_key_ciphertext is not null and id > $1
            order by id limit $2"#,
         after,
         limit
     )
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Sealed {
+            place: SealedIn::StripeKey,
+            profile_id: r.id,
+            sealed: r.sealed,
+        })
+        .collect())
 }
 
 /// Replaces a sealed value if it is still `old` (a concurrent change wins); `true` if replaced.
@@ -466,26 +487,29 @@ pub async fn reseal(
     item: &Sealed,
     new: &[u8],
 ) -> Result<bool, sqlx::Error> {
-    let replaced = if item.secret_id == 0 {
-        sqlx::query!(
-            "update stripe_profiles set secret_key_ciphertext = $3
-             where id = $1 and secret_key_ciphertext = $2",
-            item.profile_id,
-            item.sealed,
-            new
-        )
-        .execute(conn)
-        .await?
-    } else {
-        sqlx::query!(
-            "update webhook_secrets set secret_ciphertext = $3
-             where id = $1 and secret_ciphertext = $2",
-            item.secret_id,
-            item.sealed,
-            new
-        )
-        .execute(conn)
-        .await?
+    let replaced = match item.place {
+        SealedIn::StripeKey => {
+            sqlx::query!(
+                "update stripe_profiles set secret_key_ciphertext = $3
+                 where id = $1 and secret_key_ciphertext = $2",
+                item.profile_id,
+                item.sealed,
+                new
+            )
+            .execute(conn)
+            .await?
+        }
+        SealedIn::WebhookSecret(id) => {
+            sqlx::query!(
+                "update webhook_secrets set secret_ciphertext = $3
+                 where id = $1 and secret_ciphertext = $2",
+                id,
+                item.sealed,
+                new
+            )
+            .execute(conn)
+            .await?
+        }
     };
     Ok(replaced.rows_affected() == 1)
 }

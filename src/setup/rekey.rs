@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use crate::crypto::SecretBox;
 use crate::db;
 use crate::db::merchants::AuditEntry;
-use crate::db::profiles::Sealed;
+use crate::db::profiles::{Sealed, SealedIn};
 use crate::setup::profiles::secret_key_context;
 
 const PAGE: i64 = 200;
@@ -50,8 +50,10 @@ pub async fn rekey(
             let mut conn = pool.acquire().await?;
             db::profiles::sealed_secrets_after(&mut conn, after_id, PAGE).await?
         };
-        let Some(last) = page.last() else { break };
-        after_id = last.secret_id;
+        let Some(SealedIn::WebhookSecret(last_id)) = page.last().map(|s| s.place) else {
+            break;
+        };
+        after_id = last_id;
         for item in &page {
             reseal(
                 pool,
