@@ -302,16 +302,19 @@ pub async fn events_of_payment_intent(
 ) -> Result<Vec<EventSummary>, sqlx::Error> {
     sqlx::query_as!(
         EventSummary,
-        r#"with charges as (select id from stripe_charges where payment_intent_id = $1)
+        // Each branch an index probe, whatever the statistics (an `or` across two columns
+        // can be planned as a scan).
+        r#"with charges as (select array(select id from stripe_charges
+                                         where payment_intent_id = $1) as ids)
            select profile_id, event_id, event_type, event_created_at, received_at, livemode_mismatch
            from inbox_events
            where object_id in (
                select $1::text
-               union all select id from charges
-               union all select id from stripe_refunds
-                         where payment_intent_id = $1 or charge_id in (select id from charges)
-               union all select id from stripe_disputes
-                         where payment_intent_id = $1 or charge_id in (select id from charges))
+               union all select unnest(ids) from charges
+               union all select id from stripe_refunds where payment_intent_id = $1
+               union all select id from stripe_refunds, charges where charge_id = any(ids)
+               union all select id from stripe_disputes where payment_intent_id = $1
+               union all select id from stripe_disputes, charges where charge_id = any(ids))
            order by event_created_at, id
            limit 500"#,
         payment_intent_id
