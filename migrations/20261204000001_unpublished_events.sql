@@ -7,7 +7,10 @@ create table inbox_unpublished (
     inbox_id bigint primary key,
     -- the inbox row's partition key, so the row is found in its partition only
     event_created_at timestamptz not null,
-    received_at timestamptz not null default now()
+    received_at timestamptz not null default now(),
+    -- a relay's catch-up pass took the row until then: it publishes with no transaction open
+    -- (no row locks held across a network call), and a relay that dies lets go by itself
+    claimed_until timestamptz
 );
 
 insert into inbox_unpublished (inbox_id, event_created_at, received_at)

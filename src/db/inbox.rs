@@ -130,29 +130,56 @@ pub async fn mark_published(conn: &mut PgConnection, ids: &[i64]) -> Result<u64,
     .map(|r| r.rows_affected())
 }
 
-/// The oldest events still waiting for the broker, locked so that two relays never publish
-/// the same rows at once. Rows younger than `min_age_secs` are left to the hot path.
-pub async fn lock_unpublished(
+/// Claims the oldest events still waiting for the broker for `lease_secs`, so that two relays
+/// never publish the same rows at once, and returns them. One statement, committed on its own:
+/// the caller publishes without holding a transaction or a lock. Rows younger than
+/// `min_age_secs` are left to the hot path; rows another relay claimed are skipped until its
+/// claim runs out (it published them, or it died).
+pub async fn claim_unpublished(
     conn: &mut PgConnection,
     min_age_secs: f64,
+    lease_secs: f64,
     limit: i64,
 ) -> Result<Vec<InboxRow>, sqlx::Error> {
     sqlx::query_as!(
         Row,
-        "select e.id, e.profile_id, e.merchant_id, e.event_id, e.event_type, e.raw_body,
-                e.event_created_at
-         from inbox_unpublished u
-         join inbox_events e on e.id = u.inbox_id and e.event_created_at = u.event_created_at
-         where u.received_at < now() - make_interval(secs => $1)
-         order by u.inbox_id
-         limit $2
-         for update of u skip locked",
+        r#"with claimed as (
+               update inbox_unpublished set claimed_until = now() + make_interval(secs => $2)
+               where inbox_id in (
+                   select inbox_id from inbox_unpublished
+                   where received_at < now() - make_interval(secs => $1)
+                     and (claimed_until is null or claimed_until < now())
+                   order by inbox_id
+                   limit $3
+                   for update skip locked)
+               returning inbox_id, event_created_at)
+           select e.id as "id!", e.profile_id as "profile_id!", e.merchant_id as "merchant_id!",
+                  e.event_id as "event_id!", e.event_type as "event_type!",
+                  e.raw_body as "raw_body!", e.event_created_at as "event_created_at!"
+           from claimed c
+           join inbox_events e on e.id = c.inbox_id and e.event_created_at = c.event_created_at
+           order by e.id"#,
         min_age_secs,
+        lease_secs,
         limit
     )
     .fetch_all(conn)
     .await
     .map(|rows| rows.into_iter().map(InboxRow::from).collect())
+}
+
+/// Lets go of claimed rows the broker did not take, for the next pass to try again at once.
+pub async fn release_claims(conn: &mut PgConnection, ids: &[i64]) -> Result<u64, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    sqlx::query!(
+        "update inbox_unpublished set claimed_until = null where inbox_id = any($1)",
+        ids
+    )
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())
 }
 
 pub async fn count_unpublished(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {

@@ -30,6 +30,10 @@ const CATCH_UP_MIN_AGE: Duration = Duration::from_secs(5);
 /// just after its commit).
 const HOT_PATH_GRACE: Duration = Duration::from_secs(1);
 
+/// How long a catch-up pass holds the rows it took: far longer than publishing a batch with
+/// confirms takes, and short enough that a relay that died lets another publish them soon.
+const CATCH_UP_CLAIM: Duration = Duration::from_secs(60);
+
 /// How long a relay that is not connected keeps trying once shutdown is requested.
 const SHUTDOWN_CONNECT_GRACE: Duration = Duration::from_secs(5);
 
@@ -220,15 +224,36 @@ impl Relay {
             self.publish_jobs(publisher, chunk).await?;
         }
         loop {
-            let mut tx = self.pool.begin().await?;
-            let rows =
-                db::inbox::lock_unpublished(&mut tx, min_age.as_secs_f64(), PUBLISH_BATCH as i64)
-                    .await?;
+            // Claimed in one short statement, published with no transaction open (G10), then
+            // taken off the list; what the broker did not take waits for the claim to run out.
+            let rows = {
+                let mut conn = self.pool.acquire().await?;
+                db::inbox::claim_unpublished(
+                    &mut conn,
+                    min_age.as_secs_f64(),
+                    CATCH_UP_CLAIM.as_secs_f64(),
+                    PUBLISH_BATCH as i64,
+                )
+                .await?
+            };
             let events: Vec<&StoredEvent> = rows.iter().map(|r| &r.event).collect();
-            let outcomes = publisher.publish_events(&events).await?;
-            let published = self.count_and_collect(rows.iter().map(|r| r.id), &outcomes);
-            db::inbox::mark_published(&mut tx, &published).await?;
-            tx.commit().await?;
+            let claimed: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let outcomes = match publisher.publish_events(&events).await {
+                Ok(outcomes) => outcomes,
+                Err(error) => {
+                    // The next connection's pass takes them again, without waiting the claim out.
+                    self.release(&claimed).await;
+                    return Err(error.into());
+                }
+            };
+            let published = self.count_and_collect(claimed.iter().copied(), &outcomes);
+            let mut conn = self.pool.acquire().await?;
+            db::inbox::mark_published(&mut conn, &published).await?;
+            let refused: Vec<i64> = claimed
+                .into_iter()
+                .filter(|id| !published.contains(id))
+                .collect();
+            db::inbox::release_claims(&mut conn, &refused).await?;
             if !published.is_empty() {
                 tracing::info!(
                     published = published.len(),
@@ -243,6 +268,17 @@ impl Relay {
         let unpublished = db::inbox::count_unpublished(&mut conn).await?;
         self.metrics.inbox_unpublished.set(unpublished);
         Ok(())
+    }
+
+    /// Best effort: a claim that is not released runs out by itself.
+    async fn release(&self, ids: &[i64]) {
+        let released = async {
+            let mut conn = self.pool.acquire().await?;
+            db::inbox::release_claims(&mut conn, ids).await
+        };
+        if let Err(error) = released.await {
+            tracing::warn!(%error, "could not release claimed rows; they wait for the claim to run out");
+        }
     }
 
     /// Counts outcomes and returns the ids the broker took (confirmed or unroutable).

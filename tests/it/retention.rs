@@ -226,3 +226,50 @@ async fn prune_refuses_a_retention_too_short_for_de_duplication() {
         "{stderr}"
     );
 }
+
+#[sqlx::test]
+async fn a_catch_up_claim_keeps_other_relays_off_until_released_or_run_out(pool: PgPool) {
+    seed_profile(&pool).await;
+    stored_event(&pool, "evt_waiting", OffsetDateTime::now_utc()).await;
+    sqlx::query(
+        "insert into inbox_unpublished (inbox_id, event_created_at, received_at)
+         select id, event_created_at, now() - interval '10 minutes' from inbox_events",
+    )
+    .execute(&pool)
+    .await
+    .expect("listed");
+    let claim = || async {
+        let mut conn = pool.acquire().await.expect("connection");
+        accredito::db::inbox::claim_unpublished(&mut conn, 5.0, 60.0, 100)
+            .await
+            .expect("claim")
+            .into_iter()
+            .map(|row| row.event.event_id.to_string())
+            .collect::<Vec<_>>()
+    };
+
+    let first = claim().await;
+    assert_eq!(first, ["evt_waiting"]);
+    assert!(claim().await.is_empty(), "claimed: another relay skips it");
+
+    let id: i64 = sqlx::query_scalar("select inbox_id from inbox_unpublished")
+        .fetch_one(&pool)
+        .await
+        .expect("id");
+    let mut conn = pool.acquire().await.expect("connection");
+    accredito::db::inbox::release_claims(&mut conn, &[id])
+        .await
+        .expect("release");
+    assert_eq!(
+        claim().await,
+        ["evt_waiting"],
+        "released: taken again at once"
+    );
+
+    // A relay that died: its claim runs out.
+    sqlx::query("update inbox_unpublished set claimed_until = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .expect("expire");
+    assert_eq!(claim().await, ["evt_waiting"], "run out: taken again");
+}
