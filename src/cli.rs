@@ -12,11 +12,14 @@ use time::OffsetDateTime;
 use crate::amqp::Topology;
 use crate::config::{DlqCommand, MerchantCommand, ProfileCommand, Settings};
 use crate::db;
-use crate::setup::merchants::{Actor, Merchants};
-use crate::setup::profiles::{NewProfile, Profiles};
+use crate::setup::merchants::{Actor, MerchantView, Merchants};
+use crate::setup::profiles::{NewProfile, ProfileView, Profiles};
 use crate::setup::readiness::{self, Language};
 use crate::stripe::client::StripeClient;
 use crate::worker::dead_letters;
+
+/// Rows a list command reads per query; it prints them all.
+const LIST_PAGE: i64 = 500;
 
 pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
     let pool = db::connect_lazy(&settings.database_url, 2)?;
@@ -60,7 +63,19 @@ pub async fn merchant(settings: &Settings, command: MerchantCommand) -> anyhow::
         MerchantCommand::Show { merchant } => {
             serde_json::to_value(merchants.show(&merchant).await?)?
         }
-        MerchantCommand::List => serde_json::to_value(merchants.list().await?)?,
+        MerchantCommand::List => {
+            let mut all = Vec::new();
+            loop {
+                let after = all.last().map(|m: &MerchantView| m.id.clone());
+                let page = merchants.list(after.as_deref(), LIST_PAGE).await?;
+                let last_page = page.len() < LIST_PAGE as usize;
+                all.extend(page);
+                if last_page {
+                    break;
+                }
+            }
+            serde_json::to_value(all)?
+        }
         MerchantCommand::EnableStripe { merchant, profile } => {
             serde_json::to_value(merchants.enable_stripe(&merchant, &profile, &actor).await?)?
         }
@@ -161,7 +176,20 @@ pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Re
         }
         ProfileCommand::Show { profile } => serde_json::to_value(profiles.show(&profile).await?)?,
         ProfileCommand::List { merchant } => {
-            serde_json::to_value(profiles.list(merchant.as_deref()).await?)?
+            let mut all = Vec::new();
+            loop {
+                let after = all
+                    .last()
+                    .map(|p: &ProfileView| (p.created_at, p.id.clone()));
+                let after = after.as_ref().map(|(at, id)| (*at, id.as_str()));
+                let page = profiles.list(merchant.as_deref(), after, LIST_PAGE).await?;
+                let last_page = page.len() < LIST_PAGE as usize;
+                all.extend(page);
+                if last_page {
+                    break;
+                }
+            }
+            serde_json::to_value(all)?
         }
     };
     println!("{}", serde_json::to_string_pretty(&output)?);

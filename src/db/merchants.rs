@@ -59,11 +59,18 @@ pub async fn find(conn: &mut PgConnection, id: &str) -> Result<Option<MerchantRo
     .await
 }
 
-pub async fn list(conn: &mut PgConnection) -> Result<Vec<MerchantRow>, sqlx::Error> {
+/// Up to `limit` merchants in id order, after `after` when given (keyset paging on the key).
+pub async fn list(
+    conn: &mut PgConnection,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<MerchantRow>, sqlx::Error> {
     sqlx::query_as!(
         MerchantRow,
         "select id, name, stripe_enabled, selected_profile_id, created_at, updated_at
-         from merchants order by id"
+         from merchants where ($1::text is null or id > $1) order by id limit $2",
+        after,
+        limit
     )
     .fetch_all(conn)
     .await

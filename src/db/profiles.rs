@@ -92,10 +92,15 @@ pub async fn find_profile(
     .await
 }
 
+/// Up to `limit` live profiles in the order they were created, of one merchant or of all,
+/// after the position `after` (created_at, id) when given.
 pub async fn list_profiles(
     conn: &mut PgConnection,
     merchant_id: Option<&str>,
+    after: Option<(OffsetDateTime, &str)>,
+    limit: i64,
 ) -> Result<Vec<ProfileRow>, sqlx::Error> {
+    let (after_created, after_id) = after.unzip();
     sqlx::query_as!(
         ProfileRow,
         r#"select id, merchant_id, name, mode, created_at, publishable_key,
@@ -103,11 +108,43 @@ pub async fn list_profiles(
             stripe_display_name, keys_checked_at, webhook_endpoint_id, webhook_endpoint_status
          from stripe_profiles
          where ($1::text is null or merchant_id = $1) and deleted_at is null
-         order by created_at, id"#,
-        merchant_id
+           and ($2::timestamptz is null or (created_at, id) > ($2, $3::text))
+         order by created_at, id
+         limit $4"#,
+        merchant_id,
+        after_created,
+        after_id,
+        limit
     )
     .fetch_all(conn)
     .await
+}
+
+/// Every secret of each of `profile_ids`, newest first within a profile: one read for a page
+/// of profiles.
+pub async fn secrets_of_profiles(
+    conn: &mut PgConnection,
+    profile_ids: &[String],
+) -> Result<Vec<(String, SecretRow)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "select profile_id, id, secret_ciphertext, created_at, expires_at from webhook_secrets
+         where profile_id = any($1) order by profile_id, id desc",
+        profile_ids
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let secret = SecretRow {
+                id: r.id,
+                secret_ciphertext: r.secret_ciphertext,
+                created_at: r.created_at,
+                expires_at: r.expires_at,
+            };
+            (r.profile_id, secret)
+        })
+        .collect())
 }
 
 pub async fn insert_secret(

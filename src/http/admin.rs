@@ -1,14 +1,16 @@
 //! The `/v1` profile API, behind a bearer token (see [`super::auth`]).
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use secrecy::SecretString;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+use super::back_office::{Listing, cursor, merchant_filter, parse_limit, query_params, split_page};
 use super::{ApiError, AppState};
 use crate::domain::ProfileId;
 use crate::setup::merchants::Actor;
@@ -77,16 +79,32 @@ async fn create_profile(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ListQuery {
     merchant_id: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+    /// Read by [`Listing`].
+    #[serde(rename = "format")]
+    _format: Option<String>,
+    #[serde(rename = "separator")]
+    _separator: Option<String>,
 }
 
+/// Live profiles in the order they were created, of one merchant or all, keyset-paged.
 async fn list_profiles(
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let profiles = state.profiles.list(query.merchant_id.as_deref()).await?;
-    Ok(Json(serde_json::json!({ "data": profiles })))
+    listing: Listing,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query_params(query)?;
+    let merchant_id = merchant_filter(q.merchant_id.as_deref())?;
+    let limit = parse_limit(q.limit.as_deref())?;
+    let after = q.cursor.as_deref().map(cursor::parse_profile).transpose()?;
+    let after = after.as_ref().map(|(at, id)| (*at, id.as_str()));
+    let rows = state.profiles.list(merchant_id, after, limit + 1).await?;
+    let (data, next) = split_page(rows, limit, |p| cursor::profile(p.created_at, &p.id));
+    listing.respond(data, next)
 }
 
 async fn show_profile(

@@ -1,14 +1,16 @@
 //! `/v1/merchants`: create, rename, list, show, enable and disable Stripe, and readiness.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Extension, Path, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::admin::json_body;
 use super::auth::require_admin_token;
+use super::back_office::{Listing, cursor, parse_limit, query_params, split_page};
 use super::{ApiError, AppState};
 use crate::setup::merchants::{Actor, MerchantView};
 use crate::setup::readiness::{self, Language, Readiness};
@@ -52,9 +54,34 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let merchants = state.merchants.list().await?;
-    Ok(Json(serde_json::json!({ "data": merchants })))
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+    /// Read by [`Listing`].
+    #[serde(rename = "format")]
+    _format: Option<String>,
+    #[serde(rename = "separator")]
+    _separator: Option<String>,
+}
+
+/// Merchants in id order, keyset-paged like every `/v1` list.
+async fn list(
+    State(state): State<AppState>,
+    listing: Listing,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query_params(query)?;
+    let limit = parse_limit(q.limit.as_deref())?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(cursor::parse_merchant)
+        .transpose()?;
+    let rows = state.merchants.list(after.as_deref(), limit + 1).await?;
+    let (data, next) = split_page(rows, limit, |m| cursor::merchant(&m.id));
+    listing.respond(data, next)
 }
 
 async fn show(

@@ -181,9 +181,14 @@ impl Merchants {
         Ok(row.into())
     }
 
-    pub async fn list(&self) -> Result<Vec<MerchantView>, MerchantError> {
+    /// Up to `limit` merchants in id order, after `after` when given.
+    pub async fn list(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<MerchantView>, MerchantError> {
         let mut conn = self.pool.acquire().await?;
-        let rows = db::merchants::list(&mut conn).await?;
+        let rows = db::merchants::list(&mut conn, after, limit).await?;
         Ok(rows.into_iter().map(MerchantView::from).collect())
     }
 

@@ -999,3 +999,119 @@ async fn registering_the_webhook_endpoint_stores_its_secret_and_rotates_with_ove
     assert!(!audit.contains(&first_secret) && !audit.contains(&second_secret));
     s.app.stop().await;
 }
+
+/// Every row of a `/v1` list, following `next_cursor` page by page; the pages' sizes too.
+async fn every_page(
+    s: &Setup,
+    path: &str,
+    filters: &[(&str, &str)],
+    limit: usize,
+) -> (Vec<Value>, Vec<usize>) {
+    let mut rows = Vec::new();
+    let mut sizes = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let limit = limit.to_string();
+        let mut query = filters.to_vec();
+        query.push(("limit", limit.as_str()));
+        if let Some(cursor) = &cursor {
+            query.push(("cursor", cursor));
+        }
+        let (status, body, text) = s
+            .send(reqwest::Method::GET, &with_query(path, &query), None)
+            .await;
+        assert_eq!(status, 200, "{text}");
+        let page = body["data"].as_array().expect("data").clone();
+        sizes.push(page.len());
+        rows.extend(page);
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return (rows, sizes),
+        }
+    }
+}
+
+#[sqlx::test]
+async fn merchants_and_profiles_are_listed_page_by_page_and_unknown_parameters_refused(
+    pool: PgPool,
+) {
+    let s = Setup::start(pool).await;
+    // Five merchants, each with one profile (made in the merchants' id order) and m_2 with a
+    // second.
+    let mut profiles = Vec::new();
+    for merchant in ["m_1", "m_2", "m_3", "m_4", "m_5"] {
+        profiles.push(s.app.create_profile(merchant, &random_secret()).await);
+    }
+    profiles.push(s.app.create_profile("m_2", &random_secret()).await);
+
+    let (merchants, sizes) = every_page(&s, "/v1/merchants", &[], 2).await;
+    assert_eq!(
+        ids(&merchants, "id"),
+        vec!["m_1", "m_2", "m_3", "m_4", "m_5"]
+    );
+    assert_eq!(sizes, vec![2, 2, 1]);
+
+    let (listed, sizes) = every_page(&s, "/v1/profiles", &[], 4).await;
+    assert_eq!(
+        ids(&listed, "id"),
+        profiles,
+        "every profile once, in creation order"
+    );
+    assert_eq!(sizes, vec![4, 2]);
+    assert!(
+        listed
+            .iter()
+            .all(|p| p["webhook_secrets"].as_array().map(Vec::len) == Some(1)),
+        "each page carries each profile's own secrets: {listed:?}"
+    );
+    let (of_m2, _) = every_page(&s, "/v1/profiles", &[("merchant_id", "m_2")], 1).await;
+    assert_eq!(
+        ids(&of_m2, "id"),
+        vec![profiles[1].clone(), profiles[5].clone()]
+    );
+
+    // As CSV: the same rows, the secrets counted.
+    let response = s
+        .app
+        .client
+        .get(s.app.url("/v1/profiles?format=csv&merchant_id=m_2"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(response.status(), 200);
+    let csv = parse_csv(&response.text().await.expect("body"));
+    assert_eq!(csv[0][0], "id");
+    assert_eq!(csv[0][13], "webhook_secrets");
+    assert_eq!(csv.len(), 3, "a header and m_2's two profiles: {csv:?}");
+    assert_eq!(csv[1][13], "1");
+
+    // Anything else is a 400 that says what was wrong.
+    for (path, says) in [
+        ("/v1/merchants?page=2", "unknown field `page`"),
+        ("/v1/merchants?limit=0", "limit must be"),
+        ("/v1/merchants?cursor=nonsense", "malformed cursor"),
+        ("/v1/profiles?merchant=m_1", "unknown field `merchant`"),
+        ("/v1/profiles?merchant_id=bad%20id", "merchant_id must be"),
+        ("/v1/profiles?limit=1001", "limit must be"),
+        ("/v1/profiles?format=xml", "format must be"),
+    ] {
+        let (status, _, text) = s.send(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 400, "{path}: {text}");
+        assert!(text.contains(says), "{path}: {text}");
+    }
+    // A cursor of one list is refused by the other.
+    let (_, merchants_page, _) = s
+        .send(reqwest::Method::GET, "/v1/merchants?limit=1", None)
+        .await;
+    let merchant_cursor = merchants_page["next_cursor"].as_str().expect("cursor");
+    let (status, _, text) = s
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/profiles?cursor={merchant_cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{text}");
+    s.app.stop().await;
+}

@@ -7,6 +7,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::db::back_office::{Discrepancy, MerchantAlert, OrderReconciliation, Payout, PayoutLine};
+use crate::setup::merchants::MerchantView;
+use crate::setup::profiles::ProfileView;
 
 /// The representation the client asked for: CSV only when `text/csv` is named explicitly and
 /// preferred over `application/json`; JSON otherwise (including `*/*` and no `Accept`).
@@ -218,6 +220,67 @@ impl CsvRecord for MerchantAlert {
             opt_time(self.resolved_at)?,
             self.detail.clone(),
             opt_time(self.last_notified_at)?,
+        ])
+    }
+}
+
+impl CsvRecord for MerchantView {
+    const HEADER: &'static [&'static str] = &[
+        "id",
+        "name",
+        "stripe_enabled",
+        "selected_profile_id",
+        "created_at",
+        "updated_at",
+    ];
+
+    fn fields(&self) -> Result<Vec<String>, time::error::Format> {
+        Ok(vec![
+            self.id.clone(),
+            self.name.clone().unwrap_or_default(),
+            self.stripe_enabled.to_string(),
+            self.selected_profile_id.clone().unwrap_or_default(),
+            self.created_at.format(&Rfc3339)?,
+            self.updated_at.format(&Rfc3339)?,
+        ])
+    }
+}
+
+/// A profile's secrets are counted, not listed: a CSV row has one value per column.
+impl CsvRecord for ProfileView {
+    const HEADER: &'static [&'static str] = &[
+        "id",
+        "merchant_id",
+        "name",
+        "mode",
+        "webhook_url",
+        "created_at",
+        "publishable_key",
+        "secret_key_set",
+        "stripe_account_id",
+        "stripe_display_name",
+        "keys_checked_at",
+        "webhook_endpoint_id",
+        "webhook_endpoint_status",
+        "webhook_secrets",
+    ];
+
+    fn fields(&self) -> Result<Vec<String>, time::error::Format> {
+        Ok(vec![
+            self.id.clone(),
+            self.merchant_id.clone(),
+            self.name.clone(),
+            self.mode.clone(),
+            self.webhook_url.clone(),
+            self.created_at.format(&Rfc3339)?,
+            self.publishable_key.clone().unwrap_or_default(),
+            self.secret_key_set.to_string(),
+            self.stripe_account_id.clone().unwrap_or_default(),
+            self.stripe_display_name.clone().unwrap_or_default(),
+            opt_time(self.keys_checked_at)?,
+            self.webhook_endpoint_id.clone().unwrap_or_default(),
+            self.webhook_endpoint_status.clone().unwrap_or_default(),
+            self.webhook_secrets.len().to_string(),
         ])
     }
 }

@@ -9,6 +9,8 @@ const DISCREPANCY_TAG: &str = "d1:";
 const PAYOUT_TAG: &str = "p1:";
 const PAYOUT_LINE_TAG: &str = "l1:";
 const ALERT_TAG: &str = "a1:";
+const MERCHANT_TAG: &str = "m1:";
+const PROFILE_TAG: &str = "s1:";
 
 fn encode(tag: &str, position: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{tag}{position}"))
@@ -105,5 +107,31 @@ pub fn parse_alert(cursor: &str) -> Result<(OffsetDateTime, i64), InvalidRequest
     match parse_timed(&text)? {
         (Some(opened_at), id) => Ok((opened_at, id.parse().map_err(|_| InvalidRequest::Cursor)?)),
         (None, _) => Err(InvalidRequest::Cursor),
+    }
+}
+
+/// The position after a merchant: its id.
+pub fn merchant(merchant_id: &str) -> String {
+    encode(MERCHANT_TAG, merchant_id)
+}
+
+pub fn parse_merchant(cursor: &str) -> Result<String, InvalidRequest> {
+    Some(decode(cursor, MERCHANT_TAG)?)
+        .filter(|id| is_valid_merchant_id(id))
+        .ok_or(InvalidRequest::Cursor)
+}
+
+/// The position after a profile: when it was created and its id.
+pub fn profile(created_at: OffsetDateTime, profile_id: &str) -> String {
+    encode(PROFILE_TAG, &timed(Some(created_at), profile_id))
+}
+
+pub fn parse_profile(cursor: &str) -> Result<(OffsetDateTime, String), InvalidRequest> {
+    let text = decode(cursor, PROFILE_TAG)?;
+    match parse_timed(&text)? {
+        (Some(created_at), profile_id) if !profile_id.is_empty() => {
+            Ok((created_at, profile_id.to_owned()))
+        }
+        _ => Err(InvalidRequest::Cursor),
     }
 }

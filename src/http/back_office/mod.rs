@@ -221,7 +221,7 @@ pub(crate) fn parse_limit(limit: Option<&str>) -> Result<i64, InvalidRequest> {
         .ok_or(InvalidRequest::Limit)
 }
 
-fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(crate) fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     query
         .map(|Query(q)| q)
         .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
@@ -307,7 +307,7 @@ struct Representation {
 /// in `X-Next-Cursor` and a `Link: <...>; rel="next"` header (a CSV body has nowhere else to
 /// put it). Extracted from the request: the representation asked for, and the path and query
 /// the next page's link repeats.
-struct Listing {
+pub(crate) struct Listing {
     csv: Option<CsvStyle>,
     path: String,
     raw_query: Option<String>,
@@ -352,7 +352,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Listing {
 }
 
 impl Listing {
-    fn respond<T: Serialize + CsvRecord>(
+    pub(crate) fn respond<T: Serialize + CsvRecord>(
         &self,
         data: Vec<T>,
         next_cursor: Option<String>,

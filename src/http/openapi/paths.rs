@@ -178,19 +178,24 @@ pub(super) fn paths() -> Value {
                 "get": {
                     "operationId": "listProfiles",
                     "tags": ["profiles"],
-                    "summary": "List profiles",
-                    "parameters": [{
-                        "name": "merchant_id",
-                        "in": "query",
-                        "description": "Only this merchant's profiles.",
-                        "schema": schema_ref("MerchantId")
-                    }],
+                    "summary": "Live profiles in the order they were created",
+                    "description": "Keyset-paged; unknown query parameters are refused with 400. \
+                        As CSV, a profile's webhook secrets are a count.",
+                    "parameters": [
+                        {
+                            "name": "merchant_id",
+                            "in": "query",
+                            "description": "Only this merchant's profiles.",
+                            "schema": schema_ref("MerchantId")
+                        },
+                        { "$ref": "#/components/parameters/Limit" },
+                        { "$ref": "#/components/parameters/Cursor" },
+                        { "$ref": "#/components/parameters/Format" },
+                        { "$ref": "#/components/parameters/Separator" }
+                    ],
                     "responses": {
-                        "200": json_response("The profiles.", json!({
-                            "type": "object",
-                            "required": ["data"],
-                            "properties": { "data": { "type": "array", "items": schema_ref("Profile") } }
-                        })),
+                        "200": page_response("Profile"),
+                        "400": bad_request(),
                         "401": { "$ref": "#/components/responses/Unauthorized" },
                         "503": storage_unavailable()
                     }
@@ -399,13 +404,17 @@ pub(super) fn paths() -> Value {
                 "get": {
                     "operationId": "listMerchants",
                     "tags": ["merchants"],
-                    "summary": "List merchants",
+                    "summary": "Merchants in id order",
+                    "description": "Keyset-paged; unknown query parameters are refused with 400.",
+                    "parameters": [
+                        { "$ref": "#/components/parameters/Limit" },
+                        { "$ref": "#/components/parameters/Cursor" },
+                        { "$ref": "#/components/parameters/Format" },
+                        { "$ref": "#/components/parameters/Separator" }
+                    ],
                     "responses": {
-                        "200": json_response("Every merchant.", json!({
-                            "type": "object",
-                            "required": ["data"],
-                            "properties": { "data": { "type": "array", "items": schema_ref("Merchant") } }
-                        })),
+                        "200": page_response("Merchant"),
+                        "400": bad_request(),
                         "401": { "$ref": "#/components/responses/Unauthorized" },
                         "503": unavailable()
                     }

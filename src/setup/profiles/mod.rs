@@ -7,6 +7,7 @@ mod keys;
 
 pub use deletion::{EndpointRemoval, ProfileDeleted, remove_pending_endpoints};
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -655,15 +656,27 @@ impl Profiles {
         Ok(self.view(row, secrets.into_iter().map(SecretView::from).collect()))
     }
 
-    pub async fn list(&self, merchant_id: Option<&str>) -> Result<Vec<ProfileView>, ProfileError> {
+    /// Up to `limit` profiles (of one merchant, or of all) after `after`, in creation order.
+    pub async fn list(
+        &self,
+        merchant_id: Option<&str>,
+        after: Option<(OffsetDateTime, &str)>,
+        limit: i64,
+    ) -> Result<Vec<ProfileView>, ProfileError> {
         let mut conn = self.pool.acquire().await?;
-        let rows = db::profiles::list_profiles(&mut conn, merchant_id).await?;
-        let mut views = Vec::with_capacity(rows.len());
-        for row in rows {
-            let secrets = db::profiles::secrets_of(&mut conn, &row.id).await?;
-            views.push(self.view(row, secrets.into_iter().map(SecretView::from).collect()));
+        let rows = db::profiles::list_profiles(&mut conn, merchant_id, after, limit).await?;
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut secrets: HashMap<String, Vec<SecretView>> = HashMap::new();
+        for (profile_id, secret) in db::profiles::secrets_of_profiles(&mut conn, &ids).await? {
+            secrets.entry(profile_id).or_default().push(secret.into());
         }
-        Ok(views)
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let own = secrets.remove(&row.id).unwrap_or_default();
+                self.view(row, own)
+            })
+            .collect())
     }
 
     fn view(&self, row: db::profiles::ProfileRow, webhook_secrets: Vec<SecretView>) -> ProfileView {
