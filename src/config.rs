@@ -412,8 +412,10 @@ pub enum Command {
     Profile(ProfileCommand),
     /// Publish stored events again (handlers never apply an event twice).
     Replay {
+        /// One stored event, by its Stripe id (evt_...).
         #[arg(long, required_unless_present = "profile")]
         event: Option<String>,
+        /// Every stored event of this profile, narrowed by the options below.
         #[arg(long)]
         profile: Option<String>,
         /// Events created at or after this time (RFC 3339).
@@ -426,13 +428,19 @@ pub enum Command {
         #[arg(long = "type")]
         event_type: Option<String>,
     },
-    /// Store the profile's events that Stripe lists but whose webhooks never arrived.
+    /// Store the events Stripe lists for a profile (or every profile with a key) whose
+    /// webhooks never arrived.
     CatchUp {
+        /// The profile to catch up.
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        profile: Option<String>,
+        /// Every profile with a secret key, one after the other.
         #[arg(long)]
-        profile: String,
-        /// List events created after this time (RFC 3339; at most 30 days back).
+        all: bool,
+        /// List events created after this time (RFC 3339; at most 30 days back). By default
+        /// from an hour before each profile's newest stored event.
         #[arg(long, value_parser = parse_rfc3339)]
-        since: OffsetDateTime,
+        since: Option<OffsetDateTime>,
     },
     /// List or redrive events parked in the dead-letter queue.
     #[command(subcommand)]
@@ -463,13 +471,18 @@ pub struct DemoArgs {
 pub enum DlqCommand {
     /// Parked events not yet redriven, with their error and attempt count.
     List {
+        /// Only this event's dead letters (one per handler that parked it).
         #[arg(long)]
         event: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Put parked events back on their work queue.
     Redrive {
+        /// One event's dead letters, by its Stripe id (evt_...).
         #[arg(long, conflicts_with = "all", required_unless_present = "all")]
         event: Option<String>,
+        /// Every parked event.
         #[arg(long)]
         all: bool,
     },
@@ -542,35 +555,56 @@ impl Role {
 pub enum MerchantCommand {
     /// Create a merchant (Stripe disabled until `enable-stripe`).
     Create {
+        /// The merchant's id, as the platform knows it (1-128 letters, digits, '_', '.', ':'
+        /// or '-').
         merchant: String,
+        /// The merchant's name, for people.
         #[arg(long)]
         name: Option<String>,
     },
     /// Change a merchant's name.
     Rename {
+        /// The merchant's id, as the platform knows it.
         merchant: String,
+        /// The new name.
         #[arg(long)]
         name: String,
     },
     /// Show a merchant.
-    Show { merchant: String },
+    Show {
+        /// The merchant's id, as the platform knows it.
+        merchant: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// List merchants.
-    List,
+    List {
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Enable Stripe with one of the merchant's profiles; its keys must be live and accepted
     /// by Stripe.
     EnableStripe {
+        /// The merchant's id, as the platform knows it.
         merchant: String,
+        /// The merchant's profile whose keys take the payments.
         #[arg(long)]
         profile: String,
     },
     /// Disable Stripe (the selected profile is kept).
-    DisableStripe { merchant: String },
+    DisableStripe {
+        /// The merchant's id, as the platform knows it.
+        merchant: String,
+    },
     /// Each step of the setup guide: done, missing or unknown, and what to do.
     Readiness {
+        /// The merchant's id, as the platform knows it.
         merchant: String,
         /// `en` or `it`.
         #[arg(long, default_value = "en", value_parser = ["en", "it"])]
         lang: String,
+        #[command(flatten)]
+        output: OutputArgs,
     },
 }
 
@@ -578,8 +612,10 @@ pub enum MerchantCommand {
 pub enum ProfileCommand {
     /// Create a profile; prints its id and webhook URL.
     Create {
+        /// The merchant the profile belongs to (created if new, Stripe disabled).
         #[arg(long)]
         merchant: String,
+        /// A name for people, e.g. the Stripe account's.
         #[arg(long)]
         name: String,
         /// The `whsec_...` signing secret; `-` reads it from standard input.
@@ -588,7 +624,9 @@ pub enum ProfileCommand {
     },
     /// Add a signing secret (a rotation: old and new both verify until the old one expires).
     AddSecret {
+        /// The profile's id (prof_...).
         profile: String,
+        /// The new `whsec_...` signing secret; `-` reads it from standard input.
         #[arg(long)]
         webhook_secret: String,
         /// When the new secret stops verifying (RFC 3339); never by default.
@@ -597,7 +635,9 @@ pub enum ProfileCommand {
     },
     /// Expire a signing secret, now or at a given time.
     ExpireSecret {
+        /// The profile's id (prof_...).
         profile: String,
+        /// The secret's id, as `profile show` lists it.
         #[arg(long)]
         secret_id: i64,
         /// RFC 3339 time; now by default.
@@ -607,6 +647,7 @@ pub enum ProfileCommand {
     /// Save (or rotate) the profile's live publishable and secret keys, once Stripe accepts
     /// them (the old ones are forgotten).
     SetKeys {
+        /// The profile's id (prof_...).
         profile: String,
         /// `pk_live_...` (public).
         #[arg(long)]
@@ -618,6 +659,7 @@ pub enum ProfileCommand {
     /// Rotate only the secret key, keeping the publishable key, once Stripe accepts it (the
     /// old one is forgotten).
     SetSecretKey {
+        /// The profile's id (prof_...).
         profile: String,
         /// `sk_...` or `rk_...`; `-` reads it from standard input.
         #[arg(long)]
@@ -625,17 +667,47 @@ pub enum ProfileCommand {
     },
     /// Create (or replace) the profile's webhook endpoint on Stripe with its key and store the
     /// signing secret; a replaced endpoint's secrets keep verifying for 24 hours.
-    RegisterWebhookEndpoint { profile: String },
+    RegisterWebhookEndpoint {
+        /// The profile's id (prof_...).
+        profile: String,
+    },
     /// Delete a profile: its webhook endpoint is removed from Stripe and its keys and secrets
     /// forgotten. Refused while a merchant has Stripe enabled with it.
-    Delete { profile: String },
+    Delete {
+        /// The profile's id (prof_...).
+        profile: String,
+    },
     /// Show a profile and its secrets' ids and expiries (never their values).
-    Show { profile: String },
-    /// List profiles.
+    Show {
+        /// The profile's id (prof_...).
+        profile: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// List profiles, in the order they were created.
     List {
+        /// Only this merchant's profiles.
         #[arg(long)]
         merchant: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
     },
+}
+
+/// How a read command prints what it read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Aligned columns, for people.
+    Table,
+    /// JSON, for programs.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OutputArgs {
+    /// `table` or `json`; by default a table on a terminal and JSON otherwise.
+    #[arg(long, value_enum)]
+    pub output: Option<Output>,
 }
 
 /// `url` with its password, if any, replaced by `***`.
@@ -680,6 +752,53 @@ mod tests {
         let own = help.find("--name").expect("create's own option");
         let database = help.find("--database-url").expect("a global option");
         assert!(own < global && global < database, "{help}");
+    }
+
+    #[test]
+    fn every_argument_of_every_command_is_described() {
+        use clap::CommandFactory;
+        fn undescribed(command: &clap::Command, path: &str, found: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    found.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    found.push(format!("{path} {} (the command itself)", sub.get_name()));
+                }
+                undescribed(sub, &format!("{path} {}", sub.get_name()), found);
+            }
+        }
+        let mut found = Vec::new();
+        undescribed(&Cli::command(), "accredito", &mut found);
+        assert!(found.is_empty(), "without a description: {found:#?}");
+    }
+
+    #[test]
+    fn catch_up_takes_one_profile_or_all_and_not_both() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["accredito", "catch-up"].iter().chain(args)).map(|c| c.command)
+        };
+        assert!(matches!(
+            parse(&["--all"]),
+            Ok(Command::CatchUp {
+                profile: None,
+                all: true,
+                since: None
+            })
+        ));
+        assert!(matches!(
+            parse(&["--profile", "prof_1", "--since", "2026-12-01T00:00:00Z"]),
+            Ok(Command::CatchUp {
+                profile: Some(_),
+                all: false,
+                since: Some(_)
+            })
+        ));
+        assert!(parse(&[]).is_err(), "one of --profile and --all is needed");
+        assert!(parse(&["--all", "--profile", "prof_1"]).is_err());
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod progress;
 pub mod reconcile;
 pub mod relay;
 pub mod setup;

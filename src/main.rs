@@ -39,7 +39,11 @@ async fn main() -> anyhow::Result<()> {
             };
             cli::replay(&settings, &selection).await
         }
-        Command::CatchUp { profile, since } => cli::catch_up(&settings, &profile, since).await,
+        Command::CatchUp {
+            profile,
+            all: _,
+            since,
+        } => cli::catch_up(&settings, profile.as_deref(), since).await,
         Command::Prune => cli::prune(&settings).await,
         Command::Rekey => cli::rekey(&settings).await,
         Command::Demo(args) => accredito::demo::run(&settings, args.serve).await,

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use crate::amqp::{ConfirmedPublisher, PublishError, PublishOutcome, Topology};
 use crate::db;
 use crate::domain::StoredEvent;
+use crate::progress::Progress;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -31,12 +32,14 @@ pub struct Selection<'a> {
     pub event_type: Option<&'a str>,
 }
 
-/// Publishes every selected event with confirms; returns how many.
+/// Publishes every selected event with confirms, reporting progress batch by batch; returns
+/// how many.
 pub async fn replay(
     pool: &PgPool,
     amqp_url: &str,
     topology: &Topology,
     selection: &Selection<'_>,
+    progress: Progress<'_>,
 ) -> Result<usize, ReplayError> {
     let rows = {
         let mut conn = pool.acquire().await?;
@@ -56,6 +59,7 @@ pub async fn replay(
     let connection = crate::amqp::connection::open_any(amqp_url).await?;
     let publisher = ConfirmedPublisher::open(connection, topology).await?;
     let mut refused = 0;
+    let mut done = 0;
     for chunk in rows.chunks(500) {
         let events: Vec<&StoredEvent> = chunk.iter().map(|r| &r.event).collect();
         let outcomes = publisher.publish_events(&events).await?;
@@ -63,6 +67,8 @@ pub async fn replay(
             .iter()
             .filter(|o| **o == PublishOutcome::Nacked)
             .count();
+        done += chunk.len();
+        progress(done, rows.len());
     }
     publisher.close().await;
     if refused > 0 {

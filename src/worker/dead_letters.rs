@@ -6,6 +6,7 @@ use super::Handler;
 use crate::amqp::{PublishError, PublishOutcome, Topology, message, publish_to_queue};
 use crate::db;
 use crate::db::work::DeadLetterRow;
+use crate::progress::Progress;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RedriveError {
@@ -36,9 +37,10 @@ pub async fn redrive(
     amqp_url: &str,
     topology: &Topology,
     event_id: Option<&str>,
+    progress: Progress<'_>,
 ) -> Result<Vec<DeadLetterRow>, RedriveError> {
     let parked = list(pool, event_id).await?;
-    redrive_rows(pool, amqp_url, topology, parked).await
+    redrive_rows(pool, amqp_url, topology, parked, progress).await
 }
 
 /// Redrives these parked events (see [`redrive`]).
@@ -47,6 +49,7 @@ pub async fn redrive_rows(
     amqp_url: &str,
     topology: &Topology,
     parked: Vec<DeadLetterRow>,
+    progress: Progress<'_>,
 ) -> Result<Vec<DeadLetterRow>, RedriveError> {
     if parked.is_empty() {
         return Ok(parked);
@@ -56,7 +59,9 @@ pub async fn redrive_rows(
     channel.confirm_select(Default::default()).await?;
     let mut conn = pool.acquire().await?;
     let mut redriven = Vec::with_capacity(parked.len());
-    for row in parked {
+    let total = parked.len();
+    for (done, row) in parked.into_iter().enumerate() {
+        progress(done, total);
         let Some(handler) = Handler::by_name(&row.handler) else {
             tracing::warn!(handler = %row.handler, "dead letter of an unknown handler left alone");
             continue;
@@ -76,6 +81,7 @@ pub async fn redrive_rows(
         db::work::mark_redriven(&mut conn, row.id).await?;
         redriven.push(row);
     }
+    progress(total, total);
     let _ = connection.close(200, "bye".into()).await;
     Ok(redriven)
 }

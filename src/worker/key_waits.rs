@@ -55,5 +55,9 @@ pub async fn redrive_ready(
     if ready.is_empty() {
         return Ok(0);
     }
-    Ok(redrive_rows(pool, amqp_url, topology, ready).await?.len())
+    Ok(
+        redrive_rows(pool, amqp_url, topology, ready, crate::progress::SILENT)
+            .await?
+            .len(),
+    )
 }

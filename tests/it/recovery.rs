@@ -150,9 +150,15 @@ async fn a_replay_republishes_stored_events_and_applies_nothing_twice(pool: PgPo
         profile_id: Some(&profile),
         ..Default::default()
     };
-    let replayed = accredito::relay::replay::replay(&pool, &amqp_url(), &app.topology, &selection)
-        .await
-        .expect("replay");
+    let replayed = accredito::relay::replay::replay(
+        &pool,
+        &amqp_url(),
+        &app.topology,
+        &selection,
+        accredito::progress::SILENT,
+    )
+    .await
+    .expect("replay");
 
     assert_eq!(replayed, 1);
     eventually(
@@ -246,4 +252,175 @@ async fn replaying_an_event_that_is_not_stored_is_an_error(pool: PgPool) {
         stderr.contains("no stored event evt_never_stored to replay"),
         "{stderr}"
     );
+}
+
+/// Runs the `accredito` binary on the test's database, with `master_key` and the fake Stripe;
+/// answers whether it succeeded, its standard output and its standard error.
+async fn run_cli(
+    pool: &PgPool,
+    master_key: &str,
+    stripe: &str,
+    args: &[&str],
+) -> (bool, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_accredito"))
+        .args(args)
+        .env("DATABASE_URL", database_url_of(pool))
+        .env("ACCREDITO_MASTER_KEY", master_key)
+        .env("STRIPE_API_BASE", stripe)
+        .output()
+        .await
+        .expect("runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[sqlx::test]
+async fn catch_up_all_covers_every_profile_with_a_key_and_reports_each(pool: PgPool) {
+    let fake = FakeStripe::builder()
+        .event(fake_stripe::event(
+            "evt_missed_1",
+            "payment_intent.succeeded",
+            now() - 120,
+            succeeded("pi_1", "o_1"),
+        ))
+        .start()
+        .await;
+    let master_key = accredito::crypto::SecretBox::generate_master_key();
+    let options = AppOptions {
+        roles: vec![Role::Ingest],
+        stripe_api_base: Some(fake.base_url()),
+        master_key: Some(master_key.clone()),
+        ..AppOptions::default()
+    };
+    let app = spawn_app_with(pool.clone(), options).await;
+    let with_key = app.create_profile("m_1", &random_secret()).await;
+    let without_key = app.create_profile("m_2", &random_secret()).await;
+    let response = app
+        .client
+        .put(app.url(&format!("/v1/profiles/{with_key}/secret-key")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "secret_key": VALID_KEY }))
+        .send()
+        .await
+        .expect("set key");
+    assert!(response.status().is_success(), "{}", response.status());
+
+    let (ok, stdout, stderr) =
+        run_cli(&pool, &master_key, &fake.base_url(), &["catch-up", "--all"]).await;
+    assert!(ok, "{stdout}{stderr}");
+    let printed: Value = serde_json::from_str(&stdout).expect("json");
+    let reports = printed["profiles"].as_array().expect("profiles");
+    assert_eq!(reports.len(), 1, "only the profile with a key: {printed}");
+    assert_eq!(reports[0]["profile_id"], with_key.as_str());
+    assert_eq!(reports[0]["listed"], 1);
+    assert_eq!(reports[0]["stored"], 1);
+    assert!(!stdout.contains(&without_key));
+    assert!(
+        !stderr.contains(" of "),
+        "no progress line when standard error is not a terminal: {stderr}"
+    );
+
+    // Run again: listed again, stored once.
+    let (ok, stdout, stderr) =
+        run_cli(&pool, &master_key, &fake.base_url(), &["catch-up", "--all"]).await;
+    assert!(ok, "{stdout}{stderr}");
+    let printed: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(printed["profiles"][0]["stored"], 0);
+    let stored: i64 = sqlx::query_scalar("select count(*) from inbox_events")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(stored, 1);
+
+    // A profile without a key, named alone, is an error that says why.
+    let (ok, stdout, stderr) = run_cli(
+        &pool,
+        &master_key,
+        &fake.base_url(),
+        &["catch-up", "--profile", &without_key],
+    )
+    .await;
+    assert!(!ok, "{stdout}");
+    assert!(stderr.contains("catch-up failed"), "{stderr}");
+    app.stop().await;
+}
+
+#[sqlx::test]
+async fn read_commands_print_a_table_or_json_as_asked(pool: PgPool) {
+    let master_key = accredito::crypto::SecretBox::generate_master_key();
+    let options = AppOptions {
+        roles: vec![Role::Ingest],
+        master_key: Some(master_key.clone()),
+        ..AppOptions::default()
+    };
+    let app = spawn_app_with(pool.clone(), options).await;
+    let profile = app.create_profile("m_1", &random_secret()).await;
+    let stripe = "http://127.0.0.1:9";
+
+    let (ok, table, stderr) = run_cli(
+        &pool,
+        &master_key,
+        stripe,
+        &["merchant", "list", "--output", "table"],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("STRIPE_ENABLED"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("m_1 ") && lines[1].contains("false"),
+        "{table}"
+    );
+
+    // Not a terminal: JSON unless a table is asked for.
+    let (ok, json_text, stderr) =
+        run_cli(&pool, &master_key, stripe, &["profile", "show", &profile]).await;
+    assert!(ok, "{stderr}");
+    let shown: Value = serde_json::from_str(&json_text).expect("json by default in a pipe");
+    assert_eq!(shown["id"], profile.as_str());
+    let (ok, table, stderr) = run_cli(
+        &pool,
+        &master_key,
+        stripe,
+        &["profile", "show", &profile, "--output", "table"],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("merchant_id") && l.ends_with("m_1")),
+        "{table}"
+    );
+    assert!(table.contains("\nwebhook_secrets:\n"), "{table}");
+    assert!(!table.contains("whsec_"), "never a secret: {table}");
+
+    let (ok, table, stderr) = run_cli(
+        &pool,
+        &master_key,
+        stripe,
+        &["dlq", "list", "--output", "table"],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    assert_eq!(table, "(none)\n");
+    let (ok, _, stderr) = run_cli(
+        &pool,
+        &master_key,
+        stripe,
+        &["dlq", "list", "--output", "xml"],
+    )
+    .await;
+    assert!(!ok);
+    assert!(
+        stderr.contains("table") && stderr.contains("json"),
+        "{stderr}"
+    );
+    app.stop().await;
 }

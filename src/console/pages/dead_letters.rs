@@ -248,6 +248,7 @@ async fn redrive(
         &console.amqp_url,
         &console.topology,
         event_id,
+        crate::progress::SILENT,
     )
     .await
     .map_err(|error| {

@@ -1,4 +1,7 @@
-//! The commands other than `serve`: each opens what it needs, does one thing, prints JSON.
+//! The commands other than `serve`: each opens what it needs, does one thing, and prints
+//! the result: JSON, or for the read commands a table on a terminal ([`output`]).
+
+pub mod output;
 
 use std::io::Read;
 use std::sync::Arc;
@@ -10,6 +13,7 @@ use sqlx::migrate::MigrateDatabase;
 use time::OffsetDateTime;
 
 use crate::amqp::Topology;
+use crate::config::Output;
 use crate::config::{DlqCommand, MerchantCommand, ProfileCommand, Settings};
 use crate::db;
 use crate::setup::merchants::{Actor, MerchantView, Merchants};
@@ -17,6 +21,7 @@ use crate::setup::profiles::{NewProfile, ProfileView, Profiles};
 use crate::setup::readiness::{self, Language};
 use crate::stripe::client::StripeClient;
 use crate::worker::dead_letters;
+use output::TerminalProgress;
 
 /// Rows a list command reads per query; it prints them all.
 const LIST_PAGE: i64 = 500;
@@ -53,17 +58,18 @@ pub async fn merchant(settings: &Settings, command: MerchantCommand) -> anyhow::
     let stripe = StripeClient::new(&settings.stripe_api_base)?;
     let merchants = Merchants::new(pool.clone(), secret_box, settings.stripe_mode, stripe);
     let actor = Actor::cli();
-    let output = match command {
+    let printed = match command {
         MerchantCommand::Create { merchant, name } => {
-            serde_json::to_value(merchants.create(&merchant, name.as_deref(), &actor).await?)?
+            written(merchants.create(&merchant, name.as_deref(), &actor).await?)?
         }
         MerchantCommand::Rename { merchant, name } => {
-            serde_json::to_value(merchants.rename(&merchant, &name, &actor).await?)?
+            written(merchants.rename(&merchant, &name, &actor).await?)?
         }
-        MerchantCommand::Show { merchant } => {
-            serde_json::to_value(merchants.show(&merchant).await?)?
-        }
-        MerchantCommand::List => {
+        MerchantCommand::Show { merchant, output } => (
+            serde_json::to_value(merchants.show(&merchant).await?)?,
+            Shape::Record(output::chosen(output)),
+        ),
+        MerchantCommand::List { output } => {
             let mut all = Vec::new();
             loop {
                 let after = all.last().map(|m: &MerchantView| m.id.clone());
@@ -74,23 +80,33 @@ pub async fn merchant(settings: &Settings, command: MerchantCommand) -> anyhow::
                     break;
                 }
             }
-            serde_json::to_value(all)?
+            (
+                serde_json::to_value(all)?,
+                Shape::List(output::MERCHANT_COLUMNS, output::chosen(output)),
+            )
         }
         MerchantCommand::EnableStripe { merchant, profile } => {
-            serde_json::to_value(merchants.enable_stripe(&merchant, &profile, &actor).await?)?
+            written(merchants.enable_stripe(&merchant, &profile, &actor).await?)?
         }
         MerchantCommand::DisableStripe { merchant } => {
-            serde_json::to_value(merchants.disable_stripe(&merchant, &actor).await?)?
+            written(merchants.disable_stripe(&merchant, &actor).await?)?
         }
-        MerchantCommand::Readiness { merchant, lang } => {
+        MerchantCommand::Readiness {
+            merchant,
+            lang,
+            output,
+        } => {
             let language = Language::parse(&lang).unwrap_or(Language::En);
             let readiness = readiness::of_merchant(&pool, &merchant, language)
                 .await?
                 .with_context(|| format!("no merchant {merchant}"))?;
-            serde_json::to_value(readiness)?
+            (
+                serde_json::to_value(readiness)?,
+                Shape::Record(output::chosen(output)),
+            )
         }
     };
-    println!("{}", serde_json::to_string_pretty(&output)?);
+    print(printed);
     Ok(())
 }
 
@@ -105,7 +121,7 @@ pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Re
         StripeClient::new(&settings.stripe_api_base)?,
     );
     let actor = Actor::cli();
-    let output = match command {
+    let printed = match command {
         ProfileCommand::Create {
             merchant,
             name,
@@ -121,13 +137,13 @@ pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Re
                     &actor,
                 )
                 .await?;
-            serde_json::to_value(view)?
+            written(view)?
         }
         ProfileCommand::AddSecret {
             profile,
             webhook_secret,
             expires_at,
-        } => serde_json::to_value(
+        } => written(
             profiles
                 .add_secret(&profile, &read_secret(webhook_secret)?, expires_at, &actor)
                 .await?,
@@ -136,7 +152,7 @@ pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Re
             profile,
             secret_id,
             at,
-        } => serde_json::to_value(
+        } => written(
             profiles
                 .expire_secret(
                     &profile,
@@ -150,7 +166,7 @@ pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Re
             profile,
             publishable_key,
             secret_key,
-        } => serde_json::to_value(
+        } => written(
             profiles
                 .set_keys(
                     &profile,
@@ -163,19 +179,20 @@ pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Re
         ProfileCommand::SetSecretKey {
             profile,
             secret_key,
-        } => serde_json::to_value(
+        } => written(
             profiles
                 .set_secret_key(&profile, &read_secret(secret_key)?, &actor)
                 .await?,
         )?,
-        ProfileCommand::Delete { profile } => {
-            serde_json::to_value(profiles.delete(&profile, &actor).await?)?
-        }
+        ProfileCommand::Delete { profile } => written(profiles.delete(&profile, &actor).await?)?,
         ProfileCommand::RegisterWebhookEndpoint { profile } => {
-            serde_json::to_value(profiles.register_webhook_endpoint(&profile, &actor).await?)?
+            written(profiles.register_webhook_endpoint(&profile, &actor).await?)?
         }
-        ProfileCommand::Show { profile } => serde_json::to_value(profiles.show(&profile).await?)?,
-        ProfileCommand::List { merchant } => {
+        ProfileCommand::Show { profile, output } => (
+            serde_json::to_value(profiles.show(&profile).await?)?,
+            Shape::Record(output::chosen(output)),
+        ),
+        ProfileCommand::List { merchant, output } => {
             let mut all = Vec::new();
             loop {
                 let after = all
@@ -189,29 +206,61 @@ pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Re
                     break;
                 }
             }
-            serde_json::to_value(all)?
+            (
+                serde_json::to_value(all)?,
+                Shape::List(output::PROFILE_COLUMNS, output::chosen(output)),
+            )
         }
     };
-    println!("{}", serde_json::to_string_pretty(&output)?);
+    print(printed);
     Ok(())
 }
 
 pub async fn dlq(settings: &Settings, command: DlqCommand) -> anyhow::Result<()> {
     let pool = connect(settings).await?;
-    let output = match command {
-        DlqCommand::List { event } => {
-            serde_json::to_value(dead_letters::list(&pool, event.as_deref()).await?)?
-        }
+    let printed = match command {
+        DlqCommand::List { event, output } => (
+            serde_json::to_value(dead_letters::list(&pool, event.as_deref()).await?)?,
+            Shape::List(output::DEAD_LETTER_COLUMNS, output::chosen(output)),
+        ),
         DlqCommand::Redrive { event, all: _ } => {
             let topology = Topology::of(settings);
-            let redriven =
-                dead_letters::redrive(&pool, &settings.amqp_url, &topology, event.as_deref())
-                    .await?;
-            serde_json::json!({ "redriven": redriven.len(), "events": redriven })
+            let progress = TerminalProgress::new("redriven");
+            let redriven = dead_letters::redrive(
+                &pool,
+                &settings.amqp_url,
+                &topology,
+                event.as_deref(),
+                &|done, total| progress.report(done, total),
+            )
+            .await;
+            progress.finish();
+            let redriven = redriven?;
+            let summary = serde_json::json!({ "redriven": redriven.len(), "events": redriven });
+            (summary, Shape::Record(Output::Json))
         }
     };
-    println!("{}", serde_json::to_string_pretty(&output)?);
+    print(printed);
     Ok(())
+}
+
+/// How a command's result is printed.
+enum Shape {
+    Record(Output),
+    List(output::Columns, Output),
+}
+
+fn print((value, shape): (serde_json::Value, Shape)) {
+    let text = match shape {
+        Shape::Record(chosen) => output::record(&value, chosen),
+        Shape::List(columns, chosen) => output::list(&value, columns, chosen),
+    };
+    print!("{text}");
+}
+
+/// What a command that changes something printed: the result, as JSON.
+fn written(result: impl serde::Serialize) -> anyhow::Result<(serde_json::Value, Shape)> {
+    Ok((serde_json::to_value(result)?, Shape::Record(Output::Json)))
 }
 
 /// Seals every stored secret again under the current master key.
@@ -251,8 +300,17 @@ pub async fn replay(
 ) -> anyhow::Result<()> {
     let pool = connect(settings).await?;
     let topology = Topology::of(settings);
-    let published =
-        crate::relay::replay::replay(&pool, &settings.amqp_url, &topology, selection).await?;
+    let progress = TerminalProgress::new("replayed");
+    let published = crate::relay::replay::replay(
+        &pool,
+        &settings.amqp_url,
+        &topology,
+        selection,
+        &|done, total| progress.report(done, total),
+    )
+    .await;
+    progress.finish();
+    let published = published?;
     // Asked for one event by id: none is a mistake (a typo, another profile's id), not a
     // quiet zero.
     if let (Some(event_id), 0) = (selection.event_id, published) {
@@ -264,21 +322,68 @@ pub async fn replay(
     Ok(())
 }
 
+/// Catches up one profile, or with `profile` None every profile with a key, each from `since`
+/// or by default from an hour before its newest stored event. Prints one report per profile;
+/// a profile that fails is reported and the others still run, and the command then fails.
 pub async fn catch_up(
     settings: &Settings,
-    profile_id: &str,
-    since: OffsetDateTime,
+    profile: Option<&str>,
+    since: Option<OffsetDateTime>,
 ) -> anyhow::Result<()> {
+    use crate::sweeps::catch_up::{catch_up_profile, default_since};
+
     let secret_box = Arc::new(settings.secret_box()?);
     let pool = connect(settings).await?;
     let context = crate::setup::stripe_keys::StripeKeys {
         stripe: crate::stripe::client::StripeClient::new(&settings.stripe_api_base)?,
         secret_box,
     };
-    let report = crate::sweeps::catch_up::catch_up_profile(&pool, &context, profile_id, since)
-        .await
-        .map_err(|e| anyhow::anyhow!("catch-up failed: {e}"))?;
-    println!("{}", serde_json::to_string(&report)?);
+    let profiles = match profile {
+        Some(one) => vec![one.to_owned()],
+        None => {
+            let mut conn = pool.acquire().await?;
+            db::profiles::profiles_with_keys(&mut conn).await?
+        }
+    };
+    let progress = TerminalProgress::new("profiles caught up");
+    let mut reports = Vec::with_capacity(profiles.len());
+    let mut failed = 0;
+    for (done, profile_id) in profiles.iter().enumerate() {
+        progress.report(done, profiles.len());
+        let since = match since {
+            Some(since) => since,
+            None => default_since(&pool, profile_id).await?,
+        };
+        let report = match catch_up_profile(&pool, &context, profile_id, since).await {
+            Ok(report) => serde_json::json!({
+                "profile_id": profile_id,
+                "since": since.format(&time::format_description::well_known::Rfc3339)?,
+                "listed": report.listed,
+                "stored": report.stored,
+            }),
+            Err(error) if profile.is_some() => {
+                progress.finish();
+                anyhow::bail!("catch-up failed: {error}");
+            }
+            Err(error) => {
+                failed += 1;
+                serde_json::json!({ "profile_id": profile_id, "error": error.to_string() })
+            }
+        };
+        reports.push(report);
+    }
+    progress.report(profiles.len(), profiles.len());
+    progress.finish();
+    match profile {
+        Some(_) => println!("{}", reports.first().unwrap_or(&serde_json::Value::Null)),
+        None => println!("{}", serde_json::json!({ "profiles": reports })),
+    }
+    if failed > 0 {
+        anyhow::bail!(
+            "catch-up failed for {failed} of {} profiles",
+            profiles.len()
+        );
+    }
     Ok(())
 }
 
