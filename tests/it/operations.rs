@@ -405,3 +405,38 @@ async fn metrics_show_latency_lag_the_process_and_the_books(pool: PgPool) {
     assert!(text.contains("accredito_open_discrepancies") && !text.contains("# EOF"));
     app.stop().await;
 }
+
+/// The console migration reads the Stripe object of every event stored before it, so an
+/// order's page lists the events of an upgraded database too.
+#[sqlx::test(migrations = false)]
+async fn events_stored_before_the_console_migration_get_their_object_id(pool: PgPool) {
+    const BEFORE_CONSOLE: i64 = 20261204000001;
+    let migrator = sqlx::migrate!();
+    migrator
+        .run_to(BEFORE_CONSOLE, &pool)
+        .await
+        .expect("migrate to the version before the console");
+    for statement in [
+        "insert into merchants (id) values ('m_1')",
+        "insert into stripe_profiles (id, merchant_id, name, mode)
+         values ('prof_0123456789abcdefghijklmn', 'm_1', 'Bar', 'live')",
+        r#"insert into inbox_events (profile_id, merchant_id, event_id, event_type, livemode,
+                livemode_mismatch, event_created_at, raw_body)
+           values ('prof_0123456789abcdefghijklmn', 'm_1', 'evt_old', 'payment_intent.succeeded', true, false,
+                   now(), convert_to('{"id":"evt_old","data":{"object":{"id":"pi_old","object":"payment_intent"}}}', 'UTF8'))"#,
+    ] {
+        sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+
+    migrator.run(&pool).await.expect("the remaining migrations");
+
+    let object_id: Option<String> =
+        sqlx::query_scalar("select object_id from inbox_events where event_id = 'evt_old'")
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+    assert_eq!(object_id.as_deref(), Some("pi_old"));
+}
