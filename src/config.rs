@@ -465,6 +465,10 @@ pub struct DemoArgs {
     /// Keep serving after the demo (the console, the API, webhooks) until Ctrl-C.
     #[arg(long)]
     pub serve: bool,
+    /// The language the demo prints in; without it, Italian when the terminal's locale
+    /// (LC_ALL, LC_MESSAGES or LANG) starts with "it", else English.
+    #[arg(long, value_enum, value_name = "LANGUAGE")]
+    pub lang: Option<crate::setup::readiness::Language>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -48,6 +48,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod i18n;
 pub mod ingest;
 pub mod metrics;
 pub mod progress;

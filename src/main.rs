@@ -46,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
         } => cli::catch_up(&settings, profile.as_deref(), since).await,
         Command::Prune => cli::prune(&settings).await,
         Command::Rekey => cli::rekey(&settings).await,
-        Command::Demo(args) => accredito::demo::run(&settings, args.serve).await,
+        Command::Demo(args) => accredito::demo::run(&settings, &args).await,
         Command::GenerateMasterKey => {
             println!("{}", crypto::SecretBox::generate_master_key());
             Ok(())

@@ -6,12 +6,16 @@
 //! then, through the real `/v1` API and the real webhook endpoint, sets up merchants in each
 //! state of the setup guide, registers orders, delivers a signed sequence of Stripe events,
 //! waits until the workers have applied them all, prints the back-office tables and stops.
+//! It speaks English or Italian (`--lang`, else the terminal's locale): headings, columns,
+//! statuses, money (`€1,234.56`, `1.234,56 €`), refusals, alerts, discrepancies and each
+//! merchant's next step, with ids and event types as Stripe and the API name them.
 //! Display reads go through the `/v1` API, except the wait, which polls `processed_events`
 //! with a runtime (unchecked) `sqlx::query_scalar`.
 
 pub mod fake_stripe;
 mod stripe_objects;
 mod tables;
+mod texts;
 
 use std::time::{Duration, Instant};
 
@@ -27,9 +31,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::amqp::QueueType;
 use crate::app::{self, Listeners, ServiceConfig};
-use crate::config::{Role, Settings};
+use crate::config::{DemoArgs, Role, Settings};
 use crate::crypto::SecretBox;
 use crate::domain::StripeMode;
+use crate::i18n::key_refusals::KeyRefusal;
+use crate::setup::readiness::Language;
 use crate::stripe::signature;
 use crate::worker::consumer::WorkerSettings;
 use fake_stripe::FakeStripe;
@@ -37,6 +43,7 @@ use stripe_objects::{
     account, balance_transaction, charge, dispute, event, payment_intent, payout,
 };
 use tables::print_tables;
+use texts::say;
 
 /// How long the demo waits for the workers.
 const APPLY_TIMEOUT: Duration = Duration::from_secs(40);
@@ -65,16 +72,20 @@ fn random_token(len: usize) -> String {
 }
 
 /// Runs the demo against `settings` (`DATABASE_URL`, `AMQP_URL`; everything else is its own).
-/// With `serve`, it keeps serving once the scenario is done, until Ctrl-C or SIGTERM.
-pub async fn run(settings: &Settings, serve: bool) -> anyhow::Result<()> {
+/// With `--serve`, it keeps serving once the scenario is done, until Ctrl-C or SIGTERM; it
+/// speaks `--lang`, else the language of the terminal's locale (`LC_ALL`, `LC_MESSAGES`,
+/// `LANG`).
+pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    println!("{}", banner());
+    let language = args
+        .lang
+        .unwrap_or_else(|| Language::from_environment(|name| std::env::var(name).ok()));
+    let serve = args.serve;
+    println!("{}", banner(language));
 
     let database_url = demo_database_url(&settings.database_url)?;
-    step(&format!(
-        "recreating database {} and applying migrations",
-        crate::config::without_password(&database_url)
-    ));
+    let shown_url = crate::config::without_password(&database_url);
+    step(&say(language, "step.database", &[("url", &shown_url)]));
     sqlx::Postgres::force_drop_database(&database_url)
         .await
         .context("dropping the demo database (is PostgreSQL reachable through DATABASE_URL?)")?;
@@ -94,8 +105,10 @@ pub async fn run(settings: &Settings, serve: bool) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let fake = FakeStripe::default();
     let stripe_addr = fake.clone().start(shutdown.clone()).await?;
-    step(&format!(
-        "local stand-in for the Stripe API (not Stripe) on http://{stripe_addr}"
+    step(&say(
+        language,
+        "step.stand_in",
+        &[("addr", &stripe_addr.to_string())],
     ));
 
     let listeners = Listeners {
@@ -140,8 +153,14 @@ pub async fn run(settings: &Settings, serve: bool) -> anyhow::Result<()> {
         retry_base: Duration::from_millis(200),
     };
     let service = app::start(config, pool.clone(), listeners, shutdown.clone()).await?;
-    step(&format!(
-        "accredito running in-process: webhooks on http://{addr}, admin API on http://{admin_addr} (RabbitMQ prefix {prefix}, queues expire 30 s after the demo)"
+    step(&say(
+        language,
+        "step.running",
+        &[
+            ("addr", &addr.to_string()),
+            ("admin", &admin_addr.to_string()),
+            ("prefix", &prefix),
+        ],
     ));
 
     crate::stripe::client::install_ring_provider();
@@ -150,38 +169,54 @@ pub async fn run(settings: &Settings, serve: bool) -> anyhow::Result<()> {
         admin_base: format!("http://{admin_addr}"),
         webhook_base: format!("http://{addr}"),
         token: admin_token,
+        language,
     };
     let outcome = scenario(&api, &fake, &pool).await;
     if outcome.is_ok() {
+        let console = format!("http://{admin_addr}/console");
         println!(
-            "\nThe back-office console: http://{admin_addr}/console\n  sign in with the viewer token {viewer_token}\n  (read only; the admin token {} may also redrive dead letters)",
-            api.token
+            "\n{}",
+            say(language, "console.address", &[("url", &console)])
+        );
+        println!(
+            "{}",
+            say(language, "console.viewer", &[("token", &viewer_token)])
+        );
+        println!(
+            "{}",
+            say(language, "console.admin", &[("token", &api.token)])
         );
         if serve {
-            println!("Serving until Ctrl-C ...");
+            println!("{}", say(language, "serving", &[]));
             app::termination_signal().await;
         }
     }
 
-    step("shutting down");
+    step(&say(language, "step.shutting_down", &[]));
     service.shutdown();
     let stopped = service.wait().await;
     shutdown.cancel();
     pool.close().await;
     outcome?;
     stopped?;
+    let seconds = texts::seconds(language, started.elapsed().as_secs_f64());
     println!(
-        "\nDone in {:.1} s. The demo database {} is kept for inspection; `accredito demo` recreates it.",
-        started.elapsed().as_secs_f64(),
-        crate::config::without_password(&database_url)
+        "\n{}",
+        say(
+            language,
+            "done",
+            &[("seconds", &seconds), ("url", &shown_url)]
+        )
     );
     Ok(())
 }
 
-fn banner() -> String {
+fn banner(language: Language) -> String {
     let line = "=".repeat(78);
     format!(
-        "{line}\n accredito demo\n The Stripe API here is a LOCAL STAND-IN started by this demo, not Stripe:\n no request leaves this machine. PostgreSQL and RabbitMQ are the real servers.\n{line}"
+        "{line}\n accredito demo\n{}\n{}\n{line}",
+        say(language, "banner.stand_in", &[]),
+        say(language, "banner.local", &[])
     )
 }
 
@@ -195,6 +230,8 @@ struct Api {
     admin_base: String,
     webhook_base: String,
     token: String,
+    /// What the demo prints in, and the `Accept-Language` of the reads that have one.
+    language: Language,
 }
 
 impl Api {
@@ -233,6 +270,28 @@ impl Api {
     async fn data(&self, path: &str) -> anyhow::Result<Vec<Value>> {
         let value = self.ok(Method::GET, path, None).await?;
         Ok(value["data"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// A GET that must succeed, in the demo's language (readiness's steps say what to do in
+    /// the language `Accept-Language` asks for).
+    async fn get_in_language(&self, path: &str) -> anyhow::Result<Value> {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.admin_base))
+            .bearer_auth(&self.token)
+            .header(
+                reqwest::header::ACCEPT_LANGUAGE,
+                crate::console::i18n::locale_code(self.language),
+            )
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("GET {path} answered {}: {text}", status.as_u16());
+        }
+        serde_json::from_str(&text).with_context(|| format!("GET {path}: not JSON"))
     }
 
     /// Signs `event` with `secret` and posts it to the profile's webhook endpoint.
@@ -344,10 +403,11 @@ async fn scenario(api: &Api, fake: &FakeStripe, pool: &PgPool) -> anyhow::Result
         account("acct_demobar", bar.name, Some("ba_demobar")),
     );
     fake.add_account(PIZZERIA_KEY, account("acct_demopizza", pizzeria.name, None));
+    let language = api.language;
 
-    println!("\n## Merchant setup (through the /v1 API)");
+    println!("\n{}", say(language, "heading.setup", &[]));
     create_merchant(api, &nuovo).await?;
-    step(&format!("{}: created, no Stripe profile yet", nuovo.id));
+    step(&say(language, "setup.created", &[("merchant", nuovo.id)]));
 
     create_merchant(api, &prova).await?;
     let (prova_profile, _) = create_profile(api, &prova).await?;
@@ -361,37 +421,47 @@ async fn scenario(api: &Api, fake: &FakeStripe, pool: &PgPool) -> anyhow::Result
             })),
         )
         .await?;
-    step(&format!(
-        "{}: profile created; its TEST keys are refused ({status} {}): {}",
-        prova.id,
-        refusal["error"].as_str().unwrap_or("?"),
-        refusal["message"].as_str().unwrap_or("(no message)")
+    // The merchant reads why, in its language; the API's message is English.
+    let message = refusal["message"].as_str().unwrap_or("(no message)");
+    let reason =
+        KeyRefusal::from_message(message).map_or_else(|| message.to_owned(), |r| r.text(language));
+    step(&say(
+        language,
+        "setup.refused",
+        &[
+            ("merchant", prova.id),
+            ("status", &status.to_string()),
+            ("code", refusal["error"].as_str().unwrap_or("?")),
+            ("reason", &reason),
+        ],
     ));
 
     create_merchant(api, &pizzeria).await?;
     let (pizzeria_profile, pizzeria_secret) = create_profile(api, &pizzeria).await?;
     make_live(api, &pizzeria, &pizzeria_profile, PIZZERIA_KEY).await?;
-    step(&format!(
-        "{}: live keys accepted, webhook endpoint registered, Stripe enabled, but no bank account",
-        pizzeria.id
+    step(&say(
+        language,
+        "setup.no_bank",
+        &[("merchant", pizzeria.id)],
     ));
 
     create_merchant(api, &bar).await?;
     let (bar_profile, bar_secret) = create_profile(api, &bar).await?;
     make_live(api, &bar, &bar_profile, BAR_KEY).await?;
-    step(&format!("{}: fully set up", bar.id));
+    step(&say(language, "setup.ready", &[("merchant", bar.id)]));
 
-    println!("\n## Orders registered (PUT /v1/orders/{{id}})");
+    println!("\n{}", say(language, "heading.orders", &[]));
     let placed = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
         .format(&time::format_description::well_known::Rfc3339)?;
-    let orders: [(&str, &str, i64, &str); 6] = [
+    let orders: [(&str, &str, i64, &str); 7] = [
         (bar.id, "o_1001", 1250, "Cappuccino e cornetto x5"),
         (bar.id, "o_1002", 3000, "Aperitivo per 6"),
         (bar.id, "o_1003", 2000, "Torta su ordinazione"),
-        (bar.id, "o_1004", 800, "Caffè x8 (not paid yet)"),
+        (bar.id, "o_1004", 800, "Caffè x8 (ancora da pagare)"),
         (bar.id, "o_1005", 1500, "Brunch"),
+        (bar.id, "o_1006", 125_000, "Rinfresco per 80 invitati"),
         (pizzeria.id, "o_2001", 900, "Margherita e bibita"),
     ];
     for (merchant, order, amount, description) in orders {
@@ -405,10 +475,21 @@ async fn scenario(api: &Api, fake: &FakeStripe, pool: &PgPool) -> anyhow::Result
         )
         .await?;
     }
-    step("6 orders registered");
+    step(&say(
+        language,
+        "orders.registered",
+        &[("count", &orders.len().to_string())],
+    ));
 
     // The payout that settles Bar Centrale's orders, as Stripe itemises it.
     let lines = vec![
+        balance_transaction(
+            "txn_1006",
+            "charge",
+            125_000,
+            1900,
+            charge(1006, 125_000, 0),
+        ),
         balance_transaction("txn_1005", "charge", 1400, 53, charge(1005, 1400, 0)),
         balance_transaction(
             "txn_1003d",
@@ -483,6 +564,11 @@ async fn scenario(api: &Api, fake: &FakeStripe, pool: &PgPool) -> anyhow::Result
             "charge.dispute.closed",
             dispute(1003, 2000, "lost"),
         ),
+        (
+            "evt_demo_09",
+            "payment_intent.succeeded",
+            payment_intent(1006, "o_1006", 125_000),
+        ),
     ];
     let pizzeria_events: Vec<(&str, &str, Value)> = vec![
         (
@@ -497,7 +583,7 @@ async fn scenario(api: &Api, fake: &FakeStripe, pool: &PgPool) -> anyhow::Result
         ),
     ];
 
-    println!("\n## Signed webhooks delivered to POST /webhooks/stripe/{{profile}}");
+    println!("\n{}", say(language, "heading.webhooks", &[]));
     let mut ids = Vec::new();
     let mut created = t;
     let deliveries = [
@@ -522,7 +608,7 @@ async fn scenario(api: &Api, fake: &FakeStripe, pool: &PgPool) -> anyhow::Result
             step(&format!("{merchant}  {id}  {event_type}"));
         }
     }
-    wait_applied(pool, &ids).await?;
+    wait_applied(pool, &ids, language).await?;
     // Payouts after the payments they settle, as Stripe sends them days later.
     created += 1;
     api.deliver(
@@ -548,13 +634,13 @@ async fn scenario(api: &Api, fake: &FakeStripe, pool: &PgPool) -> anyhow::Result
     ));
     ids.push("evt_demo_31".into());
     ids.push("evt_demo_32".into());
-    wait_applied(pool, &ids).await?;
+    wait_applied(pool, &ids, language).await?;
 
-    print_tables(api, &[&nuovo, &prova, &pizzeria, &bar]).await
+    print_tables(api, &[&nuovo, &prova, &pizzeria, &bar], &prova).await
 }
 
 /// Polls `processed_events` until every event has been applied by its worker.
-async fn wait_applied(pool: &PgPool, ids: &[String]) -> anyhow::Result<()> {
+async fn wait_applied(pool: &PgPool, ids: &[String], language: Language) -> anyhow::Result<()> {
     let deadline = Instant::now() + APPLY_TIMEOUT;
     loop {
         let applied: i64 = sqlx::query_scalar(
@@ -565,9 +651,10 @@ async fn wait_applied(pool: &PgPool, ids: &[String]) -> anyhow::Result<()> {
         .await
         .context("reading processed_events")?;
         if applied >= ids.len() as i64 {
-            step(&format!(
-                "the workers have applied all {} events",
-                ids.len()
+            step(&say(
+                language,
+                "events.applied",
+                &[("count", &ids.len().to_string())],
             ));
             return Ok(());
         }

@@ -8,7 +8,9 @@ use time::OffsetDateTime;
 
 use crate::db;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The languages merchant-facing text is written in: English and Italian (`en`, `it`, as
+/// `Accept-Language`, `--lang` and the stored readiness steps name them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     En,
@@ -48,6 +50,33 @@ impl Language {
             "en" => Some(Language::En),
             "it" => Some(Language::It),
             _ => None,
+        }
+    }
+
+    /// The language of a POSIX locale name (`it_IT.UTF-8`, `it`, `en_US`, `C`): Italian when
+    /// it starts with `it`, English otherwise (and when unset).
+    pub fn from_posix_locale(locale: Option<&str>) -> Language {
+        match locale {
+            Some(name) if name.to_ascii_lowercase().starts_with("it") => Language::It,
+            _ => Language::En,
+        }
+    }
+
+    /// The language of the terminal's locale, as POSIX picks the one for messages: the first
+    /// of `LC_ALL`, `LC_MESSAGES` and `LANG` that is set and not empty.
+    pub fn from_environment(var: impl Fn(&str) -> Option<String>) -> Language {
+        let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
+            .into_iter()
+            .filter_map(&var)
+            .find(|value| !value.is_empty());
+        Language::from_posix_locale(locale.as_deref())
+    }
+
+    /// `en` in English, `it` in Italian: for texts written side by side.
+    pub fn pick<T>(self, en: T, it: T) -> T {
+        match self {
+            Language::En => en,
+            Language::It => it,
         }
     }
 }
@@ -124,5 +153,42 @@ mod tests {
         assert_eq!(pick("it;q=0, en"), Language::En);
         assert_eq!(pick("*"), Language::En);
         assert_eq!(pick(""), Language::En);
+    }
+
+    #[test]
+    fn the_terminal_locale_picks_italian_or_defaults_to_english() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(Language::from_environment(env(&[])), Language::En);
+        assert_eq!(
+            Language::from_environment(env(&[("LANG", "it_IT.UTF-8")])),
+            Language::It
+        );
+        assert_eq!(
+            Language::from_environment(env(&[("LANG", "it_IT.UTF-8"), ("LC_ALL", "C")])),
+            Language::En
+        );
+        assert_eq!(
+            Language::from_environment(env(&[("LANG", "en_GB.UTF-8"), ("LC_MESSAGES", "it_CH")])),
+            Language::It
+        );
+        assert_eq!(
+            Language::from_environment(env(&[("LC_ALL", ""), ("LANG", "it")])),
+            Language::It
+        );
+        assert_eq!(Language::from_posix_locale(Some("POSIX")), Language::En);
+        assert_eq!(Language::from_posix_locale(Some("IT_it")), Language::It);
+    }
+
+    #[test]
+    fn a_language_picks_its_text() {
+        assert_eq!(Language::It.pick("yes", "sì"), "sì");
+        assert_eq!(Language::En.pick("yes", "sì"), "yes");
     }
 }
