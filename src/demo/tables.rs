@@ -286,8 +286,6 @@ async fn print_payouts(api: &Api, orders: &[Value]) -> anyhow::Result<()> {
             .await?
             .iter()
             .map(payout_line)
-            // The payout's own balance transaction is the money leaving, not what it carried.
-            .filter(|l| l.r#type != "payout")
             .collect();
         let sums = breakdown(&lines);
         let currency = text_of(&p["currency"]);

@@ -139,7 +139,9 @@ pub struct Breakdown {
 /// reversals) by their own kind, everything else "other"; fees and net over every line.
 pub fn breakdown(lines: &[PayoutLine]) -> Breakdown {
     let mut b = Breakdown::default();
-    for l in lines {
+    // The payout's own balance transaction is the money leaving (minus the net), not money it
+    // carried: counted, it would cancel the net out.
+    for l in lines.iter().filter(|l| l.r#type != "payout") {
         let category = l.reporting_category.as_deref().unwrap_or(l.r#type.as_str());
         match category {
             "charge" | "payment" => b.gross += l.amount,
@@ -345,6 +347,7 @@ mod tests {
             line("refund", -2_000, 0, false),
             line("dispute", -5_000, 1_500, true),
             line("adjustment", -100, 0, false),
+            line("payout", -(15_000 - 2_000 - 5_000 - 100 - 1_990), 0, false),
         ];
         assert_eq!(
             breakdown(&lines),

@@ -48,7 +48,8 @@ pub async fn seed(pool: &PgPool) {
             ('po_1ConsoleFailed', 'bar-roma', 'prof_consoletest0000000000001', 9900, 'eur', 'failed', now() - interval '3 days', true, 'account_closed', 'The bank account has been closed.', null, 'evt_x2', now())",
         "insert into payout_lines (payout_id, balance_transaction_id, type, reporting_category, amount, fee, net, currency, charge_id, payment_intent_id, order_id) values
             ('po_1ConsolePaid', 'txn_1A', 'charge', 'charge', 123456, 3600, 119856, 'eur', 'ch_1ConsolePaid', 'pi_1ConsolePaid', 'ord-1001'),
-            ('po_1ConsolePaid', 'txn_1B', 'refund', 'refund', -2264, 0, -2264, 'eur', null, null, null)",
+            ('po_1ConsolePaid', 'txn_1B', 'refund', 'refund', -2264, 0, -2264, 'eur', null, null, null),
+            ('po_1ConsolePaid', 'txn_1Payout', 'payout', 'payout', -117592, 0, -117592, 'eur', null, null, null)",
         "insert into order_settlements (order_id, payout_id, settled_at) values ('ord-1001', 'po_1ConsolePaid', now() - interval '1 hour')",
         "insert into discrepancies (kind, merchant_id, order_id, subject_id, detail) values
             ('amount_mismatch', 'bar-roma', 'ord-1001', 'ord-1001', 'paid 123456, expected 123400')",

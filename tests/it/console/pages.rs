@@ -111,6 +111,14 @@ async fn every_page_shows_the_books_and_never_a_secret(pool: PgPool) {
     ] {
         assert!(payout.contains(shown), "payout page lacks {shown}");
     }
+    // The payout's own balance transaction is listed but not summed: the net is the amount.
+    let summary = &payout[payout.find("id=\"payout-summary\"").expect("summary")..];
+    let summary = &summary[..summary.find("</dl>").expect("end of summary")];
+    assert_eq!(
+        summary.matches("€1,175.92").count(),
+        2,
+        "net and amount: {summary}"
+    );
     let failed = browser.page("/console/payouts/po_1ConsoleFailed").await;
     assert!(failed.contains("The bank account has been closed."));
 
