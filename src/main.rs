@@ -53,6 +53,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             settings.validate().map_err(anyhow::Error::msg)?;
+            // A missing or malformed master key is said before any port is taken.
+            settings.secret_box()?;
             let listeners = app::Listeners::bind(settings.listen, settings.admin_listen).await?;
             let pool = db::connect_lazy(&settings.database_url, settings.db_max_connections)?;
             let shutdown = CancellationToken::new();

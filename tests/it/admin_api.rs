@@ -267,6 +267,8 @@ async fn cli_creates_a_profile_rotates_its_secret_and_deletes_it(pool: PgPool) {
 #[sqlx::test]
 async fn missing_or_malformed_master_key_stops_start_up_with_a_clear_error(pool: PgPool) {
     let database_url = database_url_of(&pool);
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let held = holder.local_addr().expect("addr");
     for (key, expected) in [
         (None, "ACCREDITO_MASTER_KEY is not set"),
         (Some("short"), "ACCREDITO_MASTER_KEY is malformed"),
@@ -275,6 +277,8 @@ async fn missing_or_malformed_master_key_stops_start_up_with_a_clear_error(pool:
         command
             .args(["--listen", "127.0.0.1:0", "serve"])
             .env("DATABASE_URL", &database_url)
+            // Taken: the key is checked first, so the port is never reached.
+            .env("ACCREDITO_ADMIN_LISTEN", held.to_string())
             .env_remove("ACCREDITO_MASTER_KEY");
         if let Some(key) = key {
             command.env("ACCREDITO_MASTER_KEY", key);
