@@ -41,7 +41,7 @@ pub struct FaultsArgs {
     #[arg(long, default_value_t = 300)]
     deadline_secs: u64,
     /// Base URL of a second ingest process: attempts alternate between the two, so a retry
-    /// goes to the other one (`deploy/cluster-fault-test.sh`).
+    /// goes to the other one (`deploy/cluster-fault-test.sh`). The same as a second `--url`.
     #[arg(long)]
     also_url: Option<String>,
 }
@@ -60,7 +60,6 @@ struct Expected {
 }
 
 pub async fn faults(args: FaultsArgs) -> anyhow::Result<ExitCode> {
-    let base = args.server.url.trim_end_matches('/').to_owned();
     let client = http_client(16)?;
     let secret = format!("whsec_{}", random_alphanumeric(32));
     let admin = args.server.admin_base();
@@ -127,8 +126,15 @@ pub async fn faults(args: FaultsArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let endpoints: Vec<String> = std::iter::once(base.as_str())
-        .chain(args.also_url.as_deref().map(|u| u.trim_end_matches('/')))
+    let endpoints: Vec<String> = args
+        .server
+        .ingest_bases()
+        .into_iter()
+        .chain(
+            args.also_url
+                .as_deref()
+                .map(|u| u.trim_end_matches('/').to_owned()),
+        )
         .map(|b| format!("{b}/webhooks/stripe/{}", profile.id))
         .collect();
     let sent = send_paced(&client, &endpoints, &secret, plan, args.rate, deadline).await?;

@@ -5,7 +5,9 @@
 //! `payment_intent.succeeded` events from C concurrent workers, then watches the server's
 //! database until every event is stored and published to RabbitMQ. It prints one JSON line
 //! on stdout (stderr gets only human notes) and exits non-zero when an event is missing, so
-//! a script or CI job can keep the line and trust the exit code.
+//! a script or CI job can keep the line and trust the exit code. With several `--url`s (one
+//! per ingest process) the events go to them in turn, and the CPU of every accredito process,
+//! PostgreSQL and each RabbitMQ node is reported per role and per node ([`cpu`]).
 //!
 //! The bench talks to the server only over HTTP, like Stripe, and reads the database only
 //! to learn when the relay is done: a 200 already proves the commit (G1), but the relay's
@@ -24,6 +26,7 @@
 mod console;
 mod cpu;
 mod faults;
+mod pgwork;
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
@@ -92,13 +95,16 @@ enum Command {
 /// Where the server is and who the bench is: shared by every subcommand.
 #[derive(Debug, Args)]
 struct ServerArgs {
-    /// Base URL of the running server's public listener (webhooks).
+    /// Base URL of the running server's public listener (webhooks). Several (repeated, or
+    /// comma-separated) for several ingest processes: webhooks go to them in turn, event i to
+    /// URL i mod n.
     #[arg(
         long,
         env = "ACCREDITO_BENCH_URL",
+        value_delimiter = ',',
         default_value = "http://127.0.0.1:8080"
     )]
-    url: String,
+    url: Vec<String>,
 
     /// Base URL of its admin listener (`/v1`).
     #[arg(
@@ -138,6 +144,28 @@ struct ServerArgs {
 impl ServerArgs {
     fn admin_base(&self) -> String {
         self.admin_url.trim_end_matches('/').to_owned()
+    }
+
+    /// The base URL of every ingest process, without a trailing slash.
+    fn ingest_bases(&self) -> Vec<String> {
+        self.url
+            .iter()
+            .map(|u| u.trim().trim_end_matches('/').to_owned())
+            .filter(|u| !u.is_empty())
+            .collect()
+    }
+
+    /// Every ingest process's webhook endpoint for a profile.
+    fn webhook_urls(&self, profile_id: &str) -> anyhow::Result<Vec<String>> {
+        let urls: Vec<String> = self
+            .ingest_bases()
+            .iter()
+            .map(|base| format!("{base}/webhooks/stripe/{profile_id}"))
+            .collect();
+        if urls.is_empty() {
+            bail!("--url names no server");
+        }
+        Ok(urls)
     }
 }
 
@@ -217,7 +245,6 @@ async fn main() -> anyhow::Result<ExitCode> {
 
 /// The whole `intake` run: set up, send, wait for the relay, report.
 async fn intake(args: IntakeArgs) -> anyhow::Result<ExitCode> {
-    let base_url = args.server.url.trim_end_matches('/').to_owned();
     // Connect first, so a wrong DATABASE_URL fails before any event is sent.
     let mut db = PgConnection::connect(&args.server.database_url)
         .await
@@ -228,19 +255,27 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<ExitCode> {
     let secret = format!("whsec_{}", random_alphanumeric(32));
     let admin_url = args.server.admin_base();
     let profile = create_profile(&client, &admin_url, &args.server, &secret).await?;
+    let webhook_urls = args.server.webhook_urls(&profile.id)?;
     eprintln!(
-        "bench run {run}: profile {} ({} mode); sending {} events with {} workers",
-        profile.id, profile.mode, args.events, args.concurrency
+        "bench run {run}: profile {} ({} mode); sending {} events with {} workers to {} \
+         ingest process(es)",
+        profile.id,
+        profile.mode,
+        args.events,
+        args.concurrency,
+        webhook_urls.len()
     );
 
     let target = Arc::new(Target {
         client,
-        webhook_url: format!("{base_url}/webhooks/stripe/{}", profile.id),
+        webhook_urls,
         secret,
         run: run.clone(),
         livemode: args.server.livemode,
         events: args.events,
     });
+    let pg_before = pgwork::mark(&mut db).await;
+    let cpu_before = cpu::Snapshot::take();
     let sent = send_all(target, args.concurrency).await?;
     if let Some(failure) = &sent.tally.first_failure {
         eprintln!("first failed delivery: {failure}");
@@ -248,9 +283,15 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<ExitCode> {
 
     let expected = i64::try_from(args.events).context("--events is too large")?;
     let relay = wait_for_relay(&mut db, &profile.id, &event_id_prefix(&run), expected).await?;
+    // Through the relay's drain: from the first request until every event is published.
+    let cpu_used = cpu_before.until(&cpu::Snapshot::take());
+    let pg_written = pgwork::report(&mut db, pg_before, args.events).await;
     db.close().await.ok();
 
-    println!("{}", report(&args, &sent, &relay));
+    let mut report = report(&args, &sent, &relay);
+    report["cpu"] = cpu_used.report(args.events);
+    report["postgresql_writes"] = pg_written;
+    println!("{report}");
     if relay.stored == expected && relay.published == expected {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -336,7 +377,8 @@ async fn create_profile(
 /// run's constants.
 struct Target {
     client: reqwest::Client,
-    webhook_url: String,
+    /// One webhook endpoint per ingest process; event i goes to the (i mod n)th.
+    webhook_urls: Vec<String>,
     secret: String,
     run: String,
     livemode: bool,
@@ -379,7 +421,7 @@ async fn worker(target: Arc<Target>, next: Arc<AtomicUsize>) -> Tally {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let order = bench_order(&target.run, index);
         let body = event_body(&target.run, index, &order, target.livemode, now);
-        tally.record(deliver(&target, body, now).await);
+        tally.record(deliver(&target, index, body, now).await);
     }
 }
 
@@ -392,14 +434,16 @@ struct Delivery {
     failure: Option<String>,
 }
 
-/// Signs and posts one event. The timer covers the request and reading the whole response,
-/// which is what Stripe waits for; reading it also frees the connection for the next request.
-async fn deliver(target: &Target, body: Vec<u8>, now: i64) -> Delivery {
+/// Signs and posts event `index` to its ingest process. The timer covers the request and
+/// reading the whole response, which is what Stripe waits for; reading it also frees the
+/// connection for the next request.
+async fn deliver(target: &Target, index: usize, body: Vec<u8>, now: i64) -> Delivery {
     let signature = sign(&body, &target.secret, now);
+    let url = &target.webhook_urls[index % target.webhook_urls.len()];
     let started = Instant::now();
     let sent = target
         .client
-        .post(&target.webhook_url)
+        .post(url)
         .header(
             reqwest::header::CONTENT_TYPE,
             "application/json; charset=utf-8",
@@ -675,6 +719,7 @@ fn report(args: &IntakeArgs, sent: &Sent, relay: &RelayProgress) -> Value {
     let wall = sent.wall.as_secs_f64();
     json!({
         "bench": "intake",
+        "ingest_urls": args.server.ingest_bases().len(),
         "events": args.events,
         "concurrency": args.concurrency,
         "duration_s": round(wall, 3),
@@ -713,7 +758,6 @@ fn round(value: f64, decimals: i32) -> f64 {
 /// The whole `e2e` run: set up, register the orders, pay each with one webhook while watching
 /// `order_states`, report.
 async fn e2e(args: E2eArgs) -> anyhow::Result<ExitCode> {
-    let base_url = args.server.url.trim_end_matches('/').to_owned();
     // Connect first, so a wrong DATABASE_URL fails before anything is sent.
     let mut db = PgConnection::connect(&args.server.database_url)
         .await
@@ -754,26 +798,29 @@ async fn e2e(args: E2eArgs) -> anyhow::Result<ExitCode> {
 
     let target = Arc::new(Target {
         client,
-        webhook_url: format!("{base_url}/webhooks/stripe/{}", profile.id),
+        webhook_urls: args.server.webhook_urls(&profile.id)?,
         secret,
         run,
         livemode: args.server.livemode,
         events: args.orders,
     });
     let (acks, acked) = mpsc::unbounded_channel();
+    let pg_before = pgwork::mark(&mut db).await;
     let watcher = tokio::spawn(watch_paid(db, orders.clone(), acked));
     let cpu_before = cpu::Snapshot::take();
     let sent = send_payments(target, orders, args.concurrency, args.rate, acks).await?;
     if let Some(failure) = &sent.tally.first_failure {
         eprintln!("first failed delivery: {failure}");
     }
-    let (db, watched) = watcher.await.context("the watcher panicked")??;
+    let (mut db, watched) = watcher.await.context("the watcher panicked")??;
     // Through the drain: the watcher returns once every order is paid.
-    let cpu_used = cpu_before.seconds_until(&cpu::Snapshot::take());
+    let cpu_used = cpu_before.until(&cpu::Snapshot::take());
+    let pg_written = pgwork::report(&mut db, pg_before, args.orders).await;
     db.close().await.ok();
 
     let mut report = e2e_report(&args, register_s, &sent, &watched);
-    report["cpu"] = cpu::report(&cpu_used, args.orders);
+    report["cpu"] = cpu_used.report(args.orders);
+    report["postgresql_writes"] = pg_written;
     println!("{report}");
     if watched.reconciled() == args.orders {
         Ok(ExitCode::SUCCESS)
@@ -996,7 +1043,7 @@ async fn payment_worker(
         }
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let body = event_body(&target.run, index, order, target.livemode, now);
-        let delivery = deliver(&target, body, now).await;
+        let delivery = deliver(&target, index, body, now).await;
         if matches!(delivery.outcome, Ok(200)) {
             let at = OffsetDateTime::now_utc();
             // Fails only if the watcher has stopped with an error, which main reports.
@@ -1115,6 +1162,7 @@ fn e2e_report(args: &E2eArgs, register: Duration, sent: &SentPayments, watched: 
         .map(|last| (last - sent.started_at).as_seconds_f64());
     json!({
         "bench": "e2e",
+        "ingest_urls": args.server.ingest_bases().len(),
         "orders": args.orders,
         "concurrency": args.concurrency,
         "rate": args.rate,
