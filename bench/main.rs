@@ -28,7 +28,7 @@ mod cpu;
 mod faults;
 mod pgwork;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,6 +62,10 @@ const PAID_POLL_EVERY: Duration = Duration::from_millis(50);
 const POLL_BACKOFF: u32 = 20;
 /// The longest pause between two polls.
 const PAID_POLL_AT_MOST: Duration = Duration::from_millis(250);
+/// Orders one poll asks about: the longest-waiting ones. Workers apply roughly in order, so a
+/// backlog is seen from its old end; asking about every pending order made each poll grow with
+/// the backlog and weigh on the PostgreSQL it measures.
+const PAID_POLL_ORDERS: usize = 2000;
 /// A request that takes longer is counted as a failure instead of stalling its worker.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// What Stripe's webhook deliveries carry, so the server sees the same headers.
@@ -1077,14 +1081,14 @@ impl Watched {
 /// Every `PAID_POLL_EVERY` (up to `PAID_POLL_AT_MOST` while a backlog or a busy server makes
 /// the query slow, see `POLL_BACKOFF`), asks which acknowledged orders not yet seen paid are
 /// paid now, until sending is over and all are, or `RECONCILE_WAIT_LIMIT` after the last
-/// response. Only orders whose webhook was answered are asked about, so the query stays small
-/// at a steady rate. A paid row's `updated_at` does not change afterwards, so a slower poll
+/// response. Only orders whose webhook was answered are asked about, at most the
+/// `PAID_POLL_ORDERS` that have waited longest, so the query stays small whatever the backlog. A paid row's `updated_at` does not change afterwards, so a slower poll
 /// makes only the `seen` lag coarser, not the lag from `updated_at`.
 ///
 /// `order_states.updated_at` is `now()` in the worker's transaction, that is when the
 /// transaction began, a few milliseconds before its commit made the row visible; the lag from
 /// it is a lower bound, the lag from the first poll that saw the row (at most one poll
-/// interval plus a query late) an upper bound. Both clocks are this machine's wall clock.
+/// interval plus a query late while fewer than `PAID_POLL_ORDERS` wait) an upper bound. Both clocks are this machine's wall clock.
 async fn watch_paid(
     mut db: PgConnection,
     orders: Arc<[BenchOrder]>,
@@ -1092,6 +1096,9 @@ async fn watch_paid(
 ) -> anyhow::Result<(PgConnection, Watched)> {
     let mut watched = Watched::default();
     let mut pending: HashMap<&str, OffsetDateTime> = HashMap::new();
+    // Pending orders in the order their webhooks were answered (paid ones are skipped and
+    // dropped from the front as the poll reaches them).
+    let mut waiting: VecDeque<&str> = VecDeque::new();
     let mut sending_over: Option<Instant> = None;
     let mut pause = PAID_POLL_EVERY;
     loop {
@@ -1101,6 +1108,7 @@ async fn watch_paid(
                 Ok(ack) => {
                     if let Some(order) = orders.get(ack.index) {
                         pending.insert(order.id.as_str(), ack.at);
+                        waiting.push_back(order.id.as_str());
                         watched.acked += 1;
                     }
                 }
@@ -1114,7 +1122,15 @@ async fn watch_paid(
         pause = PAID_POLL_EVERY;
         if !pending.is_empty() {
             let polled = Instant::now();
-            let ids: Vec<&str> = pending.keys().copied().collect();
+            while waiting.front().is_some_and(|id| !pending.contains_key(id)) {
+                waiting.pop_front();
+            }
+            let ids: Vec<&str> = waiting
+                .iter()
+                .copied()
+                .filter(|id| pending.contains_key(id))
+                .take(PAID_POLL_ORDERS)
+                .collect();
             let paid = sqlx::query_as::<_, (String, OffsetDateTime)>(
                 "select order_id, updated_at from order_states
                  where order_id = any($1) and status = 'paid'",
