@@ -59,7 +59,8 @@ pub async fn find(conn: &mut PgConnection, id: &str) -> Result<Option<MerchantRo
     .await
 }
 
-/// Up to `limit` merchants in id order, after `after` when given (keyset paging on the key).
+/// Up to `limit` merchants in id order, after `after` when given (keyset paging on the key:
+/// a range of the primary key, so a late page costs what the first does).
 pub async fn list(
     conn: &mut PgConnection,
     after: Option<&str>,
@@ -68,7 +69,7 @@ pub async fn list(
     sqlx::query_as!(
         MerchantRow,
         "select id, name, stripe_enabled, selected_profile_id, created_at, updated_at
-         from merchants where ($1::text is null or id > $1) order by id limit $2",
+         from merchants where id > coalesce($1, '') order by id limit $2",
         after,
         limit
     )
