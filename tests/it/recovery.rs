@@ -39,6 +39,19 @@ fn succeeded(pi: &str, order: &str) -> Value {
     })
 }
 
+/// Saves [`VALID_KEY`] as the profile's secret key, which the fake Stripe accepts.
+async fn save_valid_key(app: &TestApp, profile: &str) {
+    let response = app
+        .client
+        .put(app.url(&format!("/v1/profiles/{profile}/secret-key")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "secret_key": VALID_KEY }))
+        .send()
+        .await
+        .expect("set key");
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
 async fn order_status(pool: &PgPool, order_id: &str) -> String {
     sqlx::query_scalar("select status from back_office.order_reconciliation where order_id = $1")
         .bind(order_id)
@@ -88,15 +101,7 @@ async fn catch_up_stores_events_stripe_lists_whose_webhooks_never_arrived(pool: 
         200
     );
 
-    let response = app
-        .client
-        .put(app.url(&format!("/v1/profiles/{profile}/secret-key")))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "secret_key": VALID_KEY }))
-        .send()
-        .await
-        .expect("set key");
-    assert!(response.status().is_success(), "{}", response.status());
+    save_valid_key(&app, &profile).await;
 
     eventually(
         "the missed event is caught up and applied",
@@ -200,15 +205,7 @@ async fn a_caught_up_event_in_the_wrong_mode_is_flagged_like_a_webhook(pool: PgP
     };
     let app = spawn_app_with(pool.clone(), options).await;
     let profile = app.create_profile("m_1", &random_secret()).await;
-    let response = app
-        .client
-        .put(app.url(&format!("/v1/profiles/{profile}/secret-key")))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "secret_key": VALID_KEY }))
-        .send()
-        .await
-        .expect("set key");
-    assert!(response.status().is_success(), "{}", response.status());
+    save_valid_key(&app, &profile).await;
 
     let flagged = eventually(
         "the listed test-mode event is stored and flagged",
@@ -298,15 +295,7 @@ async fn catch_up_all_covers_every_profile_with_a_key_and_reports_each(pool: PgP
     let app = spawn_app_with(pool.clone(), options).await;
     let with_key = app.create_profile("m_1", &random_secret()).await;
     let without_key = app.create_profile("m_2", &random_secret()).await;
-    let response = app
-        .client
-        .put(app.url(&format!("/v1/profiles/{with_key}/secret-key")))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "secret_key": VALID_KEY }))
-        .send()
-        .await
-        .expect("set key");
-    assert!(response.status().is_success(), "{}", response.status());
+    save_valid_key(&app, &with_key).await;
 
     let (ok, stdout, stderr) =
         run_cli(&pool, &master_key, &fake.base_url(), &["catch-up", "--all"]).await;
