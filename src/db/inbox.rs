@@ -206,31 +206,52 @@ pub async fn find(
     .map(|row| row.map(InboxRow::from))
 }
 
-/// The stored events among these (profile, event id) pairs that may be processed (not in the
-/// wrong mode): what a worker applies, whatever a message claims to carry.
+/// The stored events these messages name (G9), each with whether `handler` has already
+/// applied it: the inbox row and the record of handled events are read in one statement,
+/// one index probe each per event (the handled record's pruned to its partition at run time).
+/// Events whose `livemode` disagrees with their profile's are left out.
 pub async fn processable(
     conn: &mut PgConnection,
+    handler: &str,
     profile_ids: &[String],
     event_ids: &[String],
-) -> Result<Vec<InboxRow>, sqlx::Error> {
-    sqlx::query_as!(
-        Row,
+) -> Result<Vec<(InboxRow, bool)>, sqlx::Error> {
+    let rows = sqlx::query!(
         r#"select i.id as "id!", i.profile_id as "profile_id!", i.merchant_id as "merchant_id!",
                   i.event_id as "event_id!", i.event_type as "event_type!", i.raw_body as "raw_body!",
-                  i.event_created_at as "event_created_at!"
-           from unnest($1::text[], $2::text[]) as asked(profile_id, event_id)
+                  i.event_created_at as "event_created_at!",
+                  exists (select 1 from processed_events p
+                          where p.handler = $1 and p.profile_id = i.profile_id
+                            and p.event_id = i.event_id and p.event_created_at = i.event_created_at)
+                      as "handled!"
+           from unnest($2::text[], $3::text[]) as asked(profile_id, event_id)
            cross join lateral (
                select id, profile_id, merchant_id, event_id, event_type, raw_body, event_created_at
                from inbox_events
                where profile_id = asked.profile_id and event_id = asked.event_id
                  and not livemode_mismatch
            ) i"#,
+        handler,
         profile_ids,
         event_ids
     )
     .fetch_all(conn)
-    .await
-    .map(|rows| rows.into_iter().map(InboxRow::from).collect())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let row = Row {
+                id: r.id,
+                profile_id: r.profile_id,
+                merchant_id: r.merchant_id,
+                event_id: r.event_id,
+                event_type: r.event_type,
+                raw_body: r.raw_body,
+                event_created_at: r.event_created_at,
+            };
+            (InboxRow::from(row), r.handled)
+        })
+        .collect())
 }
 
 /// When the newest stored event of the profile was created (for catch-up).

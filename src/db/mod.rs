@@ -97,13 +97,13 @@ pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
         .map(|_| ())
 }
 
-/// Lets the transaction's commit return before its WAL is flushed. Only for a transaction
-/// whose effects a later, ordinarily committed transaction on the same server makes durable
-/// (the WAL is flushed in order, so that commit flushes this one's too), and which is safe to
-/// lose to a crash before then.
-pub async fn defer_commit_flush(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("set local synchronous_commit = off")
-        .execute(conn)
+/// Begins a transaction whose commit returns before its WAL is flushed (one round trip for
+/// both). Only for a transaction whose effects a later, ordinarily committed transaction on
+/// the same server makes durable (the WAL is flushed in order, so that commit flushes this
+/// one's too), and which is safe to lose to a crash before then.
+pub async fn begin_without_commit_flush(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pool.begin_with("begin; set local synchronous_commit = off")
         .await
-        .map(|_| ())
 }

@@ -52,29 +52,53 @@ pub async fn upsert_order(
     .await
 }
 
-pub async fn save_state(
+/// An order's derived state, to be saved.
+pub struct NewState<'a> {
+    pub order_id: &'a str,
+    pub state: &'a OrderState,
+    pub last_event_at: Option<OffsetDateTime>,
+}
+
+/// Saves the derived states of many orders in one statement.
+pub async fn save_states(
     conn: &mut PgConnection,
-    order_id: &str,
-    state: &OrderState,
-    last_event_at: Option<OffsetDateTime>,
+    states: &[NewState<'_>],
 ) -> Result<(), sqlx::Error> {
+    if states.is_empty() {
+        return Ok(());
+    }
+    let order_ids: Vec<&str> = states.iter().map(|s| s.order_id).collect();
+    let statuses: Vec<&str> = states.iter().map(|s| s.state.status).collect();
+    let paid: Vec<i64> = states.iter().map(|s| s.state.amount_paid).collect();
+    let refunded: Vec<i64> = states.iter().map(|s| s.state.amount_refunded).collect();
+    let disputed: Vec<i64> = states.iter().map(|s| s.state.amount_disputed).collect();
+    let payment_intents: Vec<Option<&str>> = states
+        .iter()
+        .map(|s| s.state.payment_intent_id.as_deref())
+        .collect();
+    let charges: Vec<Option<&str>> = states
+        .iter()
+        .map(|s| s.state.charge_id.as_deref())
+        .collect();
+    let last_events: Vec<Option<OffsetDateTime>> = states.iter().map(|s| s.last_event_at).collect();
     sqlx::query!(
         "insert into order_states
             (order_id, status, amount_paid, amount_refunded, amount_disputed, payment_intent_id, charge_id, last_event_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)
+         select * from unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::text[],
+                              $7::text[], $8::timestamptz[])
          on conflict (order_id) do update set
             status = excluded.status, amount_paid = excluded.amount_paid,
             amount_refunded = excluded.amount_refunded, amount_disputed = excluded.amount_disputed,
             payment_intent_id = excluded.payment_intent_id, charge_id = excluded.charge_id,
             last_event_at = excluded.last_event_at, updated_at = now()",
-        order_id,
-        state.status,
-        state.amount_paid,
-        state.amount_refunded,
-        state.amount_disputed,
-        state.payment_intent_id,
-        state.charge_id,
-        last_event_at
+        &order_ids as &[&str],
+        &statuses as &[&str],
+        &paid,
+        &refunded,
+        &disputed,
+        &payment_intents as &[Option<&str>],
+        &charges as &[Option<&str>],
+        &last_events as &[Option<OffsetDateTime>]
     )
     .execute(conn)
     .await
@@ -127,6 +151,7 @@ pub async fn resolve_discrepancies(
 
 /// An order, locked, with every Stripe object that concerns it.
 pub struct LockedOrderFacts {
+    pub order_id: String,
     pub merchant_id: String,
     /// The PaymentIntent the platform registered the order with, if it named one.
     pub named_payment_intent: Option<String>,
@@ -167,33 +192,36 @@ impl SavedState {
     }
 }
 
-/// Locks the order (so concurrent reconciliations of it run one after the other) and reads
-/// its payout lines and settlement, and its PaymentIntents (by `metadata.order_id` from its own merchant, or the one it names) and
-/// their charges, refunds and disputes. `None` for an order the platform has not registered.
+/// Locks the orders (so concurrent reconciliations of one order run one after the other) and
+/// reads, for each, its payout lines and settlement, and its PaymentIntents (by
+/// `metadata.order_id` from its own merchant, or the one it names) and their charges, refunds
+/// and disputes. Orders the platform has not registered are left out.
 pub async fn lock_with_facts(
     conn: &mut PgConnection,
-    order_id: &str,
-) -> Result<Option<LockedOrderFacts>, sqlx::Error> {
-    // The lock is its own statement: a statement that waits for a row lock still reads the
+    order_ids: &[String],
+) -> Result<Vec<LockedOrderFacts>, sqlx::Error> {
+    if order_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The locks are their own statement: a statement that waits for a row lock still reads the
     // other tables as of its start, so locking and reading in one would miss what the
     // transaction we waited for committed (a refund stored concurrently, lost from the state).
+    // Rows are locked in the sort's order, the same in every transaction, so two batches
+    // sharing orders cannot deadlock.
     let locked = sqlx::query_scalar!(
-        "select order_id from orders where order_id = $1 for update",
-        order_id
+        "select order_id from orders where order_id = any($1) order by order_id for update",
+        order_ids
     )
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    if locked.is_none() {
-        return Ok(None);
+    if locked.is_empty() {
+        return Ok(Vec::new());
     }
-    // Each lookup is a union of index scans: an `or` of two `in (subquery)` tests is planned
-    // as a sequential scan of the whole table, and so is `in (subquery)` alone when the
-    // statistics are missing or stale; `= any(array(subquery))` is an index lookup whatever
-    // the planner believes about the tables' sizes.
-    let row = sqlx::query!(
-        r#"with o as (
+    let rows = sqlx::query!(
+        r#"select f.* from unnest($1::text[]) as asked(order_id) cross join lateral (
+           with o as (
                select order_id, merchant_id, amount, currency, payment_intent_id
-               from orders where order_id = $1
+               from orders where order_id = asked.order_id
            ),
            pis as (
                select pi.id, pi.amount_received, pi.currency, pi.status, pi.failed, pi.latest_charge,
@@ -238,9 +266,10 @@ pub async fn lock_with_facts(
                where l.payment_intent_id = (select payment_intent_id from o)
                union
                select l.payout_id, l.balance_transaction_id, l.type, l.order_id from payout_lines l
-               where l.order_id = $1
+               where l.order_id = asked.order_id
            )
-           select o.merchant_id, o.amount, o.currency, o.payment_intent_id as named_payment_intent,
+           select o.order_id as "order_id!", o.merchant_id as "merchant_id!", o.amount as "amount!",
+                  o.currency as "currency!", o.payment_intent_id as "named_payment_intent?",
                   coalesce((select json_agg(pis order by pis.last_event_created, pis.id) from pis), '[]') as "payment_intents!: sqlx::types::Json<Vec<WirePaymentIntent>>",
                   coalesce((select json_agg(chs order by chs.id) from chs), '[]') as "charges!: sqlx::types::Json<Vec<WireCharge>>",
                   coalesce((select json_agg(rfs order by rfs.id) from rfs), '[]') as "refunds!: sqlx::types::Json<Vec<WireChild>>",
@@ -262,75 +291,80 @@ pub async fn lock_with_facts(
                    limit 1) as "settlement: sqlx::types::Json<Settlement>",
                   (select json_build_object('payout_id', st.payout_id, 'settled_at', st.settled_at)
                    from order_settlements st where st.order_id = o.order_id) as "saved_settlement: sqlx::types::Json<Settlement>"
-           from o"#,
-        order_id
+           from o) f"#,
+        &locked
     )
-    .fetch_optional(conn)
+    .fetch_all(conn)
     .await?;
-    let Some(row) = row else { return Ok(None) };
     use crate::reconcile::{
         ChargeFacts, DisputeFacts, OrderFacts, PaymentIntentFacts, RefundFacts,
     };
-    let facts = OrderFacts {
-        amount: row.amount,
-        currency: row.currency,
-        payment_intents: row
-            .payment_intents
-            .0
-            .into_iter()
-            .map(|p| PaymentIntentFacts {
-                id: p.id,
-                amount_received: p.amount_received,
-                currency: p.currency,
-                status: p.status,
-                failed: p.failed,
-                latest_charge: p.latest_charge,
-                last_event_created: p.last_event_created.unix_timestamp(),
-            })
-            .collect(),
-        charges: row
-            .charges
-            .0
-            .into_iter()
-            .map(|c| ChargeFacts {
-                id: c.id,
-                payment_intent_id: c.payment_intent_id,
-                amount_refunded: c.amount_refunded,
-                status: c.status,
-            })
-            .collect(),
-        refunds: row
-            .refunds
-            .0
-            .into_iter()
-            .map(|r| RefundFacts {
-                id: r.id,
-                amount: r.amount,
-                status: r.status,
-            })
-            .collect(),
-        disputes: row
-            .disputes
-            .0
-            .into_iter()
-            .map(|d| DisputeFacts {
-                id: d.id,
-                amount: d.amount,
-                status: d.status,
-            })
-            .collect(),
-    };
-    Ok(Some(LockedOrderFacts {
-        merchant_id: row.merchant_id,
-        named_payment_intent: row.named_payment_intent,
-        facts,
-        last_event_at: row.last_event_at,
-        saved: row.saved.map(|s| s.0),
-        open_kinds: row.open_kinds,
-        unlinked_payout_lines: row.unlinked_payout_lines,
-        settlement: row.settlement.map(|s| s.0),
-        saved_settlement: row.saved_settlement.map(|s| s.0),
-    }))
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let facts = OrderFacts {
+                amount: row.amount,
+                currency: row.currency,
+                payment_intents: row
+                    .payment_intents
+                    .0
+                    .into_iter()
+                    .map(|p| PaymentIntentFacts {
+                        id: p.id,
+                        amount_received: p.amount_received,
+                        currency: p.currency,
+                        status: p.status,
+                        failed: p.failed,
+                        latest_charge: p.latest_charge,
+                        last_event_created: p.last_event_created.unix_timestamp(),
+                    })
+                    .collect(),
+                charges: row
+                    .charges
+                    .0
+                    .into_iter()
+                    .map(|c| ChargeFacts {
+                        id: c.id,
+                        payment_intent_id: c.payment_intent_id,
+                        amount_refunded: c.amount_refunded,
+                        status: c.status,
+                    })
+                    .collect(),
+                refunds: row
+                    .refunds
+                    .0
+                    .into_iter()
+                    .map(|r| RefundFacts {
+                        id: r.id,
+                        amount: r.amount,
+                        status: r.status,
+                    })
+                    .collect(),
+                disputes: row
+                    .disputes
+                    .0
+                    .into_iter()
+                    .map(|d| DisputeFacts {
+                        id: d.id,
+                        amount: d.amount,
+                        status: d.status,
+                    })
+                    .collect(),
+            };
+            LockedOrderFacts {
+                order_id: row.order_id,
+                merchant_id: row.merchant_id,
+                named_payment_intent: row.named_payment_intent,
+                facts,
+                last_event_at: row.last_event_at,
+                saved: row.saved.map(|s| s.0),
+                open_kinds: row.open_kinds,
+                unlinked_payout_lines: row.unlinked_payout_lines,
+                settlement: row.settlement.map(|s| s.0),
+                saved_settlement: row.saved_settlement.map(|s| s.0),
+            }
+        })
+        .collect())
 }
 
 /// Rows as `json_agg` renders them.

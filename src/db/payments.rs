@@ -48,37 +48,65 @@ fn replaces(
     )
 }
 
-pub async fn upsert_payment_intent(
+/// First sightings of PaymentIntents, in one statement. Returns the ids inserted; a
+/// PaymentIntent already stored is left for [`update_payment_intent`]. The ids must be
+/// distinct.
+pub async fn insert_payment_intents(
+    conn: &mut PgConnection,
+    rows: &[(PaymentIntentRow<'_>, Sighting<'_>)],
+) -> Result<Vec<String>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = rows.iter().map(|(pi, _)| pi.id).collect();
+    let merchants: Vec<&str> = rows.iter().map(|(_, seen)| seen.merchant_id).collect();
+    let orders: Vec<Option<&str>> = rows.iter().map(|(pi, _)| pi.order_id).collect();
+    let amounts: Vec<i64> = rows.iter().map(|(pi, _)| pi.amount).collect();
+    let received: Vec<i64> = rows.iter().map(|(pi, _)| pi.amount_received).collect();
+    let currencies: Vec<&str> = rows.iter().map(|(pi, _)| pi.currency).collect();
+    let statuses: Vec<&str> = rows.iter().map(|(pi, _)| pi.status).collect();
+    let ranks: Vec<i32> = rows
+        .iter()
+        .map(|(pi, _)| payment_intent_stage(pi.status).rank)
+        .collect();
+    let failed: Vec<bool> = rows.iter().map(|(pi, _)| pi.failed).collect();
+    let charges: Vec<Option<&str>> = rows.iter().map(|(pi, _)| pi.latest_charge).collect();
+    let events: Vec<&str> = rows.iter().map(|(_, seen)| seen.event_id).collect();
+    let created: Vec<OffsetDateTime> = rows.iter().map(|(_, seen)| seen.event_created).collect();
+    sqlx::query_scalar!(
+        "insert into stripe_payment_intents
+            (id, merchant_id, order_id, amount, amount_received, currency, status, status_rank,
+             failed, latest_charge, last_event_id, last_event_created)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[],
+                              $6::text[], $7::text[], $8::int4[], $9::bool[], $10::text[],
+                              $11::text[], $12::timestamptz[])
+         on conflict (id) do nothing
+         returning id",
+        &ids as &[&str],
+        &merchants as &[&str],
+        &orders as &[Option<&str>],
+        &amounts,
+        &received,
+        &currencies as &[&str],
+        &statuses as &[&str],
+        &ranks,
+        &failed,
+        &charges as &[Option<&str>],
+        &events as &[&str],
+        &created
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A later sighting of a stored PaymentIntent: locks its row, and the event's state replaces
+/// the stored one if [`crate::reconcile::supersedes`] says so.
+pub async fn update_payment_intent(
     conn: &mut PgConnection,
     pi: &PaymentIntentRow<'_>,
     seen: &Sighting<'_>,
 ) -> Result<(), sqlx::Error> {
     let rank = payment_intent_stage(pi.status).rank;
-    let inserted = sqlx::query_scalar!(
-        "insert into stripe_payment_intents
-            (id, merchant_id, order_id, amount, amount_received, currency, status, status_rank,
-             failed, latest_charge, last_event_id, last_event_created)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-         on conflict (id) do nothing
-         returning id",
-        pi.id,
-        seen.merchant_id,
-        pi.order_id,
-        pi.amount,
-        pi.amount_received,
-        pi.currency,
-        pi.status,
-        rank,
-        pi.failed,
-        pi.latest_charge,
-        seen.event_id,
-        seen.event_created
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    if inserted.is_some() {
-        return Ok(());
-    }
     let stored = sqlx::query_as!(
         StoredState,
         "select status, last_event_created from stripe_payment_intents where id = $1 for update",
@@ -384,7 +412,9 @@ pub struct PaymentIntentOwnership {
     pub order_ids: Vec<String>,
 }
 
-/// The ownership facts of each stored PaymentIntent among these, in one statement.
+/// The ownership facts of each stored PaymentIntent among these, in one statement. Each fact
+/// is a lateral lookup, so it is an index probe per PaymentIntent: as `exists` tests in the
+/// select list the planner may hash every order or every open `unknown_order` instead.
 pub async fn ownership_of(
     conn: &mut PgConnection,
     payment_intent_ids: &[String],
@@ -392,15 +422,23 @@ pub async fn ownership_of(
     sqlx::query_as!(
         PaymentIntentOwnership,
         r#"select pi.id as payment_intent_id, pi.merchant_id, pi.order_id, pi.status,
-                  (exists (select 1 from orders o where o.order_id = pi.order_id and o.merchant_id = pi.merchant_id)
-                   or exists (select 1 from orders o where o.payment_intent_id = pi.id and o.merchant_id = pi.merchant_id))
-                      as "matched!",
-                  exists (select 1 from discrepancies d
-                          where d.kind = 'unknown_order' and d.subject_id = pi.id and d.resolved_at is null) as "flagged!",
+                  coalesce(owners.matched, false) as "matched!",
+                  flag.open > 0 as "flagged!",
                   pi.last_event_id as "event_id?",
-                  array(select o.order_id from orders o where o.order_id = pi.order_id
-                        union select o.order_id from orders o where o.payment_intent_id = pi.id) as "order_ids!"
-           from stripe_payment_intents pi where pi.id = any($1)
+                  coalesce(owners.order_ids, '{}') as "order_ids!"
+           from stripe_payment_intents pi
+           cross join lateral (
+               select array_agg(distinct o.order_id) as order_ids,
+                      bool_or(o.merchant_id = pi.merchant_id) as matched
+               from (select order_id, merchant_id from orders where order_id = pi.order_id
+                     union all
+                     select order_id, merchant_id from orders where payment_intent_id = pi.id) o
+           ) owners
+           cross join lateral (
+               select count(*) as open from discrepancies d
+               where d.kind = 'unknown_order' and d.subject_id = pi.id and d.resolved_at is null
+           ) flag
+           where pi.id = any($1)
            order by pi.id"#,
         payment_intent_ids
     )

@@ -3,40 +3,6 @@
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-/// The events `handler` has already handled among these (profile id, event id, Stripe's
-/// `created`), as (profile id, event id) pairs.
-pub async fn handled(
-    conn: &mut PgConnection,
-    handler: &str,
-    profile_ids: &[String],
-    event_ids: &[String],
-    created: &[OffsetDateTime],
-) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let rows = sqlx::query!(
-        // One index probe per event (a lateral lookup, pruned to its partition at run time):
-        // a join lets the planner read every handled event of the handler into a hash.
-        r#"select asked.profile_id as "profile_id!", asked.event_id as "event_id!"
-           from unnest($2::text[], $3::text[], $4::timestamptz[])
-                as asked(profile_id, event_id, created)
-           cross join lateral (
-               select 1 from processed_events p
-               where p.handler = $1 and p.profile_id = asked.profile_id
-                 and p.event_id = asked.event_id and p.event_created_at = asked.created
-               limit 1
-           ) handled"#,
-        handler,
-        profile_ids,
-        event_ids,
-        created
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.profile_id, r.event_id))
-        .collect())
-}
-
 /// Claims many events (profile id, event id, Stripe's `created`) at once; returns the
 /// (profile id, event id) pairs that were new.
 pub async fn claim_events(

@@ -50,7 +50,7 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::db;
 use crate::domain::OrderId;
-use crate::reconcile::{DiscrepancyKind, derive_order_state};
+use crate::reconcile::{DiscrepancyKind, OrderState, derive_order_state};
 
 /// PaymentIntent statuses that mean money is moving: a payment in these states must belong to
 /// a registered order of its merchant.
@@ -157,29 +157,53 @@ pub async fn recompute_in(
         let payments: Vec<String> = payments.into_iter().collect();
         orders.extend(db::payments::orders_of_payment_intents(conn, &payments).await?);
     }
-    // Sorted, so two recomputes lock shared orders in the same order.
-    for order_id in &orders {
-        reconcile_order(conn, order_id).await?;
+    let orders: Vec<String> = orders.into_iter().collect();
+    reconcile_orders(conn, &orders).await
+}
+
+/// Recomputes each order's state, its order-level discrepancies and its settlement: every
+/// order locked and read in one statement each, and the changed states saved in one. Orders
+/// the platform has not registered (yet) are skipped: registering one runs this again.
+async fn reconcile_orders(
+    conn: &mut PgConnection,
+    order_ids: &[String],
+) -> Result<(), sqlx::Error> {
+    let locked = db::orders::lock_with_facts(conn, order_ids).await?;
+    let states: Vec<OrderState> = locked
+        .iter()
+        .map(|l| derive_order_state(&l.facts))
+        .collect();
+    // Redeliveries and events that change nothing write nothing.
+    let changed: Vec<db::orders::NewState> = locked
+        .iter()
+        .zip(&states)
+        .filter(|(locked, state)| {
+            !locked
+                .saved
+                .as_ref()
+                .is_some_and(|saved| saved.matches(state, locked.last_event_at))
+        })
+        .map(|(locked, state)| db::orders::NewState {
+            order_id: &locked.order_id,
+            state,
+            last_event_at: locked.last_event_at,
+        })
+        .collect();
+    db::orders::save_states(conn, &changed).await?;
+    for (locked, state) in locked.iter().zip(&states) {
+        reconcile_order_rest(conn, locked, state).await?;
     }
     Ok(())
 }
 
-/// Recomputes the order's state, its order-level discrepancies and its settlement. A no-op
-/// for an order the platform has not registered (yet): registering it runs this again.
-async fn reconcile_order(conn: &mut PgConnection, order_id: &str) -> Result<(), sqlx::Error> {
-    let Some(locked) = db::orders::lock_with_facts(conn, order_id).await? else {
-        return Ok(());
-    };
-    let state = derive_order_state(&locked.facts);
-    let last_event_at = locked.last_event_at;
-    // Redeliveries and events that change nothing write nothing.
-    if !locked
-        .saved
-        .as_ref()
-        .is_some_and(|saved| saved.matches(&state, last_event_at))
-    {
-        db::orders::save_state(conn, order_id, &state, last_event_at).await?;
-    }
+/// What an order's recompute writes besides its state, each only where something changed:
+/// its discrepancies, its payout lines and its settlement.
+async fn reconcile_order_rest(
+    conn: &mut PgConnection,
+    locked: &db::orders::LockedOrderFacts,
+    state: &OrderState,
+) -> Result<(), sqlx::Error> {
+    let order_id = locked.order_id.as_str();
     for (kind, detail) in &state.discrepancies {
         db::orders::open_discrepancy(
             conn,

@@ -146,6 +146,25 @@ impl Handler {
         }
     }
 
+    /// Step 2 for a batch, in order, in the caller's transaction.
+    async fn apply_all(
+        self,
+        conn: &mut PgConnection,
+        pending: Vec<(&StoredEvent, &Event, Prepared)>,
+    ) -> Result<(), HandlerError> {
+        if self == Handler::Orders {
+            let events: Vec<(&Event, &str)> = pending
+                .iter()
+                .map(|(message, event, _)| (*event, message.merchant_id.as_str()))
+                .collect();
+            return orders::apply_all(conn, &events).await;
+        }
+        for (message, event, prepared) in pending {
+            self.apply(conn, message, event, prepared).await?;
+        }
+        Ok(())
+    }
+
     /// Step 3's input: what the event's facts may change.
     fn subjects(self, event: &Event) -> Vec<Subject> {
         match self {
@@ -228,19 +247,15 @@ pub async fn apply_batch(
     let event_ids: Vec<String> = messages.iter().map(|m| m.event_id.to_string()).collect();
     let (trusted, handled) = {
         let mut conn = pool.acquire().await?;
-        let stored = db::inbox::processable(&mut conn, &profile_ids, &event_ids).await?;
-        let trusted = from_the_inbox(messages, stored)?;
-        let handled: HashSet<(String, String)> = db::work::handled(
-            &mut conn,
-            handler.name(),
-            &profile_ids,
-            &event_ids,
-            &created(&trusted),
-        )
-        .await?
-        .into_iter()
-        .collect();
-        (trusted, handled)
+        let stored =
+            db::inbox::processable(&mut conn, handler.name(), &profile_ids, &event_ids).await?;
+        let handled: HashSet<(String, String)> = stored
+            .iter()
+            .filter(|(_, handled)| *handled)
+            .map(|(row, _)| (row.event.profile_id.clone(), row.event.event_id.to_string()))
+            .collect();
+        let stored = stored.into_iter().map(|(row, _)| row).collect();
+        (from_the_inbox(messages, stored)?, handled)
     };
     let messages: Vec<&StoredEvent> = trusted.iter().map(|row| &row.event).collect();
     let events = messages
@@ -260,16 +275,15 @@ pub async fn apply_batch(
     if pending.is_empty() {
         return Ok(vec![Applied::Before; messages.len()]);
     }
-    let mut tx = pool.begin().await?;
     // The facts need not be flushed on their own: the claim's commit below flushes the WAL up
     // to itself, this commit included, before any message is acknowledged; a crash before
     // that loses only facts a redelivery stores again.
-    db::defer_commit_flush(&mut tx).await?;
-    let mut subjects = Vec::new();
-    for (message, event, prepared) in pending {
-        handler.apply(&mut tx, message, event, prepared).await?;
-        subjects.extend(handler.subjects(event));
-    }
+    let mut tx = db::begin_without_commit_flush(pool).await?;
+    let subjects: Vec<Subject> = pending
+        .iter()
+        .flat_map(|(_, event, _)| handler.subjects(event))
+        .collect();
+    handler.apply_all(&mut tx, pending).await?;
     tx.commit().await?;
 
     let mut claimed: HashSet<(String, String)> = db::retry_lock_conflicts(|| async {

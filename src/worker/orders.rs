@@ -2,6 +2,8 @@
 //! state. The orders they concern are reconciled again after the commit, by
 //! [`crate::reconcile::orders::recompute`] with the [`subjects`] of the event (see there why).
 
+use std::collections::HashSet;
+
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
@@ -41,18 +43,82 @@ pub fn subjects(event: &Event) -> Vec<Subject> {
     }
 }
 
+/// Applies a batch of events in order, in the caller's transaction. The PaymentIntents the
+/// batch sees for the first time are inserted in one statement (on a busy day most events are
+/// the first sighting of their PaymentIntent); everything else is applied event by event.
+pub async fn apply_all(
+    conn: &mut PgConnection,
+    events: &[(&Event, &str)],
+) -> Result<(), HandlerError> {
+    let intents = events
+        .iter()
+        .map(|(event, _)| match object_kind(event) {
+            Some("payment_intent") => object::<PaymentIntent>(event).map(Some),
+            _ => Ok(None),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut first_sightings = Vec::new();
+    let mut ids = HashSet::new();
+    for ((event, merchant_id), pi) in events.iter().zip(&intents) {
+        if let Some(pi) = pi
+            && ids.insert(pi.id.as_str())
+        {
+            first_sightings.push((payment_intent_row(pi), sighting(event, merchant_id)?));
+        }
+    }
+    let inserted: HashSet<String> = db::payments::insert_payment_intents(conn, &first_sightings)
+        .await?
+        .into_iter()
+        .collect();
+    // Each PaymentIntent inserted above came from its first event in the batch.
+    let mut stored_by_insert: HashSet<&str> = inserted.iter().map(String::as_str).collect();
+    for ((event, merchant_id), pi) in events.iter().zip(&intents) {
+        match pi {
+            Some(pi) if stored_by_insert.remove(pi.id.as_str()) => {}
+            Some(pi) => {
+                let seen = sighting(event, merchant_id)?;
+                db::payments::update_payment_intent(conn, &payment_intent_row(pi), &seen).await?;
+            }
+            None => apply(conn, event, merchant_id).await?,
+        }
+    }
+    Ok(())
+}
+
+fn object_kind(event: &Event) -> Option<&str> {
+    event.data.object.get("object").and_then(|v| v.as_str())
+}
+
+fn sighting<'a>(event: &'a Event, merchant_id: &'a str) -> Result<Sighting<'a>, HandlerError> {
+    let event_created = OffsetDateTime::from_unix_timestamp(event.created)
+        .map_err(|_| HandlerError::Permanent("event `created` out of range".into()))?;
+    Ok(Sighting {
+        merchant_id,
+        event_id: &event.id,
+        event_created,
+    })
+}
+
+fn payment_intent_row(pi: &PaymentIntent) -> PaymentIntentRow<'_> {
+    PaymentIntentRow {
+        id: &pi.id,
+        order_id: pi.order_id(),
+        amount: pi.amount,
+        amount_received: pi.amount_received,
+        currency: &pi.currency,
+        status: &pi.status,
+        failed: pi.failed(),
+        latest_charge: pi.latest_charge.as_ref().map(Expandable::id),
+    }
+}
+
+/// Applies one event in the caller's transaction.
 pub async fn apply(
     conn: &mut PgConnection,
     event: &Event,
     merchant_id: &str,
 ) -> Result<(), HandlerError> {
-    let event_created = OffsetDateTime::from_unix_timestamp(event.created)
-        .map_err(|_| HandlerError::Permanent("event `created` out of range".into()))?;
-    let seen = Sighting {
-        merchant_id,
-        event_id: &event.id,
-        event_created,
-    };
+    let seen = sighting(event, merchant_id)?;
     let object_kind = event
         .data
         .object
@@ -64,18 +130,12 @@ pub async fn apply(
     match object_kind.as_str() {
         "payment_intent" => {
             let pi: PaymentIntent = object(event)?;
-            let latest_charge = id_of(&pi.latest_charge);
-            let row = PaymentIntentRow {
-                id: &pi.id,
-                order_id: pi.order_id(),
-                amount: pi.amount,
-                amount_received: pi.amount_received,
-                currency: &pi.currency,
-                status: &pi.status,
-                failed: pi.failed(),
-                latest_charge: latest_charge.as_deref(),
-            };
-            db::payments::upsert_payment_intent(conn, &row, &seen).await?;
+            let row = payment_intent_row(&pi);
+            let inserted = db::payments::insert_payment_intents(conn, &[(row, seen)]).await?;
+            if inserted.is_empty() {
+                let seen = sighting(event, merchant_id)?;
+                db::payments::update_payment_intent(conn, &payment_intent_row(&pi), &seen).await?;
+            }
         }
         "charge" => {
             let charge: Charge = object(event)?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use accredito::config::Role;
 use accredito::domain::{EventId, MerchantId, StoredEvent};
 use accredito::setup::stripe_keys::StripeKeys;
-use accredito::worker::{Applied, Handler, apply_once};
+use accredito::worker::{Applied, Handler, apply_batch, apply_once};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -467,6 +467,25 @@ fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
     all
 }
 
+/// Each order `o_perm_{n}`, whatever the order its five events came in, ends in the row the
+/// last of them gives.
+async fn each_order_ends_lost_in_dispute(pool: &PgPool, orders: &[Vec<usize>]) {
+    let expected = OrderRow {
+        status: "dispute_lost".into(),
+        amount_paid: 1000,
+        amount_refunded: 1000,
+        amount_disputed: 1000,
+        open_discrepancies: 0,
+    };
+    for (n, order) in orders.iter().enumerate() {
+        assert_eq!(
+            order_row(pool, &format!("o_perm_{n}")).await,
+            expected,
+            "events in the order {order:?}"
+        );
+    }
+}
+
 /// Delivers each order's five events in one of the 120 orders (each applied before the next is
 /// sent), `copies` times each, and checks every order ends in the same row.
 async fn every_delivery_order_converges(pool: PgPool, copies: usize) {
@@ -491,20 +510,7 @@ async fn every_delivery_order_converges(pool: PgPool, copies: usize) {
     });
     futures_util::future::join_all(runs).await;
 
-    let expected = OrderRow {
-        status: "dispute_lost".into(),
-        amount_paid: 1000,
-        amount_refunded: 1000,
-        amount_disputed: 1000,
-        open_discrepancies: 0,
-    };
-    for (n, order) in orders.iter().enumerate() {
-        assert_eq!(
-            order_row(&p.app.pool, &format!("o_perm_{n}")).await,
-            expected,
-            "delivery order {order:?}"
-        );
-    }
+    each_order_ends_lost_in_dispute(&p.app.pool, &orders).await;
     let applied: i64 = sqlx::query_scalar("select count(*) from processed_events")
         .fetch_one(&p.app.pool)
         .await
@@ -521,6 +527,58 @@ async fn five_events_in_all_120_delivery_orders_end_in_the_same_row(pool: PgPool
 #[sqlx::test]
 async fn five_events_each_delivered_twice_in_all_120_orders_end_in_the_same_row(pool: PgPool) {
     every_delivery_order_converges(pool, 2).await;
+}
+
+/// The worker's batch path: each batch holds the events of three orders, all five of each in
+/// one of the 120 orders and one of them twice, so a PaymentIntent is first seen and then
+/// updated within one batch, and one recompute covers several orders. Batches run
+/// concurrently, as a worker's do.
+#[sqlx::test]
+async fn five_events_of_each_order_in_one_batch_in_all_120_orders_end_in_the_same_row(
+    pool: PgPool,
+) {
+    let orders = permutations(&[0, 1, 2, 3, 4]);
+    let t0 = now() - 60;
+    let mut messages = Vec::new();
+    for (n, order) in orders.iter().enumerate() {
+        register_order(&pool, "m_1", &format!("o_perm_{n}"), 1000, "eur").await;
+        let events = five_events(n, t0);
+        let mut stored = Vec::new();
+        for &i in order {
+            let event: Value = serde_json::from_str(&events[i]).expect("event");
+            let id = event["id"].as_str().expect("id");
+            let event_type = event["type"].as_str().expect("type");
+            stored.push(stored_in_the_inbox(&pool, id, event_type, &events[i]).await);
+        }
+        // A redelivery inside the batch, of a different event for each order.
+        stored.push(stored[n % 5].clone());
+        messages.push(stored);
+    }
+    let context = offline_stripe_keys();
+    let batches = messages.chunks(3).map(|orders| {
+        let (pool, context) = (&pool, &context);
+        async move {
+            let batch: Vec<&StoredEvent> = orders.iter().flatten().collect();
+            let applied = apply_batch(pool, Handler::Orders, context, &batch)
+                .await
+                .expect("the batch applies");
+            let now = applied.iter().filter(|a| **a == Applied::Now).count();
+            assert_eq!(now, 5 * orders.len(), "each event once, its copy not again");
+        }
+    });
+    futures_util::future::join_all(batches).await;
+
+    each_order_ends_lost_in_dispute(&pool, &orders).await;
+    let statuses: Vec<String> =
+        sqlx::query_scalar("select distinct status from stripe_payment_intents")
+            .fetch_all(&pool)
+            .await
+            .expect("statuses");
+    assert_eq!(
+        statuses,
+        ["succeeded"],
+        "the latest state of every PaymentIntent"
+    );
 }
 
 const PROFILE: &str = "prof_000000000000000000000001";
