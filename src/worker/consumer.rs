@@ -1,6 +1,7 @@
 //! The consumer loop every handler shares: manual acks after the database commit, retries with
 //! exponential backoff and jitter through TTL retry queues, and dead letters (G5).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,6 +88,79 @@ struct Context {
     metrics: Metrics,
     /// Confirm-mode channel for retry and dead-letter publishes.
     publisher: Channel,
+    acks: Acks,
+}
+
+/// The acknowledgements of one consuming channel. A batch whose deliveries follow every one not
+/// yet settled is acknowledged with one `multiple` ack (the broker then settles the batch as
+/// one command); a batch that finishes before an earlier one is acknowledged delivery by
+/// delivery, so a slow batch never holds up another's acks. The lock keeps the frames in
+/// the order the decisions were made: a `multiple` ack must not reach the broker after an
+/// ack of a tag it already covered.
+struct Acks {
+    unsettled: tokio::sync::Mutex<BTreeSet<u64>>,
+}
+
+impl Acks {
+    fn new() -> Self {
+        Acks {
+            unsettled: tokio::sync::Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// Called for each batch as it is taken, in delivery order.
+    async fn received(&self, batch: &[Delivery]) {
+        self.unsettled
+            .lock()
+            .await
+            .extend(batch.iter().map(|d| d.delivery_tag));
+    }
+
+    /// Acknowledges every delivery of the batch (consecutive deliveries).
+    async fn ack_batch(&self, batch: &[Delivery]) {
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            return;
+        };
+        let mut unsettled = self.unsettled.lock().await;
+        for delivery in batch {
+            unsettled.remove(&delivery.delivery_tag);
+        }
+        let settled_before = unsettled
+            .first()
+            .is_none_or(|oldest| *oldest > first.delivery_tag);
+        let acked = if settled_before {
+            last.ack(BasicAckOptions { multiple: true }).await
+        } else {
+            let mut acked = Ok(true);
+            for delivery in batch {
+                acked = acked.and(delivery.ack(BasicAckOptions::default()).await);
+            }
+            acked
+        };
+        if let Err(error) = acked {
+            // The broker will redeliver; the claim makes that harmless.
+            tracing::warn!(%error, "ack failed");
+        }
+    }
+
+    async fn ack_one(&self, delivery: &Delivery) {
+        let mut unsettled = self.unsettled.lock().await;
+        unsettled.remove(&delivery.delivery_tag);
+        if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
+            tracing::warn!(%error, "ack failed");
+        }
+    }
+
+    async fn requeue_one(&self, delivery: &Delivery) {
+        let mut unsettled = self.unsettled.lock().await;
+        unsettled.remove(&delivery.delivery_tag);
+        let _ = delivery
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..BasicNackOptions::default()
+            })
+            .await;
+    }
 }
 
 impl Consumer {
@@ -138,6 +212,7 @@ impl Consumer {
             settings: self.settings.clone(),
             metrics: self.metrics.clone(),
             publisher,
+            acks: Acks::new(),
         });
         let in_flight = TaskTracker::new();
         let batches = Arc::new(Semaphore::new(CONCURRENT_BATCHES));
@@ -160,6 +235,7 @@ impl Consumer {
                             }
                         }
                         let Ok(permit) = batches.clone().acquire_owned().await else { break Ok(()) };
+                        context.acks.received(&batch).await;
                         let context = context.clone();
                         in_flight.spawn(async move {
                             process_batch(context, batch).await;
@@ -213,10 +289,8 @@ async fn process_batch(context: Arc<Context>, batch: Vec<Delivery>) {
                         .get_or_create(&WorkerLabels { handler, outcome })
                         .inc();
                     observe_lag(&context, delivery);
-                    if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
-                        tracing::warn!(%error, "ack failed");
-                    }
                 }
+                context.acks.ack_batch(&batch).await;
                 return;
             }
             Err(error) => {
@@ -291,19 +365,11 @@ async fn process(context: Arc<Context>, delivery: Delivery) {
                 })
                 .inc();
             observe_lag(&context, &delivery);
-            if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
-                // The broker will redeliver; the claim makes that harmless.
-                tracing::warn!(%error, "ack failed");
-            }
+            context.acks.ack_one(&delivery).await;
         }
         Err(error) => {
             tracing::error!(%error, "could not schedule a retry or park the event; requeueing it");
-            let _ = delivery
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..BasicNackOptions::default()
-                })
-                .await;
+            context.acks.requeue_one(&delivery).await;
         }
     }
 }

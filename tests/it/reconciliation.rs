@@ -581,6 +581,68 @@ async fn five_events_of_each_order_in_one_batch_in_all_120_orders_end_in_the_sam
     );
 }
 
+/// Deliveries are acknowledged once applied, several batches in flight at once and finishing
+/// in any order: once the workers stop, no delivery goes back to the queue.
+#[sqlx::test]
+async fn every_applied_delivery_is_acknowledged(pool: PgPool) {
+    const EVENTS: usize = 400;
+    let p = Pipeline::start(pool).await;
+    let bodies: Vec<String> = (0..EVENTS)
+        .map(|n| {
+            stripe_event(
+                &format!("evt_ack_{n}"),
+                "payment_intent.succeeded",
+                true,
+                pi(
+                    &format!("pi_ack_{n}"),
+                    &format!("o_ack_{n}"),
+                    "succeeded",
+                    1000,
+                    1000,
+                ),
+            )
+        })
+        .collect();
+    let deliveries = bodies.iter().map(|body| async {
+        let response = p.app.deliver(&p.profile, &p.secret, body).await;
+        assert_eq!(response.status(), 200);
+    });
+    futures_util::future::join_all(deliveries).await;
+    for n in 0..EVENTS {
+        p.wait_applied(&format!("evt_ack_{n}")).await;
+    }
+    let queue = p.app.topology.queue("orders");
+    let pool = p.app.pool.clone();
+    // Stopping closes the workers' channels: a delivery left unacknowledged is requeued.
+    p.app.stop().await;
+    let connection =
+        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .expect("connect");
+    let channel = connection.create_channel().await.expect("channel");
+    let declared = channel
+        .queue_declare(
+            queue.as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .expect("the orders queue");
+    assert_eq!(
+        declared.message_count(),
+        0,
+        "every delivery was acknowledged"
+    );
+    let applied: i64 = sqlx::query_scalar("select count(*) from processed_events")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(applied, EVENTS as i64);
+}
+
 const PROFILE: &str = "prof_000000000000000000000001";
 
 /// Stores the event in the inbox as intake would (for merchant `m_1`), and returns it as the
