@@ -46,9 +46,15 @@ pub fn fast_stripe_retries() -> accredito::stripe::client::RetryPolicy {
 }
 
 /// reqwest carries no TLS provider of its own; every test's clients need ring installed.
+/// Idle connections are dropped well before the service closes them (after
+/// `ACCREDITO_HEADER_TIMEOUT_SECS`, 10 s): on a loaded machine a request sent on a connection
+/// the service was closing at that moment failed with an incomplete message.
 pub fn http_client() -> reqwest::Client {
     accredito::stripe::client::install_ring_provider();
-    reqwest::Client::new()
+    reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(4))
+        .build()
+        .expect("HTTP client")
 }
 
 pub fn amqp_url() -> String {
