@@ -191,14 +191,14 @@ async fn reconcile_orders(
         .collect();
     db::orders::save_states(conn, &changed).await?;
     for (locked, state) in locked.iter().zip(&states) {
-        reconcile_order_rest(conn, locked, state).await?;
+        save_discrepancies_and_settlement(conn, locked, state).await?;
     }
     Ok(())
 }
 
 /// What an order's recompute writes besides its state, each only where something changed:
 /// its discrepancies, its payout lines and its settlement.
-async fn reconcile_order_rest(
+async fn save_discrepancies_and_settlement(
     conn: &mut PgConnection,
     locked: &db::orders::LockedOrderFacts,
     state: &OrderState,

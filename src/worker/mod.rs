@@ -131,36 +131,30 @@ impl Handler {
         prepared
     }
 
-    /// Step 2: the handler's facts, in the caller's transaction.
+    /// Step 2: the batch's facts, event by event in order, in the caller's transaction.
     async fn apply(
-        self,
-        conn: &mut PgConnection,
-        message: &StoredEvent,
-        event: &Event,
-        prepared: Prepared,
-    ) -> Result<(), HandlerError> {
-        match self {
-            Handler::Orders => orders::apply(conn, event, &message.merchant_id).await,
-            Handler::Payouts => payouts::apply(conn, message, event, prepared).await,
-            Handler::Accounts => accounts::apply(conn, message, event, prepared).await,
-        }
-    }
-
-    /// Step 2 for a batch, in order, in the caller's transaction.
-    async fn apply_all(
         self,
         conn: &mut PgConnection,
         pending: Vec<(&StoredEvent, &Event, Prepared)>,
     ) -> Result<(), HandlerError> {
-        if self == Handler::Orders {
-            let events: Vec<(&Event, &str)> = pending
-                .iter()
-                .map(|(message, event, _)| (*event, message.merchant_id.as_str()))
-                .collect();
-            return orders::apply_all(conn, &events).await;
-        }
-        for (message, event, prepared) in pending {
-            self.apply(conn, message, event, prepared).await?;
+        match self {
+            Handler::Orders => {
+                let events: Vec<(&Event, &str)> = pending
+                    .iter()
+                    .map(|(message, event, _)| (*event, message.merchant_id.as_str()))
+                    .collect();
+                orders::apply(conn, &events).await?;
+            }
+            Handler::Payouts => {
+                for (message, event, prepared) in pending {
+                    payouts::apply(conn, message, event, prepared).await?;
+                }
+            }
+            Handler::Accounts => {
+                for (message, event, prepared) in pending {
+                    accounts::apply(conn, message, event, prepared).await?;
+                }
+            }
         }
         Ok(())
     }
@@ -283,7 +277,7 @@ pub async fn apply_batch(
         .iter()
         .flat_map(|(_, event, _)| handler.subjects(event))
         .collect();
-    handler.apply_all(&mut tx, pending).await?;
+    handler.apply(&mut tx, pending).await?;
     tx.commit().await?;
 
     let mut claimed: HashSet<(String, String)> = db::retry_lock_conflicts(|| async {

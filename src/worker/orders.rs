@@ -46,10 +46,7 @@ pub fn subjects(event: &Event) -> Vec<Subject> {
 /// Applies a batch of events in order, in the caller's transaction. The PaymentIntents the
 /// batch sees for the first time are inserted in one statement (on a busy day most events are
 /// the first sighting of their PaymentIntent); everything else is applied event by event.
-pub async fn apply_all(
-    conn: &mut PgConnection,
-    events: &[(&Event, &str)],
-) -> Result<(), HandlerError> {
+pub async fn apply(conn: &mut PgConnection, events: &[(&Event, &str)]) -> Result<(), HandlerError> {
     let intents = events
         .iter()
         .map(|(event, _)| match object_kind(event) {
@@ -66,6 +63,9 @@ pub async fn apply_all(
             first_sightings.push((payment_intent_row(pi), sighting(event, merchant_id)?));
         }
     }
+    // In id order, as every batch inserts them: two batches sharing PaymentIntents wait for
+    // each other's rows in one order, never in a cycle.
+    first_sightings.sort_by(|(a, _), (b, _)| a.id.cmp(b.id));
     let inserted: HashSet<String> = db::payments::insert_payment_intents(conn, &first_sightings)
         .await?
         .into_iter()
@@ -79,7 +79,7 @@ pub async fn apply_all(
                 let seen = sighting(event, merchant_id)?;
                 db::payments::update_payment_intent(conn, &payment_intent_row(pi), &seen).await?;
             }
-            None => apply(conn, event, merchant_id).await?,
+            None => apply_payment_child(conn, event, merchant_id).await?,
         }
     }
     Ok(())
@@ -112,8 +112,9 @@ fn payment_intent_row(pi: &PaymentIntent) -> PaymentIntentRow<'_> {
     }
 }
 
-/// Applies one event in the caller's transaction.
-pub async fn apply(
+/// Applies one event that carries no PaymentIntent (a charge, refund or dispute; anything
+/// else is logged and left), in the caller's transaction.
+async fn apply_payment_child(
     conn: &mut PgConnection,
     event: &Event,
     merchant_id: &str,
@@ -128,15 +129,6 @@ pub async fn apply(
         .to_owned();
 
     match object_kind.as_str() {
-        "payment_intent" => {
-            let pi: PaymentIntent = object(event)?;
-            let row = payment_intent_row(&pi);
-            let inserted = db::payments::insert_payment_intents(conn, &[(row, seen)]).await?;
-            if inserted.is_empty() {
-                let seen = sighting(event, merchant_id)?;
-                db::payments::update_payment_intent(conn, &payment_intent_row(&pi), &seen).await?;
-            }
-        }
         "charge" => {
             let charge: Charge = object(event)?;
             let pi = id_of(&charge.payment_intent);
