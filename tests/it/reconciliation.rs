@@ -1052,3 +1052,87 @@ async fn refunds_of_one_order_applied_concurrently_all_count(pool: PgPool) {
     );
     p.app.stop().await;
 }
+
+/// Two batches updating the same stored PaymentIntents, their events listed in opposite
+/// orders, both apply as batches, round after round: rows are locked in id order, whatever
+/// order the events came in, so neither batch waits on the other in a cycle. (A deadlock fails
+/// one batch, which the consumer then replays one event at a time, a second late.)
+#[sqlx::test]
+async fn batches_updating_the_same_payment_intents_in_opposite_orders_do_not_deadlock(
+    pool: PgPool,
+) {
+    const INTENTS: usize = 12;
+    const ROUNDS: i64 = 4;
+    let context = offline_stripe_keys();
+    let t0 = now() - 600;
+    let intent = |n: usize| (format!("pi_lock_{n:02}"), format!("o_lock_{n:02}"));
+    let mut first_sightings = Vec::new();
+    for n in 0..INTENTS {
+        let (pi_id, order) = intent(n);
+        register_order(&pool, "m_1", &order, 1000, "eur").await;
+        let body = stripe_event_at(
+            &format!("evt_lock_{n}"),
+            "payment_intent.created",
+            true,
+            t0,
+            pi(&pi_id, &order, "requires_payment_method", 1000, 0),
+        );
+        first_sightings.push(
+            stored_in_the_inbox(
+                &pool,
+                &format!("evt_lock_{n}"),
+                "payment_intent.created",
+                &body,
+            )
+            .await,
+        );
+    }
+    let first: Vec<&StoredEvent> = first_sightings.iter().collect();
+    apply_batch(&pool, Handler::Orders, &context, &first)
+        .await
+        .expect("the first sightings apply");
+
+    for round in 1..=ROUNDS {
+        let mut sides = Vec::new();
+        for side in ["up", "down"] {
+            let mut stored = Vec::new();
+            for n in 0..INTENTS {
+                let (pi_id, order) = intent(n);
+                let id = format!("evt_lock_{round}_{side}_{n}");
+                let body = stripe_event_at(
+                    &id,
+                    "payment_intent.requires_action",
+                    true,
+                    t0 + round,
+                    pi(&pi_id, &order, "requires_action", 1000, 0),
+                );
+                stored.push(
+                    stored_in_the_inbox(&pool, &id, "payment_intent.requires_action", &body).await,
+                );
+            }
+            if side == "down" {
+                stored.reverse();
+            }
+            sides.push(stored);
+        }
+        let up: Vec<&StoredEvent> = sides[0].iter().collect();
+        let down: Vec<&StoredEvent> = sides[1].iter().collect();
+        let (up, down) = tokio::join!(
+            apply_batch(&pool, Handler::Orders, &context, &up),
+            apply_batch(&pool, Handler::Orders, &context, &down),
+        );
+        assert!(
+            up.is_ok() && down.is_ok(),
+            "round {round}: both batches apply (up: {:?}, down: {:?})",
+            up.err(),
+            down.err()
+        );
+    }
+    let statuses: Vec<String> = sqlx::query_scalar(
+        "select distinct status from stripe_payment_intents where id like 'pi_lock_%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("statuses");
+    assert_eq!(statuses, ["requires_action"], "the latest state of each");
+}
