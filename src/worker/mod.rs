@@ -131,7 +131,8 @@ impl Handler {
         prepared
     }
 
-    /// Step 2: the batch's facts, event by event in order, in the caller's transaction.
+    /// Step 2: the batch's facts, in the caller's transaction: event by event in order, except
+    /// that the orders handler takes stored rows in lock order (see [`orders::apply`]).
     async fn apply(
         self,
         conn: &mut PgConnection,
