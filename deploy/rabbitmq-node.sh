@@ -35,6 +35,8 @@ node_env() { # name
   export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
   export RABBITMQ_PID_FILE="$dir/pid"
   export ERL_EPMD_ADDRESS=127.0.0.1
+  # A node that fails to boot writes its crash dump here, not into the caller's directory.
+  export ERL_CRASH_DUMP="$dir/erl_crash.dump"
 }
 
 ctl() { # name args...
