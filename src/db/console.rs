@@ -312,9 +312,11 @@ pub async fn events_of_payment_intent(
                select $1::text
                union all select unnest(ids) from charges
                union all select id from stripe_refunds where payment_intent_id = $1
-               union all select id from stripe_refunds, charges where charge_id = any(ids)
+               union all select r.id from charges, unnest(ids) as charge(id)
+                   cross join lateral (select id from stripe_refunds where charge_id = charge.id offset 0) r
                union all select id from stripe_disputes where payment_intent_id = $1
-               union all select id from stripe_disputes, charges where charge_id = any(ids))
+               union all select d.id from charges, unnest(ids) as charge(id)
+                   cross join lateral (select id from stripe_disputes where charge_id = charge.id offset 0) d)
            order by event_created_at, id
            limit 500"#,
         payment_intent_id

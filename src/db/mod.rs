@@ -107,3 +107,15 @@ pub async fn begin_without_commit_flush(
     pool.begin_with("begin; set local synchronous_commit = off")
         .await
 }
+
+/// Begins a transaction whose statements run on their generic plans (one round trip for
+/// both). For the recompute: its statements take lists whose length changes with every batch,
+/// so PostgreSQL would otherwise plan them afresh on every call (the orders' facts cost about
+/// half as much again to plan as to run). Every query's generic plan is index probes whatever
+/// the table sizes and statistics, the empty database included (`tests/it/query_plans.rs`).
+pub async fn begin_with_generic_plans(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pool.begin_with("begin; set local plan_cache_mode = force_generic_plan")
+        .await
+}

@@ -207,9 +207,13 @@ pub async fn lock_with_facts(
     // other tables as of its start, so locking and reading in one would miss what the
     // transaction we waited for committed (a refund stored concurrently, lost from the state).
     // Rows are locked in the sort's order, the same in every transaction, so two batches
-    // sharing orders cannot deadlock.
+    // sharing orders cannot deadlock; each is an index probe (`offset 0`, as below).
     let locked = sqlx::query_scalar!(
-        "select order_id from orders where order_id = any($1) order by order_id for update",
+        r#"select o.order_id as "order_id!"
+           from (select distinct order_id from unnest($1::text[]) as asked(order_id) order by order_id) asked
+           cross join lateral (
+               select order_id from orders where order_id = asked.order_id offset 0 for update
+           ) o"#,
         order_ids
     )
     .fetch_all(&mut *conn)
@@ -217,6 +221,10 @@ pub async fn lock_with_facts(
     if locked.is_empty() {
         return Ok(Vec::new());
     }
+    // Charges, refunds, disputes, payout lines and payouts are probed one id at a time
+    // (`offset 0` keeps each lateral lookup a probe): an `= any(array(...))` planned while a
+    // table is small, as in a new database, reads it whole, and a prepared statement keeps
+    // that plan as the table grows.
     let rows = sqlx::query!(
         r#"select f.* from unnest($1::text[]) as asked(order_id) cross join lateral (
            with o as (
@@ -236,31 +244,39 @@ pub async fn lock_with_facts(
            ),
            chs as (
                select c.id, c.payment_intent_id, c.amount_refunded, c.status, c.last_event_created
-               from stripe_charges c where c.payment_intent_id = any(array(select id from pis))
+               from pis cross join lateral (
+                   select id, payment_intent_id, amount_refunded, status, last_event_created
+                   from stripe_charges where payment_intent_id = pis.id offset 0) c
            ),
            charge_ids as (
                select id from chs union select latest_charge from pis where latest_charge is not null
            ),
            rfs as (
-               select r.id, r.amount, r.status, r.last_event_created from stripe_refunds r
-               where r.payment_intent_id = any(array(select id from pis))
+               select r.id, r.amount, r.status, r.last_event_created from pis
+               cross join lateral (select id, amount, status, last_event_created
+                                   from stripe_refunds where payment_intent_id = pis.id offset 0) r
                union
-               select r.id, r.amount, r.status, r.last_event_created from stripe_refunds r
-               where r.charge_id = any(array(select id from charge_ids))
+               select r.id, r.amount, r.status, r.last_event_created from charge_ids
+               cross join lateral (select id, amount, status, last_event_created
+                                   from stripe_refunds where charge_id = charge_ids.id offset 0) r
            ),
            dps as (
-               select d.id, d.amount, d.status, d.last_event_created from stripe_disputes d
-               where d.payment_intent_id = any(array(select id from pis))
+               select d.id, d.amount, d.status, d.last_event_created from pis
+               cross join lateral (select id, amount, status, last_event_created
+                                   from stripe_disputes where payment_intent_id = pis.id offset 0) d
                union
-               select d.id, d.amount, d.status, d.last_event_created from stripe_disputes d
-               where d.charge_id = any(array(select id from charge_ids))
+               select d.id, d.amount, d.status, d.last_event_created from charge_ids
+               cross join lateral (select id, amount, status, last_event_created
+                                   from stripe_disputes where charge_id = charge_ids.id offset 0) d
            ),
            lns as (
-               select l.payout_id, l.balance_transaction_id, l.type, l.order_id from payout_lines l
-               where l.payment_intent_id = any(array(select id from pis))
+               select l.payout_id, l.balance_transaction_id, l.type, l.order_id from pis
+               cross join lateral (select payout_id, balance_transaction_id, type, order_id
+                                   from payout_lines where payment_intent_id = pis.id offset 0) l
                union
-               select l.payout_id, l.balance_transaction_id, l.type, l.order_id from payout_lines l
-               where l.charge_id = any(array(select id from charge_ids))
+               select l.payout_id, l.balance_transaction_id, l.type, l.order_id from charge_ids
+               cross join lateral (select payout_id, balance_transaction_id, type, order_id
+                                   from payout_lines where charge_id = charge_ids.id offset 0) l
                union
                select l.payout_id, l.balance_transaction_id, l.type, l.order_id from payout_lines l
                where l.payment_intent_id = (select payment_intent_id from o)
@@ -284,9 +300,10 @@ pub async fn lock_with_facts(
                   array(select d.kind from discrepancies d where d.subject_id = o.order_id and d.resolved_at is null) as "open_kinds!",
                   (select count(*) from lns where lns.order_id is null) as "unlinked_payout_lines!",
                   (select json_build_object('payout_id', p.id, 'settled_at', coalesce(p.arrival_date, p.last_event_created))
-                   from payouts p
-                   where p.id = any(array(select payout_id from lns where lns.type in ('charge', 'payment')))
-                     and p.status not in ('failed', 'canceled')
+                   from (select distinct payout_id from lns where lns.type in ('charge', 'payment')) settling
+                   cross join lateral (select id, arrival_date, last_event_created from payouts
+                                       where id = settling.payout_id and status not in ('failed', 'canceled')
+                                       offset 0) p
                    order by coalesce(p.arrival_date, p.last_event_created), p.id
                    limit 1) as "settlement: sqlx::types::Json<Settlement>",
                   (select json_build_object('payout_id', st.payout_id, 'settled_at', st.settled_at)

@@ -363,9 +363,14 @@ pub async fn orders_of_payment_intents(
     payment_intent_ids: &[String],
 ) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar!(
-        r#"select order_id as "order_id!" from stripe_payment_intents where id = any($1) and order_id is not null
-           union
-           select order_id from orders where payment_intent_id = any($1)"#,
+        r#"select pi.order_id as "order_id!"
+           from unnest($1::text[]) as asked(id)
+           cross join lateral (
+               select order_id from stripe_payment_intents where id = asked.id and order_id is not null
+               union all
+               select order_id from orders where payment_intent_id = asked.id
+           ) pi
+           group by pi.order_id"#,
         payment_intent_ids
     )
     .fetch_all(conn)
@@ -414,7 +419,10 @@ pub struct PaymentIntentOwnership {
 
 /// The ownership facts of each stored PaymentIntent among these, in one statement. Each fact
 /// is a lateral lookup, so it is an index probe per PaymentIntent: as `exists` tests in the
-/// select list the planner may hash every order or every open `unknown_order` instead.
+/// select list the planner may hash every order or every open `unknown_order` instead. The
+/// PaymentIntents themselves are probed one id at a time (`offset 0` keeps the lateral lookup
+/// a probe): `id = any($1)` planned while the table is nearly empty, as on a new database,
+/// reads it whole, and a prepared statement keeps that plan as it grows.
 pub async fn ownership_of(
     conn: &mut PgConnection,
     payment_intent_ids: &[String],
@@ -426,7 +434,11 @@ pub async fn ownership_of(
                   flag.open > 0 as "flagged!",
                   pi.last_event_id as "event_id?",
                   coalesce(owners.order_ids, '{}') as "order_ids!"
-           from stripe_payment_intents pi
+           from unnest($1::text[]) as asked(id)
+           cross join lateral (
+               select id, merchant_id, order_id, status, last_event_id
+               from stripe_payment_intents where id = asked.id offset 0
+           ) pi
            cross join lateral (
                select array_agg(distinct o.order_id) as order_ids,
                       bool_or(o.merchant_id = pi.merchant_id) as matched
@@ -438,7 +450,6 @@ pub async fn ownership_of(
                select count(*) as open from discrepancies d
                where d.kind = 'unknown_order' and d.subject_id = pi.id and d.resolved_at is null
            ) flag
-           where pi.id = any($1)
            order by pi.id"#,
         payment_intent_ids
     )

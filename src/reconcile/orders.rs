@@ -105,7 +105,7 @@ pub async fn recompute(pool: &PgPool, subjects: &[Subject]) -> Result<(), sqlx::
         return Ok(());
     }
     db::retry_lock_conflicts(|| async {
-        let mut tx = pool.begin().await?;
+        let mut tx = db::begin_with_generic_plans(pool).await?;
         recompute_in(&mut tx, subjects).await?;
         tx.commit().await
     })

@@ -282,7 +282,7 @@ pub async fn apply_batch(
     tx.commit().await?;
 
     let mut claimed: HashSet<(String, String)> = db::retry_lock_conflicts(|| async {
-        let mut tx = pool.begin().await?;
+        let mut tx = db::begin_with_generic_plans(pool).await?;
         let claimed = db::work::claim_events(
             &mut tx,
             handler.name(),
