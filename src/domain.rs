@@ -254,6 +254,9 @@ pub struct StoredEvent {
     pub event_type: String,
     /// The body exactly as Stripe signed it.
     pub body: bytes::Bytes,
+    /// Stripe's `created`, the inbox's partition key, when known: a message carries it so
+    /// that a worker reads the event back from its month's partition alone.
+    pub created: Option<time::OffsetDateTime>,
 }
 
 /// A work queue, consumed by the handler of the same name.

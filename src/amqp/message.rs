@@ -1,12 +1,15 @@
 //! A stored event as an AMQP message: the one place its properties are written and read. The
 //! Stripe event id is the message id; the profile, merchant and event type travel as headers
-//! (what consumers route and de-duplicate by); the body is Stripe's, untouched.
+//! (what consumers route and de-duplicate by), and Stripe's `created` (Unix seconds) as the
+//! header `event_created`; the body is Stripe's, untouched.
 
 use lapin::BasicProperties;
 use lapin::message::Delivery;
 use lapin::types::{AMQPValue, FieldTable};
 
 use crate::domain::{EventId, MerchantId, StoredEvent};
+
+const CREATED_HEADER: &str = "event_created";
 
 /// Persistent, with the event's id and headers, stamped with the time it is published (AMQP
 /// timestamps are whole seconds), from which workers measure their lag.
@@ -18,6 +21,13 @@ pub fn properties_of(event: &StoredEvent) -> BasicProperties {
         ("event_type", event.event_type.as_str()),
     ] {
         headers.insert(name.into(), AMQPValue::LongString(value.into()));
+    }
+    if let Some(created) = event.created {
+        let seconds = created.unix_timestamp().to_string();
+        headers.insert(
+            CREATED_HEADER.into(),
+            AMQPValue::LongString(seconds.as_str().into()),
+        );
     }
     BasicProperties::default()
         .with_message_id(event.event_id.as_str().into())
@@ -54,6 +64,10 @@ pub fn event_of(delivery: &Delivery) -> Result<StoredEvent, String> {
         merchant_id,
         event_type: required("event_type")?,
         body: delivery.data.clone().into(),
+        // Only narrows the worker's read-back: a wrong value finds no stored event.
+        created: header_str(delivery, CREATED_HEADER)
+            .and_then(|s| s.parse::<i64>().ok())
+            .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok()),
     })
 }
 

@@ -54,6 +54,7 @@ impl From<Row> for InboxRow {
                 event_id: EventId::from_stored(row.event_id),
                 event_type: row.event_type,
                 body: row.raw_body.into(),
+                created: Some(row.event_created_at),
             },
         }
     }
@@ -208,13 +209,15 @@ pub async fn find(
 
 /// The stored events these messages name (G9), each with whether `handler` has already
 /// applied it: the inbox row and the record of handled events are read in one statement,
-/// one index probe each per event (the handled record's pruned to its partition at run time).
-/// Events whose `livemode` disagrees with their profile's are left out.
+/// one index probe each per event, pruned at run time to the partition of the event's
+/// `created` where the message gives it (every partition's index is probed where it does
+/// not). Events whose `livemode` disagrees with their profile's are left out.
 pub async fn processable(
     conn: &mut PgConnection,
     handler: &str,
     profile_ids: &[String],
     event_ids: &[String],
+    created: &[Option<OffsetDateTime>],
 ) -> Result<Vec<(InboxRow, bool)>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"select i.id as "id!", i.profile_id as "profile_id!", i.merchant_id as "merchant_id!",
@@ -224,16 +227,23 @@ pub async fn processable(
                           where p.handler = $1 and p.profile_id = i.profile_id
                             and p.event_id = i.event_id and p.event_created_at = i.event_created_at)
                       as "handled!"
-           from unnest($2::text[], $3::text[]) as asked(profile_id, event_id)
+           from unnest($2::text[], $3::text[], $4::timestamptz[]) as asked(profile_id, event_id, created)
            cross join lateral (
                select id, profile_id, merchant_id, event_id, event_type, raw_body, event_created_at
                from inbox_events
                where profile_id = asked.profile_id and event_id = asked.event_id
+                 and event_created_at = asked.created and not livemode_mismatch
+               union all
+               select id, profile_id, merchant_id, event_id, event_type, raw_body, event_created_at
+               from inbox_events
+               where asked.created is null
+                 and profile_id = asked.profile_id and event_id = asked.event_id
                  and not livemode_mismatch
            ) i"#,
         handler,
         profile_ids,
-        event_ids
+        event_ids,
+        created as &[Option<OffsetDateTime>]
     )
     .fetch_all(conn)
     .await?;

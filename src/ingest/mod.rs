@@ -40,6 +40,7 @@ pub fn new_event(
             event_id: EventId::from_stored(envelope.id),
             event_type: envelope.event_type,
             body,
+            created: Some(envelope.created),
         },
         livemode: envelope.livemode,
         livemode_mismatch,

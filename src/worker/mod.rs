@@ -240,10 +240,18 @@ pub async fn apply_batch(
 ) -> Result<Vec<Applied>, HandlerError> {
     let profile_ids: Vec<String> = messages.iter().map(|m| m.profile_id.clone()).collect();
     let event_ids: Vec<String> = messages.iter().map(|m| m.event_id.to_string()).collect();
+    let published_created: Vec<Option<time::OffsetDateTime>> =
+        messages.iter().map(|m| m.created).collect();
     let (trusted, handled) = {
         let mut conn = pool.acquire().await?;
-        let stored =
-            db::inbox::processable(&mut conn, handler.name(), &profile_ids, &event_ids).await?;
+        let stored = db::inbox::processable(
+            &mut conn,
+            handler.name(),
+            &profile_ids,
+            &event_ids,
+            &published_created,
+        )
+        .await?;
         let handled: HashSet<(String, String)> = stored
             .iter()
             .filter(|(_, handled)| *handled)

@@ -665,19 +665,24 @@ async fn stored_in_the_inbox(
     .execute(pool)
     .await
     .expect("profile");
-    sqlx::query(
+    let created: OffsetDateTime = sqlx::query_scalar(
         "insert into inbox_events (profile_id, merchant_id, event_id, event_type, livemode,
             event_created_at, raw_body)
-         values ($1, 'm_1', $2, $3, true, now(), $4)",
+         values ($1, 'm_1', $2, $3, true, date_trunc('second', now()), $4)
+         returning event_created_at",
     )
     .bind(PROFILE)
     .bind(event_id)
     .bind(event_type)
     .bind(body.as_bytes())
-    .execute(pool)
+    .fetch_one(pool)
     .await
     .expect("stored");
-    message(event_id, event_type, body)
+    // As the relay publishes it: with Stripe's `created`, which narrows the read-back.
+    StoredEvent {
+        created: Some(created),
+        ..message(event_id, event_type, body)
+    }
 }
 
 fn message(event_id: &str, event_type: &str, body: &str) -> StoredEvent {
@@ -687,6 +692,7 @@ fn message(event_id: &str, event_type: &str, body: &str) -> StoredEvent {
         merchant_id: MerchantId::from_stored("m_1"),
         event_type: event_type.into(),
         body: body.as_bytes().to_vec().into(),
+        created: None,
     }
 }
 
@@ -752,13 +758,23 @@ async fn a_message_that_is_not_a_stored_event_changes_nothing(pool: PgPool) {
     assert_eq!(refunded(&pool, "pi_1").await, 300);
 
     // Another merchant's claim on a stored event is refused too.
-    let mut misdirected = stored;
+    let mut misdirected = stored.clone();
     misdirected.merchant_id = MerchantId::from_stored("m_2");
     let refused = apply_once(&pool, Handler::Orders, &context, &misdirected).await;
     assert!(matches!(
         refused,
         Err(accredito::worker::HandlerError::Refused(_))
     ));
+
+    // So is a stored event's id with a `created` that is not the stored event's: the
+    // read-back looks in that month's partition only, and finds nothing there.
+    let mut misdated = stored;
+    misdated.created = misdated.created.map(|c| c - time::Duration::days(40));
+    let refused = apply_once(&pool, Handler::Orders, &context, &misdated).await;
+    assert!(
+        matches!(&refused, Err(accredito::worker::HandlerError::Refused(_))),
+        "{refused:?}"
+    );
 }
 
 #[sqlx::test]
