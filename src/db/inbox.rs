@@ -211,7 +211,9 @@ pub async fn find(
 /// applied it: the inbox row and the record of handled events are read in one statement,
 /// one index probe each per event, pruned at run time to the partition of the event's
 /// `created` where the message gives it (every partition's index is probed where it does
-/// not). Events whose `livemode` disagrees with their profile's are left out.
+/// not). The handled check is a lateral probe with a limit: as `exists` in the select list the
+/// planner may instead hash the month's whole record once a batch is large enough. Events
+/// whose `livemode` disagrees with their profile's are left out.
 pub async fn processable(
     conn: &mut PgConnection,
     handler: &str,
@@ -223,10 +225,7 @@ pub async fn processable(
         r#"select i.id as "id!", i.profile_id as "profile_id!", i.merchant_id as "merchant_id!",
                   i.event_id as "event_id!", i.event_type as "event_type!", i.raw_body as "raw_body!",
                   i.event_created_at as "event_created_at!",
-                  exists (select 1 from processed_events p
-                          where p.handler = $1 and p.profile_id = i.profile_id
-                            and p.event_id = i.event_id and p.event_created_at = i.event_created_at)
-                      as "handled!"
+                  h.handled is not null as "handled!"
            from unnest($2::text[], $3::text[], $4::timestamptz[]) as asked(profile_id, event_id, created)
            cross join lateral (
                select id, profile_id, merchant_id, event_id, event_type, raw_body, event_created_at
@@ -239,7 +238,13 @@ pub async fn processable(
                where asked.created is null
                  and profile_id = asked.profile_id and event_id = asked.event_id
                  and not livemode_mismatch
-           ) i"#,
+           ) i
+           left join lateral (
+               select true as handled from processed_events p
+               where p.handler = $1 and p.profile_id = i.profile_id
+                 and p.event_id = i.event_id and p.event_created_at = i.event_created_at
+               limit 1
+           ) h on true"#,
         handler,
         profile_ids,
         event_ids,
