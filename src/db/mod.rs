@@ -112,7 +112,8 @@ pub async fn begin_without_commit_flush(
 /// both). For the recompute: its statements take lists whose length changes with every batch,
 /// so PostgreSQL would otherwise plan them afresh on every call (the orders' facts cost about
 /// half as much again to plan as to run). Every query's generic plan is index probes whatever
-/// the table sizes and statistics, the empty database included (`tests/it/query_plans.rs`).
+/// the table sizes and statistics, including a plan made while the tables held a few rows
+/// (`tests/it/query_plans.rs`).
 pub async fn begin_with_generic_plans(
     pool: &PgPool,
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
