@@ -72,9 +72,10 @@ async fn note_rejected_key(
     Ok(())
 }
 
-/// The event's `data.object` as a typed Stripe object.
+/// The event's `data.object` as a typed Stripe object, read from the parsed tree in place
+/// (no copy of it).
 pub fn object<T: DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
-    serde_json::from_value(event.data.object.clone()).map_err(|e| {
+    T::deserialize(&event.data.object).map_err(|e| {
         HandlerError::Permanent(Cause::new(
             format!("{} carries a malformed object: {e}", event.event_type),
             e,

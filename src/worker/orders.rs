@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use serde::Deserialize;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
@@ -17,7 +18,7 @@ use crate::stripe::objects::{Charge, Dispute, Event, Expandable, PaymentIntent, 
 /// redelivered event is recomputed as well as a new one.
 pub fn subjects(event: &Event) -> Vec<Subject> {
     /// The ids any payment object carries to say where it belongs.
-    #[derive(serde::Deserialize)]
+    #[derive(Deserialize)]
     struct Links {
         id: String,
         #[serde(default)]
@@ -26,7 +27,7 @@ pub fn subjects(event: &Event) -> Vec<Subject> {
         charge: Option<Expandable>,
     }
     let kind = event.data.object.get("object").and_then(|v| v.as_str());
-    let Ok(links) = serde_json::from_value::<Links>(event.data.object.clone()) else {
+    let Ok(links) = Links::deserialize(&event.data.object) else {
         return Vec::new(); // not applied either: the handler refuses a malformed object
     };
     let payment_intent = id_of(&links.payment_intent);
