@@ -107,3 +107,56 @@ pub fn republished_properties(delivery: &Delivery, extra: &[(&str, String)]) -> 
     }
     properties
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{EventId, MerchantId};
+
+    fn stored(created: Option<time::OffsetDateTime>) -> StoredEvent {
+        StoredEvent {
+            profile_id: "prof_1".into(),
+            merchant_id: MerchantId::from_stored("m_1"),
+            event_id: EventId::from_stored("evt_1"),
+            event_type: "payment_intent.succeeded".into(),
+            body: bytes::Bytes::from_static(b"{}"),
+            created,
+        }
+    }
+
+    fn delivered(properties: BasicProperties) -> Delivery {
+        let mut delivery = Delivery::mock(1, "".into(), "".into(), false, b"{}".to_vec());
+        delivery.properties = properties;
+        delivery
+    }
+
+    #[test]
+    fn a_published_event_is_delivered_with_its_created_time() {
+        let created = time::OffsetDateTime::from_unix_timestamp(1_764_806_400).expect("time");
+        let event = event_of(&delivered(properties_of(&stored(Some(created))))).expect("event");
+        assert_eq!(event.created, Some(created));
+        assert_eq!(event.event_id.as_str(), "evt_1");
+        assert_eq!(event.merchant_id.as_str(), "m_1");
+    }
+
+    #[test]
+    fn a_message_without_a_usable_created_header_still_names_its_event() {
+        let without = event_of(&delivered(properties_of(&stored(None)))).expect("event");
+        assert_eq!(without.created, None);
+
+        let mut headers = FieldTable::default();
+        for (name, value) in [
+            ("profile_id", "prof_1"),
+            ("merchant_id", "m_1"),
+            ("event_type", "payment_intent.succeeded"),
+            (CREATED_HEADER, "yesterday"),
+        ] {
+            headers.insert(name.into(), AMQPValue::LongString(value.into()));
+        }
+        let garbled = BasicProperties::default()
+            .with_message_id("evt_1".into())
+            .with_headers(headers);
+        let event = event_of(&delivered(garbled)).expect("event");
+        assert_eq!(event.created, None);
+    }
+}

@@ -778,6 +778,32 @@ async fn a_message_that_is_not_a_stored_event_changes_nothing(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn a_message_published_without_its_created_time_is_still_applied(pool: PgPool) {
+    register_order(&pool, "m_1", "o_1", 1000, "eur").await;
+    let body = stripe_event(
+        "evt_old_relay",
+        "charge.refunded",
+        true,
+        charge("pi_1", 1000, 400),
+    );
+    // As a relay from before the `event_created` header published it: the read-back then
+    // looks in every partition of the inbox.
+    let stored = stored_in_the_inbox(&pool, "evt_old_relay", "charge.refunded", &body).await;
+    let without_created = StoredEvent {
+        created: None,
+        ..stored
+    };
+    let context = offline_stripe_keys();
+    assert_eq!(
+        apply_once(&pool, Handler::Orders, &context, &without_created)
+            .await
+            .expect("applies the stored event"),
+        Applied::Now
+    );
+    assert_eq!(refunded(&pool, "pi_1").await, 400);
+}
+
+#[sqlx::test]
 async fn an_event_redelivered_after_its_commit_is_not_applied_again(pool: PgPool) {
     register_order(&pool, "m_1", "o_1", 1000, "eur").await;
     let body = stripe_event(
