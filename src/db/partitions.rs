@@ -14,13 +14,16 @@ pub struct Pruned {
     pub dropped: Vec<String>,
 }
 
-/// For every partitioned table, in a transaction of its own: creates the missing months from
-/// `keep_from` to `ahead_to`, and drops the months that end at or before `keep_from` (with the
-/// default partition's older rows). One table at a time, because dropping a partition locks
-/// its whole table: holding one table while waiting for the other would deadlock with a reader
-/// of both (the merchant readiness view reads the inbox and the handled events). Serialized
-/// between processes by an advisory lock; gives up after a few seconds rather than queue the
-/// inbox's writers behind a lock it waits for.
+/// For every partitioned table: creates the missing months from `keep_from` to `ahead_to`,
+/// detaches the months that end at or before `keep_from` (and deletes the default partition's
+/// older rows), then drops the detached months. Each table in transactions of its own, and the
+/// drop apart from the detach: detaching locks the whole table, and dropping a month of the
+/// inbox waits for the profiles table (its foreign key's triggers), so doing both at once held
+/// the inbox while waiting for a table that readers lock before the inbox (the merchant
+/// readiness view reads both), and the two deadlocked. Serialized between processes by an
+/// advisory lock; gives up after a few seconds rather than queue writers behind a lock it
+/// waits for. A month detached but not dropped (a pass that stopped or timed out in between)
+/// is dropped by the next pass.
 pub async fn prune(
     conn: &mut PgConnection,
     keep_from: OffsetDateTime,
@@ -28,13 +31,7 @@ pub async fn prune(
 ) -> Result<Pruned, sqlx::Error> {
     let mut pruned = Pruned::default();
     for table in PARTITIONED {
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        sqlx::query!("set local lock_timeout = '5s'")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query!("select pg_advisory_xact_lock(hashtext('accredito_partitions'))")
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = begin_maintenance(conn).await?;
         pruned.created += sqlx::query_scalar!(
             r#"select accredito_create_month_partitions($1, $2, $3) as "created!""#,
             table,
@@ -43,15 +40,15 @@ pub async fn prune(
         )
         .fetch_one(&mut *tx)
         .await?;
-        let dropped = sqlx::query_scalar!(
-            r#"select dropped as "dropped!"
-               from accredito_drop_month_partitions($1, $2) as dropped"#,
+        let detached = sqlx::query_scalar!(
+            r#"select detached as "detached!"
+               from accredito_detach_month_partitions($1, $2) as detached"#,
             table,
             keep_from
         )
         .fetch_all(&mut *tx)
         .await?;
-        if table == "inbox_events" && !dropped.is_empty() {
+        if table == "inbox_events" && !detached.is_empty() {
             // An event dropped unpublished (older than the retention, long past any use)
             // leaves the relay's list too.
             sqlx::query!(
@@ -63,9 +60,33 @@ pub async fn prune(
             .await?;
         }
         tx.commit().await?;
+
+        let mut tx = begin_maintenance(conn).await?;
+        let dropped = sqlx::query_scalar!(
+            r#"select dropped as "dropped!"
+               from accredito_drop_detached_month_partitions($1) as dropped"#,
+            table
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
         pruned.dropped.extend(dropped);
     }
     Ok(pruned)
+}
+
+/// A transaction of partition maintenance: one process at a time, never waiting long for a lock.
+async fn begin_maintenance(
+    conn: &mut PgConnection,
+) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = sqlx::Connection::begin(conn).await?;
+    sqlx::query!("set local lock_timeout = '5s'")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query!("select pg_advisory_xact_lock(hashtext('accredito_partitions'))")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 /// `table`'s monthly partitions, oldest first.
