@@ -364,6 +364,58 @@ async fn an_unknown_profile_id_is_remembered_and_not_looked_up_again(pool: PgPoo
     app.stop().await;
 }
 
+#[sqlx::test]
+async fn a_secret_expired_while_the_change_listener_was_cut_stops_verifying_once_it_is_back(
+    pool: PgPool,
+) {
+    let (app, proxy) = app_behind_a_database_proxy(&pool).await;
+    let secret = random_secret();
+    let profile = app.create_profile("m_1", &secret).await;
+    let event = |id: &str| {
+        stripe_event(
+            id,
+            "charge.succeeded",
+            true,
+            json!({"id": "ch_1", "object": "charge"}),
+        )
+    };
+    // Cached after the notifications of its own creation have been heard.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        app.deliver(&profile, &secret, &event("evt_1"))
+            .await
+            .status(),
+        200,
+        "the profile is cached"
+    );
+
+    // Another process expires the secret while this one cannot hear of it.
+    proxy.cut();
+    // The proxy's connections close as soon as their tasks run again.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sqlx::query("update webhook_secrets set expires_at = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .expect("expired");
+    proxy.restore();
+
+    // Well inside the cache's 10 s TTL: listening again, the process forgets what it cached.
+    let refused = eventually(
+        "the expired secret is refused",
+        Duration::from_secs(4),
+        || async {
+            let status = app
+                .deliver(&profile, &secret, &event("evt_2"))
+                .await
+                .status();
+            (status == 400).then_some(status)
+        },
+    )
+    .await;
+    assert_eq!(refused, 400);
+    app.stop().await;
+}
+
 /// The app with its database connections through a proxy the test can cut.
 async fn app_behind_a_database_proxy(pool: &PgPool) -> (TestApp, CuttableProxy) {
     let proxy = CuttableProxy::start(SocketAddr::new(

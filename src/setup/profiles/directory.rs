@@ -187,9 +187,16 @@ impl ProfileDirectory {
                         Some(id) => self.invalidate(&id),
                         None => self.invalidate_all(),
                     },
-                    // The connection was lost (and is being re-established): anything may
-                    // have changed meanwhile.
-                    Ok(None) => self.invalidate_all(),
+                    // The connection was lost. What is cached stays in use until listening
+                    // again (a database outage does not turn remembered answers into 503s),
+                    // and is forgotten the moment listening resumes, when anything may have
+                    // changed meanwhile.
+                    Ok(None) => {
+                        tracing::info!(
+                            "lost the connection listening for profile changes; reconnecting"
+                        );
+                        break;
+                    }
                     Err(error) => {
                         tracing::warn!(%error, "listening for profile changes failed; reconnecting");
                         break;
