@@ -18,7 +18,7 @@ use crate::http::edge::EdgeLimits;
 use crate::http::{self, AppState};
 use crate::ingest::writer::InboxWriter;
 use crate::metrics::Metrics;
-use crate::relay::Relay;
+use crate::relay::{Relay, RelayTarget};
 use crate::setup::alerts::Notifier;
 use crate::setup::merchants::Merchants;
 use crate::setup::profiles::Profiles;
@@ -159,10 +159,14 @@ pub async fn start(
     let hot = match relay_role.then(AmqpHealth::default) {
         Some(health) => {
             amqp_health.push(health.clone());
+            let target = RelayTarget {
+                amqp_url: settings.amqp_url.clone(),
+                topology: config.topology.clone(),
+                signer: secret_box.clone(),
+            };
             let (relay, hot) = Relay::new(
                 pool.clone(),
-                settings.amqp_url.clone(),
-                config.topology.clone(),
+                target,
                 metrics.clone(),
                 health.clone(),
                 config.catch_up_every,

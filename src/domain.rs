@@ -257,6 +257,9 @@ pub struct StoredEvent {
     /// Stripe's `created`, the inbox's partition key, when known: a message carries it so
     /// that a worker reads the event back from its month's partition alone.
     pub created: Option<time::OffsetDateTime>,
+    /// The relay's signature over the event, as a message carried it: a worker that verifies
+    /// it need not read the event back from the inbox. `None` when read from the inbox.
+    pub signature: Option<String>,
 }
 
 /// A work queue, consumed by the handler of the same name.

@@ -9,6 +9,7 @@ use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel, Connection};
 
 use super::Topology;
+use crate::crypto::SecretBox;
 use crate::domain::StoredEvent;
 
 /// One message to publish.
@@ -102,16 +103,17 @@ impl ConfirmedPublisher {
     }
 
     /// Publishes stored Stripe events, routing key `stripe.<type>`, as
-    /// [`super::message::properties_of`] describes them.
+    /// [`super::message::properties_of`] describes them (signed when `signer` is given).
     pub async fn publish_events(
         &self,
         events: &[&StoredEvent],
+        signer: Option<&SecretBox>,
     ) -> Result<Vec<PublishOutcome>, PublishError> {
         let messages: Vec<Outgoing<'_>> = events
             .iter()
             .map(|e| Outgoing {
                 routing_key: Topology::routing_key(&e.event_type),
-                properties: super::message::properties_of(e),
+                properties: super::message::properties_of(e, signer),
                 body: &e.body,
             })
             .collect();

@@ -301,11 +301,14 @@ pub async fn replay(
     let pool = connect(settings).await?;
     let topology = Topology::of(settings);
     let progress = TerminalProgress::new("replayed");
+    // Signed like the relay's, so workers need not read them back.
+    let signer = settings.secret_box().ok();
     let published = crate::relay::replay::replay(
         &pool,
         &settings.amqp_url,
         &topology,
         selection,
+        signer.as_ref(),
         &|done, total| progress.report(done, total),
     )
     .await;

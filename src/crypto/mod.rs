@@ -1,12 +1,15 @@
 //! Secrets at rest (G7): webhook signing secrets and Stripe keys are sealed with
 //! XChaCha20-Poly1305 under `ACCREDITO_MASTER_KEY`. The additional data binds each ciphertext
 //! to the row it belongs to, so a ciphertext copied onto another profile does not open.
+//! The relay's messages are signed with a key derived from the same master key (see
+//! [`SecretBox::sign_message`]).
 
 pub mod admin_tokens;
 
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -41,10 +44,18 @@ pub enum OpenError {
 const KEYED: &[u8; 3] = b"AK1";
 const KEY_ID_LEN: usize = 8;
 
+/// The relay's message signatures: HMAC-SHA256 under a key derived from a master key.
+type MessageMac = Hmac<Sha256>;
+/// What a message signature starts with: its scheme, so that another can follow.
+const MESSAGE_SIGNATURE_SCHEME: &str = "v1=";
+
 /// One master key, known by an id derived from it (never the key itself).
 struct MasterKey {
     id: [u8; KEY_ID_LEN],
     cipher: XChaCha20Poly1305,
+    /// Keyed with HMAC-SHA256(master key, a label): a signature reveals nothing of the key
+    /// that seals secrets.
+    message_mac: MessageMac,
 }
 
 impl MasterKey {
@@ -63,7 +74,31 @@ impl MasterKey {
         let digest = Sha256::digest([b"accredito master key id ".as_slice(), &bytes].concat());
         let mut id = [0u8; KEY_ID_LEN];
         id.copy_from_slice(&digest[..KEY_ID_LEN]);
-        Ok(MasterKey { id, cipher })
+        let derived: Zeroizing<[u8; 32]> = Zeroizing::new(
+            <MessageMac as hmac::KeyInit>::new_from_slice(&bytes)
+                .map_err(|_| MasterKeyError::Malformed)?
+                .chain_update(b"accredito relay message signing key v1")
+                .finalize()
+                .into_bytes()
+                .into(),
+        );
+        let message_mac = <MessageMac as hmac::KeyInit>::new_from_slice(derived.as_slice())
+            .map_err(|_| MasterKeyError::Malformed)?;
+        Ok(MasterKey {
+            id,
+            cipher,
+            message_mac,
+        })
+    }
+
+    /// The HMAC of `parts`, each preceded by its length so that no two lists sign alike.
+    fn message_tag(&self, parts: &[&[u8]]) -> MessageMac {
+        let mut mac = self.message_mac.clone();
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac
     }
 
     fn open_raw(&self, nonce_and_ciphertext: &[u8], context: &str) -> Option<Vec<u8>> {
@@ -150,6 +185,28 @@ impl SecretBox {
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(&ciphertext);
         sealed
+    }
+
+    /// Signs what the relay publishes, under the current master key: `v1=` and the base64 of
+    /// an HMAC-SHA256 over `parts`.
+    pub fn sign_message(&self, parts: &[&[u8]]) -> String {
+        let tag = self.current.message_tag(parts).finalize().into_bytes();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(tag);
+        format!("{MESSAGE_SIGNATURE_SCHEME}{encoded}")
+    }
+
+    /// Whether `signature` is [`Self::sign_message`]'s over `parts` under the current or a
+    /// previous master key; compared in constant time.
+    pub fn signed_message(&self, parts: &[&[u8]], signature: &str) -> bool {
+        let Some(tag) = signature
+            .strip_prefix(MESSAGE_SIGNATURE_SCHEME)
+            .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
+        else {
+            return false;
+        };
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .any(|key| key.message_tag(parts).verify_slice(&tag).is_ok())
     }
 
     /// Whether `sealed` is already under the current key (what `rekey` skips).
@@ -258,6 +315,40 @@ mod tests {
         assert_eq!(
             b.open(&sealed[..10], "prof_1").err(),
             Some(OpenError::Undecryptable)
+        );
+    }
+
+    #[test]
+    fn a_message_signature_verifies_only_over_the_same_parts_and_keys() {
+        let (old_key, new_key) = (key(), key());
+        let old = SecretBox::from_master_key(Some(&old_key)).expect("key");
+        let parts: [&[u8]; 3] = [b"prof_1", b"evt_1", b"{}"];
+        let signature = old.sign_message(&parts);
+        assert!(signature.starts_with("v1="), "{signature}");
+        assert!(old.signed_message(&parts, &signature));
+
+        // Any change, even moving a byte from one part to the next, fails.
+        assert!(!old.signed_message(&[b"prof_1", b"evt_2", b"{}"], &signature));
+        assert!(!old.signed_message(&[b"prof_1e", b"vt_1", b"{}"], &signature));
+        for garbled in [
+            "",
+            "v1=",
+            "v1=@@@",
+            "v2=AAAA",
+            &signature[..signature.len() - 4],
+        ] {
+            assert!(!old.signed_message(&parts, garbled), "{garbled:?}");
+        }
+
+        // Another deployment's key does not; after a rotation the previous key still does.
+        let other = SecretBox::from_master_key(Some(&key())).expect("key");
+        assert!(!other.signed_message(&parts, &signature));
+        let rotated = SecretBox::with_previous(Some(&new_key), Some(&old_key)).expect("keys");
+        assert!(rotated.signed_message(&parts, &signature));
+        assert_ne!(
+            rotated.sign_message(&parts),
+            signature,
+            "signs with the new key"
         );
     }
 

@@ -41,6 +41,7 @@ pub fn new_event(
             event_type: envelope.event_type,
             body,
             created: Some(envelope.created),
+            signature: None,
         },
         livemode: envelope.livemode,
         livemode_mismatch,

@@ -6,6 +6,7 @@
 
 pub mod replay;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
@@ -15,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::amqp::{
     AmqpHealth, ConfirmedPublisher, PublishError, PublishOutcome, Topology, connect_with_backoff,
 };
+use crate::crypto::SecretBox;
 use crate::db;
 use crate::domain::StoredEvent;
 use crate::metrics::{Metrics, OutcomeLabels};
@@ -59,6 +61,14 @@ impl HotQueue {
     }
 }
 
+/// Where and how the relay publishes.
+pub struct RelayTarget {
+    pub amqp_url: String,
+    pub topology: Topology,
+    /// Signs every message, so that workers need not read its event back (G9).
+    pub signer: Arc<SecretBox>,
+}
+
 pub struct Relay {
     pool: PgPool,
     amqp_url: String,
@@ -69,6 +79,7 @@ pub struct Relay {
     metrics: Metrics,
     health: AmqpHealth,
     catch_up_every: Duration,
+    signer: Arc<SecretBox>,
     /// Stops reconnecting and catching up; publishing what the hot path holds still finishes.
     shutdown: CancellationToken,
 }
@@ -76,14 +87,18 @@ pub struct Relay {
 impl Relay {
     pub fn new(
         pool: PgPool,
-        amqp_url: String,
-        topology: Topology,
+        target: RelayTarget,
         metrics: Metrics,
         health: AmqpHealth,
         catch_up_every: Duration,
         shutdown: CancellationToken,
     ) -> (Self, HotQueue) {
         let (tx, hot) = mpsc::channel(HOT_CAPACITY);
+        let RelayTarget {
+            amqp_url,
+            topology,
+            signer,
+        } = target;
         let relay = Relay {
             pool,
             amqp_url,
@@ -92,6 +107,7 @@ impl Relay {
             metrics,
             health,
             catch_up_every,
+            signer,
             shutdown,
         };
         (relay, HotQueue { tx })
@@ -195,7 +211,9 @@ impl Relay {
         jobs: &[PublishJob],
     ) -> Result<(), RelayError> {
         let events: Vec<&StoredEvent> = jobs.iter().map(|j| &j.event).collect();
-        let outcomes = publisher.publish_events(&events).await?;
+        let outcomes = publisher
+            .publish_events(&events, Some(&self.signer))
+            .await?;
         let confirmed_at = Instant::now();
         for job in jobs {
             self.metrics
@@ -238,7 +256,7 @@ impl Relay {
             };
             let events: Vec<&StoredEvent> = rows.iter().map(|r| &r.event).collect();
             let claimed: Vec<i64> = rows.iter().map(|r| r.id).collect();
-            let outcomes = match publisher.publish_events(&events).await {
+            let outcomes = match publisher.publish_events(&events, Some(&self.signer)).await {
                 Ok(outcomes) => outcomes,
                 Err(error) => {
                     // The next connection's pass takes them again, without waiting the claim out.

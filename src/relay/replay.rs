@@ -6,6 +6,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use crate::amqp::{ConfirmedPublisher, PublishError, PublishOutcome, Topology};
+use crate::crypto::SecretBox;
 use crate::db;
 use crate::domain::StoredEvent;
 use crate::progress::Progress;
@@ -39,6 +40,7 @@ pub async fn replay(
     amqp_url: &str,
     topology: &Topology,
     selection: &Selection<'_>,
+    signer: Option<&SecretBox>,
     progress: Progress<'_>,
 ) -> Result<usize, ReplayError> {
     let rows = {
@@ -62,7 +64,7 @@ pub async fn replay(
     let mut done = 0;
     for chunk in rows.chunks(500) {
         let events: Vec<&StoredEvent> = chunk.iter().map(|r| &r.event).collect();
-        let outcomes = publisher.publish_events(&events).await?;
+        let outcomes = publisher.publish_events(&events, signer).await?;
         refused += outcomes
             .iter()
             .filter(|o| **o == PublishOutcome::Nacked)

@@ -70,7 +70,8 @@ pub async fn redrive_rows(
             tracing::warn!(event_id = %row.event_id, "dead letter without a stored event left alone");
             continue;
         };
-        let properties = message::properties_of(&event.event);
+        // Unsigned: a redriven event is read back from the inbox, as every rare path is.
+        let properties = message::properties_of(&event.event, None);
         let queue = topology.queue(handler.name());
         // If the work queue does not exist the message comes back instead of vanishing, and
         // the dead letter stays parked.

@@ -27,6 +27,7 @@ use std::collections::HashSet;
 use serde::de::DeserializeOwned;
 use sqlx::{PgConnection, PgPool};
 
+use crate::amqp::message;
 use crate::db;
 use crate::db::bank::BankUpdate;
 use crate::domain::{StoredEvent, WorkQueue};
@@ -171,9 +172,10 @@ impl Handler {
     }
 }
 
-/// The inbox's copy of each message's event (G9): RabbitMQ is not trusted to say what
-/// Stripe sent. A message naming no stored event of its profile and merchant (forged, or for an
-/// event stored in the wrong mode) is refused; its body is never read, the stored one is.
+/// The inbox's copy of each message's event (G9), for a batch not every message of which
+/// carries the relay's signature: RabbitMQ is not trusted to say what Stripe sent. A message
+/// naming no stored event of its profile and merchant (forged, or for an event stored in the
+/// wrong mode) is refused; its body is never read, the stored one is.
 fn from_the_inbox(
     messages: &[&StoredEvent],
     stored: Vec<db::inbox::InboxRow>,
@@ -208,11 +210,6 @@ fn from_the_inbox(
         .collect()
 }
 
-/// Stripe's `created` of each event, which with its ids keys the record of handled events.
-fn created(rows: &[db::inbox::InboxRow]) -> Vec<time::OffsetDateTime> {
-    rows.iter().map(|row| row.created_at).collect()
-}
-
 fn parse_event(message: &StoredEvent) -> Result<Event, HandlerError> {
     serde_json::from_slice(&message.body)
         .map_err(|e| HandlerError::Permanent(Cause::new(format!("not a Stripe event: {e}"), e)))
@@ -226,7 +223,8 @@ pub enum Applied {
 }
 
 /// Applies a batch of events, each at most once per handler, in three steps (see the module
-/// doc): Stripe fetches first; then every event not handled before stores its facts, in one
+/// doc), taking each message as its stored event only when the relay signed it and reading
+/// the event back from the inbox otherwise (G9): Stripe fetches first; then every event not handled before stores its facts, in one
 /// transaction for the batch; then, in a second transaction, the events are recorded as
 /// handled and what they may change is recomputed. A crash or failure after the first commit
 /// leaves the events unrecorded, so their redelivery stores the same facts again (objects keep
@@ -241,27 +239,54 @@ pub async fn apply_batch(
 ) -> Result<Vec<Applied>, HandlerError> {
     let profile_ids: Vec<String> = messages.iter().map(|m| m.profile_id.clone()).collect();
     let event_ids: Vec<String> = messages.iter().map(|m| m.event_id.to_string()).collect();
-    let published_created: Vec<Option<time::OffsetDateTime>> =
-        messages.iter().map(|m| m.created).collect();
-    let (trusted, handled) = {
+    let (trusted, created, handled) = {
         let mut conn = pool.acquire().await?;
-        let stored = db::inbox::processable(
-            &mut conn,
-            handler.name(),
-            &profile_ids,
-            &event_ids,
-            &published_created,
-        )
-        .await?;
-        let handled: HashSet<(String, String)> = stored
+        let secret_box = &context.secret_box;
+        if let Some(created) = messages
             .iter()
-            .filter(|(_, handled)| *handled)
-            .map(|(row, _)| (row.event.profile_id.clone(), row.event.event_id.to_string()))
-            .collect();
-        let stored = stored.into_iter().map(|(row, _)| row).collect();
-        (from_the_inbox(messages, stored)?, handled)
+            .map(|m| {
+                message::signed_by_the_relay(m, secret_box)
+                    .then_some(m.created)
+                    .flatten()
+            })
+            .collect::<Option<Vec<_>>>()
+        {
+            // Signed by the relay: each message is its stored event (G9), as the inbox would
+            // give it back; only the record of handled events is read.
+            let handled = db::inbox::handled(
+                &mut conn,
+                handler.name(),
+                &profile_ids,
+                &event_ids,
+                &created,
+            )
+            .await?;
+            let trusted: Vec<StoredEvent> = messages.iter().map(|m| (*m).clone()).collect();
+            (trusted, created, handled.into_iter().collect())
+        } else {
+            let published_created: Vec<Option<time::OffsetDateTime>> =
+                messages.iter().map(|m| m.created).collect();
+            let stored = db::inbox::processable(
+                &mut conn,
+                handler.name(),
+                &profile_ids,
+                &event_ids,
+                &published_created,
+            )
+            .await?;
+            let handled: HashSet<(String, String)> = stored
+                .iter()
+                .filter(|(_, handled)| *handled)
+                .map(|(row, _)| (row.event.profile_id.clone(), row.event.event_id.to_string()))
+                .collect();
+            let stored = stored.into_iter().map(|(row, _)| row).collect();
+            let rows = from_the_inbox(messages, stored)?;
+            let created = rows.iter().map(|row| row.created_at).collect();
+            let trusted = rows.into_iter().map(|row| row.event).collect();
+            (trusted, created, handled)
+        }
     };
-    let messages: Vec<&StoredEvent> = trusted.iter().map(|row| &row.event).collect();
+    let messages: Vec<&StoredEvent> = trusted.iter().collect();
     let events = messages
         .iter()
         .map(|m| parse_event(m))
@@ -292,14 +317,9 @@ pub async fn apply_batch(
 
     let mut claimed: HashSet<(String, String)> = db::retry_lock_conflicts(|| async {
         let mut tx = db::begin_with_generic_plans(pool).await?;
-        let claimed = db::work::claim_events(
-            &mut tx,
-            handler.name(),
-            &profile_ids,
-            &event_ids,
-            &created(&trusted),
-        )
-        .await?;
+        let claimed =
+            db::work::claim_events(&mut tx, handler.name(), &profile_ids, &event_ids, &created)
+                .await?;
         if !claimed.is_empty() {
             crate::reconcile::orders::recompute_in(&mut tx, &subjects).await?;
         }

@@ -693,7 +693,16 @@ fn message(event_id: &str, event_type: &str, body: &str) -> StoredEvent {
         event_type: event_type.into(),
         body: body.as_bytes().to_vec().into(),
         created: None,
+        signature: None,
     }
+}
+
+/// `event` as a relay holding `secret_box`'s master key publishes it, delivered: signed.
+fn signed_by(event: &StoredEvent, secret_box: &accredito::crypto::SecretBox) -> StoredEvent {
+    let mut delivery =
+        lapin::message::Delivery::mock(1, "".into(), "".into(), false, event.body.to_vec());
+    delivery.properties = accredito::amqp::message::properties_of(event, Some(secret_box));
+    accredito::amqp::message::event_of(&delivery).expect("a well-formed message")
 }
 
 /// Keys for handlers that never call Stripe (the orders handler).
@@ -707,6 +716,101 @@ fn offline_stripe_keys() -> StripeKeys {
             .expect("key"),
         ),
     }
+}
+
+#[sqlx::test]
+async fn a_message_the_relay_signed_is_applied_without_reading_the_inbox_and_once_only(
+    pool: PgPool,
+) {
+    register_order(&pool, "m_1", "o_1", 1000, "eur").await;
+    let context = offline_stripe_keys();
+    let body = stripe_event(
+        "evt_signed",
+        "charge.refunded",
+        true,
+        charge("pi_1", 1000, 300),
+    );
+    // With `created`, as the relay publishes every stored event. Left out of the inbox here
+    // to show the worker does not look there: the relay signs only what it read from it.
+    let published = StoredEvent {
+        created: Some(
+            OffsetDateTime::now_utc()
+                .replace_nanosecond(0)
+                .expect("time"),
+        ),
+        ..message("evt_signed", "charge.refunded", &body)
+    };
+    let signed = signed_by(&published, &context.secret_box);
+    assert!(signed.signature.is_some());
+
+    let first = apply_batch(&pool, Handler::Orders, &context, &[&signed, &signed])
+        .await
+        .expect("applies");
+    let again = apply_once(&pool, Handler::Orders, &context, &signed)
+        .await
+        .expect("applies");
+
+    assert_eq!(first, [Applied::Now, Applied::Before]);
+    assert_eq!(
+        again,
+        Applied::Before,
+        "the record of handled events is still read"
+    );
+    assert_eq!(refunded(&pool, "pi_1").await, 300);
+}
+
+#[sqlx::test]
+async fn a_message_signed_under_another_key_or_altered_after_signing_is_read_back(pool: PgPool) {
+    register_order(&pool, "m_1", "o_1", 1000, "eur").await;
+    let context = offline_stripe_keys();
+    let other_deployment = offline_stripe_keys().secret_box;
+    // Signed, but not by this deployment's relay, and stored nowhere: refused.
+    let forged_body = stripe_event(
+        "evt_forged",
+        "charge.refunded",
+        true,
+        charge("pi_1", 1000, 900),
+    );
+    let forged = signed_by(
+        &message("evt_forged", "charge.refunded", &forged_body),
+        &other_deployment,
+    );
+    let refused = apply_once(&pool, Handler::Orders, &context, &forged).await;
+    assert!(
+        matches!(&refused, Err(accredito::worker::HandlerError::Refused(_))),
+        "{refused:?}"
+    );
+    assert_eq!(refunded(&pool, "pi_1").await, 0);
+
+    // Signed by the relay, then given another body on the way: the stored body is applied.
+    let body = stripe_event(
+        "evt_real",
+        "charge.refunded",
+        true,
+        charge("pi_1", 1000, 300),
+    );
+    let stored = stored_in_the_inbox(&pool, "evt_real", "charge.refunded", &body).await;
+    let mut altered = signed_by(&stored, &context.secret_box);
+    altered.body = forged_body.into_bytes().into();
+    // In a batch with a message that is intact: the batch is read back whole.
+    let intact_body = stripe_event(
+        "evt_other",
+        "payment_intent.succeeded",
+        true,
+        json!({"id": "pi_2", "object": "payment_intent", "amount": 500, "amount_received": 500,
+               "currency": "eur", "status": "succeeded", "metadata": {}}),
+    );
+    let intact = signed_by(
+        &stored_in_the_inbox(&pool, "evt_other", "payment_intent.succeeded", &intact_body).await,
+        &context.secret_box,
+    );
+    assert_eq!(
+        apply_batch(&pool, Handler::Orders, &context, &[&altered, &intact])
+            .await
+            .expect("applies the stored events"),
+        [Applied::Now, Applied::Now]
+    );
+    assert_eq!(refunded(&pool, "pi_1").await, 300);
 }
 
 /// What the stored charges of the PaymentIntent say was refunded (0 when none is stored).

@@ -160,6 +160,7 @@ async fn a_replay_republishes_stored_events_and_applies_nothing_twice(pool: PgPo
         &amqp_url(),
         &app.topology,
         &selection,
+        None,
         accredito::progress::SILENT,
     )
     .await

@@ -54,6 +54,13 @@ async fn valid_event_is_stored_once_and_published_once_with_routing_key_and_head
     assert_eq!(message.headers["profile_id"], profile.as_str());
     assert_eq!(message.headers["merchant_id"], "m_1");
     assert_eq!(message.headers["event_type"], "payment_intent.succeeded");
+    let signature = message.headers["accredito_signature"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        signature.starts_with("v1="),
+        "signed by the relay: {signature:?}"
+    );
     eventually("row marked published", Duration::from_secs(5), || async {
         app.is_published("evt_1").await.then_some(())
     })
