@@ -17,10 +17,10 @@ pub struct Pruned {
 /// For every partitioned table: creates the missing months from `keep_from` to `ahead_to`,
 /// detaches the months that end at or before `keep_from` (and deletes the default partition's
 /// older rows), then drops the detached months. Each table in transactions of its own, and the
-/// drop apart from the detach: detaching locks the whole table, and dropping a month of the
-/// inbox waits for the profiles table (its foreign key's triggers), so doing both at once held
-/// the inbox while waiting for a table that readers lock before the inbox (the merchant
-/// readiness view reads both), and the two deadlocked. Serialized between processes by an
+/// drop apart from the detach: detaching locks the whole table, and dropping a table also
+/// locks every table its foreign keys reference, so doing both at once held the table while
+/// waiting for others that readers may lock first (the inbox's month once waited so for the
+/// profiles table, and deadlocked with the merchant readiness view, which reads both). Serialized between processes by an
 /// advisory lock; gives up after a few seconds rather than queue writers behind a lock it
 /// waits for. A month detached but not dropped (a pass that stopped or timed out in between)
 /// is dropped by the next pass.

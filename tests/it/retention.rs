@@ -274,9 +274,10 @@ async fn a_catch_up_claim_keeps_other_relays_off_until_released_or_run_out(pool:
     assert_eq!(claim().await, ["evt_waiting"], "run out: taken again");
 }
 
-/// Dropping a month takes the partition and then, for its foreign key, the profiles table; a
-/// reader of the readiness view locks the profiles table and then the inbox. The drop must not
-/// hold the inbox while it waits for the profiles, or the two deadlock.
+/// Detaching a month locks its whole table, and dropping a table locks the tables its foreign
+/// keys reference; the readiness view reads the profiles, the inbox and the handled events.
+/// Maintenance must never hold one while it waits for another a reader holds (the inbox's
+/// foreign key to the profiles once made this deadlock on every run).
 #[sqlx::test]
 async fn dropping_months_never_deadlocks_with_readers_of_the_readiness_view(pool: PgPool) {
     seed_profile(&pool).await;
