@@ -20,10 +20,10 @@ pub struct Pruned {
 /// drop apart from the detach: detaching locks the whole table, and dropping a table also
 /// locks every table its foreign keys reference, so doing both at once held the table while
 /// waiting for others that readers may lock first (the inbox's month once waited so for the
-/// profiles table, and deadlocked with the merchant readiness view, which reads both). Serialized between processes by an
-/// advisory lock; gives up after a few seconds rather than queue writers behind a lock it
-/// waits for. A month detached but not dropped (a pass that stopped or timed out in between)
-/// is dropped by the next pass.
+/// profiles table, and deadlocked with the merchant readiness view, which reads both).
+/// Serialized between processes by an advisory lock; gives up after a few seconds rather than
+/// queue writers behind a lock it waits for. A month detached but not dropped (a pass that
+/// stopped or timed out in between) is dropped by the next pass.
 pub async fn prune(
     conn: &mut PgConnection,
     keep_from: OffsetDateTime,

@@ -210,6 +210,59 @@ fn from_the_inbox(
         .collect()
 }
 
+/// Stripe's `created` of each message, when the relay signed every one of them (G9).
+fn signed_created(
+    messages: &[&StoredEvent],
+    secret_box: &crate::crypto::SecretBox,
+) -> Option<Vec<time::OffsetDateTime>> {
+    messages
+        .iter()
+        .map(|m| {
+            message::signed_by_the_relay(m, secret_box)
+                .then_some(m.created)
+                .flatten()
+        })
+        .collect()
+}
+
+/// A batch's events as trusted, each one's `created`, and the (profile id, event id) of those
+/// the handler has applied before.
+type Trusted = (
+    Vec<StoredEvent>,
+    Vec<time::OffsetDateTime>,
+    HashSet<(String, String)>,
+);
+
+/// The batch's events as the inbox holds them ([`from_the_inbox`]).
+async fn read_back(
+    conn: &mut PgConnection,
+    handler: Handler,
+    messages: &[&StoredEvent],
+    profile_ids: &[String],
+    event_ids: &[String],
+) -> Result<Trusted, HandlerError> {
+    let published_created: Vec<Option<time::OffsetDateTime>> =
+        messages.iter().map(|m| m.created).collect();
+    let stored = db::inbox::processable(
+        conn,
+        handler.name(),
+        profile_ids,
+        event_ids,
+        &published_created,
+    )
+    .await?;
+    let handled: HashSet<(String, String)> = stored
+        .iter()
+        .filter(|(_, handled)| *handled)
+        .map(|(row, _)| (row.event.profile_id.clone(), row.event.event_id.to_string()))
+        .collect();
+    let stored = stored.into_iter().map(|(row, _)| row).collect();
+    let rows = from_the_inbox(messages, stored)?;
+    let created = rows.iter().map(|row| row.created_at).collect();
+    let trusted = rows.into_iter().map(|row| row.event).collect();
+    Ok((trusted, created, handled))
+}
+
 fn parse_event(message: &StoredEvent) -> Result<Event, HandlerError> {
     serde_json::from_slice(&message.body)
         .map_err(|e| HandlerError::Permanent(Cause::new(format!("not a Stripe event: {e}"), e)))
@@ -223,9 +276,10 @@ pub enum Applied {
 }
 
 /// Applies a batch of events, each at most once per handler, in three steps (see the module
-/// doc), taking each message as its stored event only when the relay signed it and reading
-/// the event back from the inbox otherwise (G9): Stripe fetches first; then every event not handled before stores its facts, in one
-/// transaction for the batch; then, in a second transaction, the events are recorded as
+/// doc), taking each message as its stored event only when the relay signed every message of
+/// the batch, and reading the events back from the inbox otherwise (G9). Stripe fetches
+/// first; then every event not handled before stores its facts, in one transaction for the
+/// batch; then, in a second transaction, the events are recorded as
 /// handled and what they may change is recomputed. A crash or failure after the first commit
 /// leaves the events unrecorded, so their redelivery stores the same facts again (objects keep
 /// their latest state, so that changes nothing) and recomputes. Any failure fails the batch;
@@ -241,49 +295,21 @@ pub async fn apply_batch(
     let event_ids: Vec<String> = messages.iter().map(|m| m.event_id.to_string()).collect();
     let (trusted, created, handled) = {
         let mut conn = pool.acquire().await?;
-        let secret_box = &context.secret_box;
-        if let Some(created) = messages
-            .iter()
-            .map(|m| {
-                message::signed_by_the_relay(m, secret_box)
-                    .then_some(m.created)
-                    .flatten()
-            })
-            .collect::<Option<Vec<_>>>()
-        {
-            // Signed by the relay: each message is its stored event (G9), as the inbox would
-            // give it back; only the record of handled events is read.
-            let handled = db::inbox::handled(
-                &mut conn,
-                handler.name(),
-                &profile_ids,
-                &event_ids,
-                &created,
-            )
-            .await?;
-            let trusted: Vec<StoredEvent> = messages.iter().map(|m| (*m).clone()).collect();
-            (trusted, created, handled.into_iter().collect())
-        } else {
-            let published_created: Vec<Option<time::OffsetDateTime>> =
-                messages.iter().map(|m| m.created).collect();
-            let stored = db::inbox::processable(
-                &mut conn,
-                handler.name(),
-                &profile_ids,
-                &event_ids,
-                &published_created,
-            )
-            .await?;
-            let handled: HashSet<(String, String)> = stored
-                .iter()
-                .filter(|(_, handled)| *handled)
-                .map(|(row, _)| (row.event.profile_id.clone(), row.event.event_id.to_string()))
-                .collect();
-            let stored = stored.into_iter().map(|(row, _)| row).collect();
-            let rows = from_the_inbox(messages, stored)?;
-            let created = rows.iter().map(|row| row.created_at).collect();
-            let trusted = rows.into_iter().map(|row| row.event).collect();
-            (trusted, created, handled)
+        match signed_created(messages, &context.secret_box) {
+            Some(created) => {
+                // Each message is its stored event, as the inbox would give it back.
+                let handled = db::inbox::handled(
+                    &mut conn,
+                    handler.name(),
+                    &profile_ids,
+                    &event_ids,
+                    &created,
+                )
+                .await?;
+                let trusted: Vec<StoredEvent> = messages.iter().map(|m| (*m).clone()).collect();
+                (trusted, created, handled.into_iter().collect())
+            }
+            None => read_back(&mut conn, handler, messages, &profile_ids, &event_ids).await?,
         }
     };
     let messages: Vec<&StoredEvent> = trusted.iter().collect();
