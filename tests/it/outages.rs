@@ -348,6 +348,8 @@ async fn an_unknown_profile_id_is_remembered_and_not_looked_up_again(pool: PgPoo
         json!({"id": "ch_1", "object": "charge"}),
     );
     let made_up = "prof_000000000000000000000009";
+    // What the directory learns before it listens for changes it forgets once it does.
+    listening_for_profile_changes(&pool).await;
     assert_eq!(app.deliver(made_up, &secret, &body).await.status(), 404);
 
     // With the database unreachable, the id already known to name nothing is answered from
@@ -400,20 +402,31 @@ async fn a_secret_expired_while_the_change_listener_was_cut_stops_verifying_once
     proxy.restore();
 
     // Well inside the cache's 10 s TTL: listening again, the process forgets what it cached.
-    let refused = eventually(
-        "the expired secret is refused",
-        Duration::from_secs(4),
-        || async {
-            let status = app
-                .deliver(&profile, &secret, &event("evt_2"))
-                .await
-                .status();
-            (status == 400).then_some(status)
-        },
-    )
-    .await;
+    let refused = app
+        .deliver_until(
+            "the expired secret is refused",
+            Duration::from_secs(4),
+            (&profile, &secret, &event("evt_2")),
+            400,
+        )
+        .await;
     assert_eq!(refused, 400);
     app.stop().await;
+}
+
+/// Waits until the app's profile directory has a connection listening for changes.
+async fn listening_for_profile_changes(pool: &PgPool) {
+    eventually("the directory listens", Duration::from_secs(10), || async {
+        let listening: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and query ilike 'listen %accredito_profile_changed%'",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("activity");
+        (listening > 0).then_some(())
+    })
+    .await;
 }
 
 /// The app with its database connections through a proxy the test can cut.
