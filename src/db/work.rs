@@ -30,6 +30,37 @@ pub async fn claim_events(
         .collect())
 }
 
+/// Which of these events (profile id, event id, Stripe's `created`) `handler` has already
+/// claimed, as (profile id, event id): one probe of the record each, in its `created`'s partition.
+pub async fn claimed_before(
+    conn: &mut PgConnection,
+    handler: &str,
+    profile_ids: &[String],
+    event_ids: &[String],
+    created: &[OffsetDateTime],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"select asked.profile_id as "profile_id!", asked.event_id as "event_id!"
+           from unnest($2::text[], $3::text[], $4::timestamptz[]) as asked(profile_id, event_id, created)
+           cross join lateral (
+               select true from processed_events p
+               where p.handler = $1 and p.profile_id = asked.profile_id
+                 and p.event_id = asked.event_id and p.event_created_at = asked.created
+               limit 1
+           ) h"#,
+        handler,
+        profile_ids,
+        event_ids,
+        created
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.profile_id, r.event_id))
+        .collect())
+}
+
 pub struct DeadLetter<'a> {
     pub handler: &'a str,
     pub profile_id: &'a str,

@@ -298,7 +298,7 @@ pub async fn apply_batch(
         match signed_created(messages, &context.secret_box) {
             Some(created) => {
                 // Each message is its stored event, as the inbox would give it back.
-                let handled = db::inbox::handled(
+                let handled = db::work::claimed_before(
                     &mut conn,
                     handler.name(),
                     &profile_ids,

@@ -287,6 +287,22 @@ impl TestApp {
             .await
     }
 
+    /// Delivers `body` again and again until it is answered with `wanted`, for at most
+    /// `within` (then the test fails, naming `what`); returns the status.
+    pub async fn deliver_until(
+        &self,
+        what: &str,
+        within: Duration,
+        (profile_id, secret, body): (&str, &str, &str),
+        wanted: u16,
+    ) -> u16 {
+        eventually(what, within, || async {
+            let status = self.deliver(profile_id, secret, body).await.status();
+            (status == wanted).then_some(status.as_u16())
+        })
+        .await
+    }
+
     pub async fn inbox_count(&self) -> i64 {
         sqlx::query_scalar::<_, i64>("select count(*) from inbox_events")
             .fetch_one(&self.pool)

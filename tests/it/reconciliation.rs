@@ -724,12 +724,7 @@ async fn a_message_the_relay_signed_is_applied_without_reading_the_inbox_and_onc
 ) {
     register_order(&pool, "m_1", "o_1", 1000, "eur").await;
     let context = offline_stripe_keys();
-    let body = stripe_event(
-        "evt_signed",
-        "charge.refunded",
-        true,
-        charge("pi_1", 1000, 300),
-    );
+    let body = refund_of_pi_1("evt_signed", 300);
     // With `created`, as the relay publishes every stored event. Left out of the inbox here
     // to show the worker does not look there: the relay signs only what it read from it.
     let published = StoredEvent {
@@ -765,30 +760,17 @@ async fn a_message_signed_under_another_key_or_altered_after_signing_is_read_bac
     let context = offline_stripe_keys();
     let other_deployment = offline_stripe_keys().secret_box;
     // Signed, but not by this deployment's relay, and stored nowhere: refused.
-    let forged_body = stripe_event(
-        "evt_forged",
-        "charge.refunded",
-        true,
-        charge("pi_1", 1000, 900),
-    );
+    let forged_body = refund_of_pi_1("evt_forged", 900);
     let forged = signed_by(
         &message("evt_forged", "charge.refunded", &forged_body),
         &other_deployment,
     );
     let refused = apply_once(&pool, Handler::Orders, &context, &forged).await;
-    assert!(
-        matches!(&refused, Err(accredito::worker::HandlerError::Refused(_))),
-        "{refused:?}"
-    );
+    assert_refused(&refused);
     assert_eq!(refunded(&pool, "pi_1").await, 0);
 
     // Signed by the relay, then given another body on the way: the stored body is applied.
-    let body = stripe_event(
-        "evt_real",
-        "charge.refunded",
-        true,
-        charge("pi_1", 1000, 300),
-    );
+    let body = refund_of_pi_1("evt_real", 300);
     let stored = stored_in_the_inbox(&pool, "evt_real", "charge.refunded", &body).await;
     let mut altered = signed_by(&stored, &context.secret_box);
     altered.body = forged_body.into_bytes().into();
@@ -813,6 +795,23 @@ async fn a_message_signed_under_another_key_or_altered_after_signing_is_read_bac
     assert_eq!(refunded(&pool, "pi_1").await, 300);
 }
 
+/// `charge.refunded` for pi_1's charge of 1000, `refunded` of it refunded.
+fn refund_of_pi_1(event_id: &str, refunded: i64) -> String {
+    stripe_event(
+        event_id,
+        "charge.refunded",
+        true,
+        charge("pi_1", 1000, refunded),
+    )
+}
+
+fn assert_refused<T: std::fmt::Debug>(result: &Result<T, accredito::worker::HandlerError>) {
+    assert!(
+        matches!(result, Err(accredito::worker::HandlerError::Refused(_))),
+        "{result:?}"
+    );
+}
+
 /// What the stored charges of the PaymentIntent say was refunded (0 when none is stored).
 async fn refunded(pool: &PgPool, payment_intent_id: &str) -> i64 {
     sqlx::query_scalar(
@@ -829,27 +828,14 @@ async fn a_message_that_is_not_a_stored_event_changes_nothing(pool: PgPool) {
     register_order(&pool, "m_1", "o_1", 1000, "eur").await;
     let context = offline_stripe_keys();
     // Forged: published straight to the broker, never received from Stripe.
-    let forged_body = stripe_event(
-        "evt_forged1",
-        "charge.refunded",
-        true,
-        charge("pi_1", 1000, 900),
-    );
+    let forged_body = refund_of_pi_1("evt_forged1", 900);
     let forged = message("evt_forged1", "charge.refunded", &forged_body);
     let refused = apply_once(&pool, Handler::Orders, &context, &forged).await;
-    assert!(
-        matches!(&refused, Err(accredito::worker::HandlerError::Refused(_))),
-        "{refused:?}"
-    );
+    assert_refused(&refused);
     assert_eq!(refunded(&pool, "pi_1").await, 0);
 
     // Altered: a stored event's id with another body. The stored body is the one applied.
-    let body = stripe_event(
-        "evt_real",
-        "charge.refunded",
-        true,
-        charge("pi_1", 1000, 300),
-    );
+    let body = refund_of_pi_1("evt_real", 300);
     let stored = stored_in_the_inbox(&pool, "evt_real", "charge.refunded", &body).await;
     let mut altered = stored.clone();
     altered.body = forged_body.into_bytes().into();
@@ -875,21 +861,13 @@ async fn a_message_that_is_not_a_stored_event_changes_nothing(pool: PgPool) {
     let mut misdated = stored;
     misdated.created = misdated.created.map(|c| c - time::Duration::days(40));
     let refused = apply_once(&pool, Handler::Orders, &context, &misdated).await;
-    assert!(
-        matches!(&refused, Err(accredito::worker::HandlerError::Refused(_))),
-        "{refused:?}"
-    );
+    assert_refused(&refused);
 }
 
 #[sqlx::test]
 async fn a_message_published_without_its_created_time_is_still_applied(pool: PgPool) {
     register_order(&pool, "m_1", "o_1", 1000, "eur").await;
-    let body = stripe_event(
-        "evt_old_relay",
-        "charge.refunded",
-        true,
-        charge("pi_1", 1000, 400),
-    );
+    let body = refund_of_pi_1("evt_old_relay", 400);
     // As a relay from before the `event_created` header published it: the read-back then
     // looks in every partition of the inbox.
     let stored = stored_in_the_inbox(&pool, "evt_old_relay", "charge.refunded", &body).await;
@@ -910,12 +888,7 @@ async fn a_message_published_without_its_created_time_is_still_applied(pool: PgP
 #[sqlx::test]
 async fn an_event_redelivered_after_its_commit_is_not_applied_again(pool: PgPool) {
     register_order(&pool, "m_1", "o_1", 1000, "eur").await;
-    let body = stripe_event(
-        "evt_once",
-        "charge.refunded",
-        true,
-        charge("pi_1", 1000, 300),
-    );
+    let body = refund_of_pi_1("evt_once", 300);
     let message = stored_in_the_inbox(&pool, "evt_once", "charge.refunded", &body).await;
     let context = offline_stripe_keys();
     // The first delivery commits; the worker dies before its ack, so RabbitMQ delivers again.
@@ -1006,12 +979,7 @@ async fn a_failing_event_is_retried_then_parked_then_redriven_by_the_command(poo
         .execute(&pool)
         .await
         .expect("rename");
-    let body = stripe_event(
-        "evt_refund",
-        "charge.refunded",
-        true,
-        charge("pi_1", 1000, 1000),
-    );
+    let body = refund_of_pi_1("evt_refund", 1000);
     assert_eq!(
         p.app.deliver(&p.profile, &p.secret, &body).await.status(),
         200

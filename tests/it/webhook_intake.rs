@@ -552,18 +552,14 @@ async fn a_secret_expired_through_one_process_stops_verifying_in_another_at_once
     assert_eq!(expired.status(), 200);
 
     // Well inside the cache's 10 s TTL, the other process refuses the expired secret.
-    let refused = eventually(
-        "the other process hears of it",
-        Duration::from_secs(3),
-        || async {
-            let status = other
-                .deliver(&profile, &old, &event("evt_2"))
-                .await
-                .status();
-            (status == 400).then_some(status)
-        },
-    )
-    .await;
+    let refused = other
+        .deliver_until(
+            "the other process hears of it",
+            Duration::from_secs(3),
+            (&profile, &old, &event("evt_2")),
+            400,
+        )
+        .await;
     assert_eq!(refused, 400);
     assert_eq!(
         other
