@@ -499,7 +499,7 @@ pub struct ServeArgs {
     pub roles: Vec<Role>,
 
     /// Deliveries each worker holds unacknowledged (and applies concurrently).
-    #[arg(long, env = "ACCREDITO_WORKER_PREFETCH", default_value_t = 128)]
+    #[arg(long, env = "ACCREDITO_WORKER_PREFETCH", default_value_t = 256)]
     pub worker_prefetch: u16,
 
     /// Attempts before a failing event is parked in the dead-letter queue.

@@ -51,10 +51,7 @@ pub async fn apply(
         Prepared::Account(account) => account,
         _ => None,
     };
-    let from_event = match (
-        &fetched,
-        event.data.object.get("object").and_then(|v| v.as_str()),
-    ) {
+    let from_event = match (&fetched, event.data.object.kind()) {
         (None, Some("account")) => Some(object::<Account>(event)?),
         _ => None,
     };

@@ -31,7 +31,7 @@ use crate::setup::stripe_keys::StripeKeys;
 
 const ATTEMPT_HEADER: &str = "x-accredito-attempt";
 /// Most deliveries applied in one transaction.
-const MAX_BATCH: usize = 32;
+const MAX_BATCH: usize = 64;
 /// Batches applied at once per consumer (each holds a database connection).
 const CONCURRENT_BATCHES: usize = 4;
 const FIRST_FAILED_HEADER: &str = "x-accredito-first-failed-at";
@@ -39,7 +39,8 @@ const ERROR_HEADER: &str = "x-accredito-error";
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
-    /// Unacknowledged deliveries per consumer: enough for several batches in flight.
+    /// Unacknowledged deliveries per consumer: enough for every batch slot to be full, so that
+    /// under a backlog a batch finds its deliveries already here when a slot frees.
     pub prefetch: u16,
     /// Attempts before an event is parked in the dead-letter queue.
     pub max_attempts: u32,
@@ -50,7 +51,7 @@ pub struct WorkerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         WorkerSettings {
-            prefetch: 128,
+            prefetch: 256,
             max_attempts: 5,
             retry_base: Duration::from_secs(1),
         }
@@ -220,8 +221,11 @@ impl Consumer {
             tokio::select! {
                 next = deliveries.next() => match next {
                     Some(Ok(first)) => {
-                        // Whatever else has already arrived joins this batch (never waiting
-                        // for more), so a burst shares one commit and a trickle is not delayed.
+                        // A batch slot first, then whatever else has arrived meanwhile joins
+                        // the batch (never waiting for more): a trickle is not delayed, and
+                        // under a backlog every batch is as full as what came in while the
+                        // others were being applied, so a burst shares few commits.
+                        let Ok(permit) = batches.clone().acquire_owned().await else { break Ok(()) };
                         let mut batch = vec![first];
                         let mut failed = None;
                         while batch.len() < MAX_BATCH {
@@ -234,7 +238,6 @@ impl Consumer {
                                 _ => break,
                             }
                         }
-                        let Ok(permit) = batches.clone().acquire_owned().await else { break Ok(()) };
                         context.acks.received(&batch).await;
                         let context = context.clone();
                         in_flight.spawn(async move {

@@ -73,10 +73,9 @@ async fn note_rejected_key(
     Ok(())
 }
 
-/// The event's `data.object` as a typed Stripe object, read from the parsed tree in place
-/// (no copy of it).
+/// The event's `data.object` as a typed Stripe object.
 pub fn object<T: DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
-    T::deserialize(&event.data.object).map_err(|e| {
+    event.data.object.parse::<T>().map_err(|e| {
         HandlerError::Permanent(Cause::new(
             format!("{} carries a malformed object: {e}", event.event_type),
             e,

@@ -26,8 +26,8 @@ pub fn subjects(event: &Event) -> Vec<Subject> {
         #[serde(default)]
         charge: Option<Expandable>,
     }
-    let kind = event.data.object.get("object").and_then(|v| v.as_str());
-    let Ok(links) = Links::deserialize(&event.data.object) else {
+    let kind = event.data.object.kind();
+    let Ok(links) = event.data.object.parse::<Links>() else {
         return Vec::new(); // not applied either: the handler refuses a malformed object
     };
     let payment_intent = id_of(&links.payment_intent);
@@ -50,7 +50,7 @@ pub fn subjects(event: &Event) -> Vec<Subject> {
 pub async fn apply(conn: &mut PgConnection, events: &[(&Event, &str)]) -> Result<(), HandlerError> {
     let intents = events
         .iter()
-        .map(|(event, _)| match object_kind(event) {
+        .map(|(event, _)| match event.data.object.kind() {
             Some("payment_intent") => object::<PaymentIntent>(event).map(Some),
             _ => Ok(None),
         })
@@ -103,12 +103,7 @@ pub async fn apply(conn: &mut PgConnection, events: &[(&Event, &str)]) -> Result
 /// Where a charge, refund or dispute event comes in a batch's lock order: by kind (a charge
 /// before the refunds it may carry), then by object id.
 fn lock_order(event: &Event) -> (Option<&str>, Option<&str>) {
-    let id = event.data.object.get("id").and_then(|v| v.as_str());
-    (object_kind(event), id)
-}
-
-fn object_kind(event: &Event) -> Option<&str> {
-    event.data.object.get("object").and_then(|v| v.as_str())
+    (event.data.object.kind(), event.data.object.id())
 }
 
 fn sighting<'a>(event: &'a Event, merchant_id: &'a str) -> Result<Sighting<'a>, HandlerError> {
@@ -142,15 +137,7 @@ async fn apply_payment_child(
     merchant_id: &str,
 ) -> Result<(), HandlerError> {
     let seen = sighting(event, merchant_id)?;
-    let object_kind = event
-        .data
-        .object
-        .get("object")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_owned();
-
-    match object_kind.as_str() {
+    match event.data.object.kind().unwrap_or_default() {
         "charge" => {
             let charge: Charge = object(event)?;
             let pi = id_of(&charge.payment_intent);

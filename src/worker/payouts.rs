@@ -69,7 +69,7 @@ pub async fn prepare(
     message: &StoredEvent,
     event: &Event,
 ) -> Result<Prepared, HandlerError> {
-    if event.data.object.get("object").and_then(|v| v.as_str()) != Some("payout") {
+    if event.data.object.kind() != Some("payout") {
         return Ok(Prepared::Nothing);
     }
     let payout: Payout = object(event)?;
@@ -93,12 +93,11 @@ pub async fn prepare(
 
 /// The orders a payout's lines reach are recomputed after its event commits.
 pub fn subjects(event: &Event) -> Vec<Subject> {
-    match event.data.object.get("object").and_then(|v| v.as_str()) {
+    match event.data.object.kind() {
         Some("payout") => event
             .data
             .object
-            .get("id")
-            .and_then(|v| v.as_str())
+            .id()
             .map(|id| Subject::Payout(id.to_owned()))
             .into_iter()
             .collect(),
@@ -112,7 +111,7 @@ pub async fn apply(
     event: &Event,
     prepared: Prepared,
 ) -> Result<(), HandlerError> {
-    match event.data.object.get("object").and_then(|v| v.as_str()) {
+    match event.data.object.kind() {
         Some("payout") => apply_payout(conn, message, event, prepared).await,
         Some("balance") => {
             let balance: Balance = object(event)?;
