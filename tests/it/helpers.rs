@@ -391,6 +391,16 @@ pub fn now() -> i64 {
 }
 
 /// A Stripe-shaped event with `object` as `data.object`, created now.
+/// A `charge.succeeded` event of `ch_1`: any event a profile verifies.
+pub fn charge_succeeded(id: &str) -> String {
+    stripe_event(
+        id,
+        "charge.succeeded",
+        true,
+        json!({"id": "ch_1", "object": "charge"}),
+    )
+}
+
 pub fn stripe_event(id: &str, event_type: &str, livemode: bool, object: Value) -> String {
     stripe_event_at(id, event_type, livemode, now(), object)
 }
@@ -795,4 +805,19 @@ pub async fn own_node_ctl(args: &[&str]) {
     let mut all = vec!["ctl", OWN_NODE];
     all.extend_from_slice(args);
     run_script("rabbitmq-node.sh", &all).await;
+}
+
+/// Waits until the app's profile directory has a connection listening for changes.
+pub async fn listening_for_profile_changes(pool: &PgPool) {
+    eventually("the directory listens", Duration::from_secs(10), || async {
+        let listening: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and query ilike 'listen %accredito_profile_changed%'",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("activity");
+        (listening > 0).then_some(())
+    })
+    .await;
 }

@@ -373,18 +373,10 @@ async fn a_secret_expired_while_the_change_listener_was_cut_stops_verifying_once
     let (app, proxy) = app_behind_a_database_proxy(&pool).await;
     let secret = random_secret();
     let profile = app.create_profile("m_1", &secret).await;
-    let event = |id: &str| {
-        stripe_event(
-            id,
-            "charge.succeeded",
-            true,
-            json!({"id": "ch_1", "object": "charge"}),
-        )
-    };
     // Cached after the notifications of its own creation have been heard.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        app.deliver(&profile, &secret, &event("evt_1"))
+        app.deliver(&profile, &secret, &charge_succeeded("evt_1"))
             .await
             .status(),
         200,
@@ -406,27 +398,12 @@ async fn a_secret_expired_while_the_change_listener_was_cut_stops_verifying_once
         .deliver_until(
             "the expired secret is refused",
             Duration::from_secs(4),
-            (&profile, &secret, &event("evt_2")),
+            (&profile, &secret, &charge_succeeded("evt_2")),
             400,
         )
         .await;
     assert_eq!(refused, 400);
     app.stop().await;
-}
-
-/// Waits until the app's profile directory has a connection listening for changes.
-async fn listening_for_profile_changes(pool: &PgPool) {
-    eventually("the directory listens", Duration::from_secs(10), || async {
-        let listening: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity
-             where datname = current_database() and query ilike 'listen %accredito_profile_changed%'",
-        )
-        .fetch_one(pool)
-        .await
-        .expect("activity");
-        (listening > 0).then_some(())
-    })
-    .await;
 }
 
 /// The app with its database connections through a proxy the test can cut.

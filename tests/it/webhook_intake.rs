@@ -503,6 +503,68 @@ async fn events_are_routed_to_the_queue_of_their_type(pool: PgPool) {
     app.stop().await;
 }
 
+/// A profile read just before another process deletes it, and whose load finishes only after
+/// the deletion was heard, verifies the webhook that was waiting for it but is not kept: the
+/// next webhook reads again and finds no profile.
+#[sqlx::test]
+async fn a_profile_deleted_while_it_was_being_loaded_is_not_cached(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let secret = random_secret();
+    let profile = app.create_profile("m_1", &secret).await;
+    listening_for_profile_changes(&pool).await;
+    // Heard the notifications of the profile's creation: nothing of it is cached.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The load reads the live profile, then waits for its secrets behind a lock.
+    let mut blocker = pool.begin().await.expect("begin");
+    sqlx::query("lock table webhook_secrets in access exclusive mode")
+        .execute(&mut *blocker)
+        .await
+        .expect("lock");
+    let first = charge_succeeded("evt_1");
+    let held = async {
+        eventually(
+            "the load waits for the secrets",
+            Duration::from_secs(10),
+            || async {
+                let waiting: i64 = sqlx::query_scalar(
+                    "select count(*) from pg_locks
+                 where relation = 'webhook_secrets'::regclass and not granted",
+                )
+                .fetch_one(&pool)
+                .await
+                .expect("locks");
+                (waiting > 0).then_some(())
+            },
+        )
+        .await;
+        // Another process deletes the profile, and this one hears of it, while the load is
+        // held.
+        sqlx::query("update stripe_profiles set deleted_at = now() where id = $1")
+            .bind(&profile)
+            .execute(&pool)
+            .await
+            .expect("deleted");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        blocker.rollback().await.expect("released");
+    };
+    let (response, ()) = tokio::join!(app.deliver(&profile, &secret, &first), held);
+
+    assert_eq!(
+        response.status(),
+        200,
+        "verified against the profile as it was read"
+    );
+    assert_eq!(
+        app.deliver(&profile, &secret, &charge_succeeded("evt_2"))
+            .await
+            .status(),
+        404,
+        "the deleted profile was not kept"
+    );
+    app.stop().await;
+}
+
 #[sqlx::test]
 async fn a_secret_expired_through_one_process_stops_verifying_in_another_at_once(pool: PgPool) {
     // Two processes of one deployment: one database, one master key.
@@ -526,18 +588,10 @@ async fn a_secret_expired_through_one_process_stops_verifying_in_another_at_once
         .fetch_one(&admin.pool)
         .await
         .expect("id");
-    let event = |id: &str| {
-        stripe_event(
-            id,
-            "charge.succeeded",
-            true,
-            json!({"id": "ch_1", "object": "charge"}),
-        )
-    };
     // The other process has the profile cached, with both secrets.
     assert_eq!(
         other
-            .deliver(&profile, &old, &event("evt_1"))
+            .deliver(&profile, &old, &charge_succeeded("evt_1"))
             .await
             .status(),
         200
@@ -556,14 +610,14 @@ async fn a_secret_expired_through_one_process_stops_verifying_in_another_at_once
         .deliver_until(
             "the other process hears of it",
             Duration::from_secs(3),
-            (&profile, &old, &event("evt_2")),
+            (&profile, &old, &charge_succeeded("evt_2")),
             400,
         )
         .await;
     assert_eq!(refused, 400);
     assert_eq!(
         other
-            .deliver(&profile, &new, &event("evt_3"))
+            .deliver(&profile, &new, &charge_succeeded("evt_3"))
             .await
             .status(),
         200

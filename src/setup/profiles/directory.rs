@@ -4,6 +4,7 @@
 //! made-up profile id cost one database read per id, not one each.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -71,6 +72,10 @@ pub struct ProfileDirectory {
     cache: RwLock<HashMap<ProfileId, Arc<SigningProfile>>>,
     /// Ids found to name no profile, and when.
     unknown: Mutex<HashMap<ProfileId, Instant>>,
+    /// How many times anything was forgotten. A load that read the database before a change
+    /// was heard may have read it as it was before, so it is kept only if nothing was
+    /// forgotten while it ran. Changed and checked under the cache's write lock.
+    forgettings: AtomicU64,
 }
 
 impl ProfileDirectory {
@@ -81,6 +86,7 @@ impl ProfileDirectory {
             ttl,
             cache: RwLock::new(HashMap::new()),
             unknown: Mutex::new(HashMap::new()),
+            forgettings: AtomicU64::new(0),
         }
     }
 
@@ -104,10 +110,11 @@ impl ProfileDirectory {
         &self,
         id: &ProfileId,
     ) -> Result<Option<Arc<SigningProfile>>, DirectoryError> {
+        let began = self.forgettings.load(Ordering::Acquire);
         let mut conn = self.pool.acquire().await?;
         let Some(row) = db::profiles::find_profile(&mut conn, id.as_str()).await? else {
-            self.invalidate(id);
-            self.remember_unknown(id);
+            self.forget_cached(id);
+            self.remember_unknown(id, began);
             return Ok(None);
         };
         let rows = db::profiles::secrets_of(&mut conn, id.as_str()).await?;
@@ -132,29 +139,37 @@ impl ProfileDirectory {
             secrets,
             loaded_at: Instant::now(),
         });
-        self.cache
-            .write()
-            .expect("profile cache lock poisoned")
-            .insert(id.clone(), profile.clone());
+        // This request uses what it read; later ones read again if a change was heard
+        // meanwhile.
+        let mut cache = self.cache.write().expect("profile cache lock poisoned");
+        if self.forgettings.load(Ordering::Acquire) == began {
+            cache.insert(id.clone(), profile.clone());
+        }
         Ok(Some(profile))
     }
 
     /// Forgets a profile, so the next webhook sees changes made in this process at once.
     pub fn invalidate(&self, id: &ProfileId) {
-        self.cache
-            .write()
-            .expect("profile cache lock poisoned")
-            .remove(id);
+        let mut cache = self.cache.write().expect("profile cache lock poisoned");
+        self.forgettings.fetch_add(1, Ordering::AcqRel);
+        cache.remove(id);
         self.unknown_ids().remove(id);
     }
 
     /// Forgets every profile (after notifications may have been missed).
     pub fn invalidate_all(&self) {
+        let mut cache = self.cache.write().expect("profile cache lock poisoned");
+        self.forgettings.fetch_add(1, Ordering::AcqRel);
+        cache.clear();
+        self.unknown_ids().clear();
+    }
+
+    /// Drops the cached copy of a profile just found not to exist.
+    fn forget_cached(&self, id: &ProfileId) {
         self.cache
             .write()
             .expect("profile cache lock poisoned")
-            .clear();
-        self.unknown_ids().clear();
+            .remove(id);
     }
 
     /// Drops a profile's cached copy as soon as any process commits a change to it, so a
@@ -219,7 +234,13 @@ impl ProfileDirectory {
             .is_some_and(|at| at.elapsed() < self.ttl)
     }
 
-    fn remember_unknown(&self, id: &ProfileId) {
+    /// Remembers that `id` names no profile, unless a change was heard since the load that
+    /// found so `began` (the profile may have been created meanwhile).
+    fn remember_unknown(&self, id: &ProfileId, began: u64) {
+        let _cache = self.cache.write().expect("profile cache lock poisoned");
+        if self.forgettings.load(Ordering::Acquire) != began {
+            return;
+        }
         let mut unknown = self.unknown_ids();
         if unknown.len() >= UNKNOWN_REMEMBERED {
             let ttl = self.ttl;
