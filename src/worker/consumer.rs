@@ -129,38 +129,50 @@ impl Acks {
         let settled_before = unsettled
             .first()
             .is_none_or(|oldest| *oldest > first.delivery_tag);
-        let acked = if settled_before {
-            last.ack(BasicAckOptions { multiple: true }).await
-        } else {
-            let mut acked = Ok(true);
-            for delivery in batch {
-                acked = acked.and(delivery.ack(BasicAckOptions::default()).await);
+        settle(async {
+            if settled_before {
+                last.ack(BasicAckOptions { multiple: true }).await
+            } else {
+                let mut acked = Ok(true);
+                for delivery in batch {
+                    acked = acked.and(delivery.ack(BasicAckOptions::default()).await);
+                }
+                acked
             }
-            acked
-        };
-        if let Err(error) = acked {
-            // The broker will redeliver; the claim makes that harmless.
-            tracing::warn!(%error, "ack failed");
-        }
+        })
+        .await;
     }
 
     async fn ack_one(&self, delivery: &Delivery) {
         let mut unsettled = self.unsettled.lock().await;
         unsettled.remove(&delivery.delivery_tag);
-        if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
-            tracing::warn!(%error, "ack failed");
-        }
+        settle(delivery.ack(BasicAckOptions::default())).await;
     }
 
     async fn requeue_one(&self, delivery: &Delivery) {
         let mut unsettled = self.unsettled.lock().await;
         unsettled.remove(&delivery.delivery_tag);
-        let _ = delivery
-            .nack(BasicNackOptions {
-                requeue: true,
-                ..BasicNackOptions::default()
-            })
-            .await;
+        settle(delivery.nack(BasicNackOptions {
+            requeue: true,
+            ..BasicNackOptions::default()
+        }))
+        .await;
+    }
+}
+
+/// How long an acknowledgement (or closing the channel) may take before it is given up. One
+/// sent as the connection breaks may never complete, and would keep the consumer (which
+/// finishes the batches in hand and closes before it reconnects) from ever reconnecting. A delivery whose
+/// acknowledgement is lost is redelivered, and the claim makes that harmless (G3).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Waits for an ack or nack to reach the broker, for at most [`SETTLE_TIMEOUT`].
+async fn settle(sent: impl std::future::Future<Output = Result<bool, lapin::Error>>) {
+    match tokio::time::timeout(SETTLE_TIMEOUT, sent).await {
+        Ok(Ok(_)) => {}
+        // The broker will redeliver; the claim makes that harmless.
+        Ok(Err(error)) => tracing::warn!(%error, "ack failed"),
+        Err(_) => tracing::warn!("ack not sent in time; the broker will redeliver"),
     }
 }
 
@@ -260,8 +272,12 @@ impl Consumer {
         // not acknowledged are redelivered to the next consumer.
         in_flight.close();
         in_flight.wait().await;
-        let _ = channel.close(200, "bye".into()).await;
-        let _ = connection.close(200, "bye".into()).await;
+        // On a connection already lost these may never be answered.
+        let closing = async {
+            let _ = channel.close(200, "bye".into()).await;
+            let _ = connection.close(200, "bye".into()).await;
+        };
+        let _ = tokio::time::timeout(SETTLE_TIMEOUT, closing).await;
         outcome
     }
 }
